@@ -1,0 +1,119 @@
+#include "cli_common.h"
+
+#include <csignal>
+#include <cstdio>
+
+#include <fmt/ranges.h>
+#include <opencv2/core.hpp>
+
+#include "vigil/util/check.h"
+
+namespace vigil::cli {
+namespace {
+
+// The one piece of process-wide state in vigil: a signal handler can only reach a global.
+// It lives in the CLI, never in the library, which receives the token as a parameter.
+CancelToken g_interrupt;
+
+extern "C" void OnInterrupt(int) { g_interrupt.Cancel(); }
+
+}  // namespace
+
+CancelToken& InterruptToken() { return g_interrupt; }
+
+FeatureExtractorOptions ExtractorFlags::Resolve() const {
+  FeatureExtractorOptions resolved = options;
+  resolved.superpoint.weights = weights;
+  resolved.aliked.weights = weights;
+  if (max_keypoints) {
+    resolved.superpoint.max_keypoints = *max_keypoints;
+    resolved.aliked.top_k = *max_keypoints;
+    resolved.sift.max_keypoints = std::max(0, *max_keypoints);
+    resolved.orb.max_keypoints = *max_keypoints;
+  }
+  if (keypoint_threshold) {
+    resolved.superpoint.keypoint_threshold = *keypoint_threshold;
+    resolved.aliked.scores_th = *keypoint_threshold;
+  }
+  if (nms_radius) {
+    resolved.superpoint.nms_radius = *nms_radius;
+    resolved.aliked.radius = *nms_radius;
+  }
+  return resolved;
+}
+
+void AddExtractorOptions(CLI::App& app, ExtractorFlags& flags) {
+  app.add_option("--extractor", flags.options.type,
+                 fmt::format("keypoint extractor: {}", fmt::join(FeatureExtractorNames(), "|")))
+      ->capture_default_str();
+  app.add_option("--weights", flags.weights,
+                 "extractor weights file (default: search $VIGIL_MODELS, ./models, "
+                 "../shared/models)");
+  app.add_option("--max-keypoints", flags.max_keypoints,
+                 "keep the best N keypoints (SuperPoint: -1 = all; ALIKED: top-k mode)");
+  app.add_option("--keypoint-threshold", flags.keypoint_threshold,
+                 "detector score threshold (SuperPoint default 0.005, ALIKED 0.2)");
+  app.add_option("--nms-radius", flags.nms_radius, "non-maximum suppression radius in pixels");
+  app.add_option("--threads", flags.options.num_threads, "CPU threads for inference")
+      ->capture_default_str();
+}
+
+MatcherOptions MatcherFlags::Resolve() const {
+  MatcherOptions resolved = options;
+  resolved.superglue.weights = weights;
+  resolved.lightglue.weights = weights;
+  if (threshold) resolved.set_threshold(*threshold);
+  return resolved;
+}
+
+void AddMatcherOptions(CLI::App& app, MatcherFlags& flags) {
+  app.add_option("--matcher", flags.options.type,
+                 fmt::format("matcher: {}", fmt::join(MatcherNames(), "|")))
+      ->capture_default_str();
+  app.add_option("--matcher-weights", flags.weights,
+                 "SuperGlue/LightGlue weights file (default: weights search path)");
+  app.add_option("--threshold", flags.threshold,
+                 "match confidence threshold in [0, 1) (nn default 0, SuperGlue 0.2, LightGlue 0.1)");
+  app.add_option("--ratio", flags.options.nn.ratio, "Lowe ratio test for nn (1 = off)")
+      ->capture_default_str();
+  app.add_option("--sinkhorn-iterations", flags.options.superglue.sinkhorn_iterations,
+                 "SuperGlue Sinkhorn iterations")
+      ->capture_default_str();
+  app.add_option("--superglue-weights", flags.options.superglue.weights_name,
+                 "which official SuperGlue file to look for: indoor|outdoor")
+      ->capture_default_str();
+  app.add_option("--depth-confidence", flags.options.lightglue.depth_confidence,
+                 "LightGlue early-exit confidence (negative = off)")
+      ->capture_default_str();
+  app.add_option("--width-confidence", flags.options.lightglue.width_confidence,
+                 "LightGlue point-pruning confidence (negative = off)")
+      ->capture_default_str();
+}
+
+int RunCommand(CLI::App& app, int argc, char** argv, const std::function<void()>& body) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  const std::string prefix = "vigil " + app.get_name();
+  try {
+    body();
+    return 0;
+  } catch (const Cancelled&) {
+    std::fprintf(stderr, "%s: interrupted; completed outputs were kept, nothing half-written\n",
+                 prefix.c_str());
+    return 130;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s: error: %s\n", prefix.c_str(), e.what());
+  } catch (const cv::Exception& e) {
+    std::fprintf(stderr, "%s: error: OpenCV: %s\n", prefix.c_str(), e.err.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", prefix.c_str(), e.what());
+  }
+  return 1;
+}
+
+}  // namespace vigil::cli

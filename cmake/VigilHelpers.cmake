@@ -1,0 +1,24 @@
+# vigil_add_library(NAME <target> SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
+# One static library per pipeline stage; headers are included as "vigil/<stage>/<file>.h".
+function(vigil_add_library)
+  cmake_parse_arguments(ARG "" "NAME" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(${ARG_NAME} STATIC ${ARG_SOURCES})
+  target_include_directories(${ARG_NAME} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_link_libraries(${ARG_NAME} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  install(TARGETS ${ARG_NAME} EXPORT vigilTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endfunction()
+
+# vigil_add_test(NAME <target> SOURCES ... DEPS ...)
+# One GoogleTest binary per stage; tests find ../shared through VIGIL_SHARED_DIR.
+function(vigil_add_test)
+  if(NOT VIGIL_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "NAME" "SOURCES;DEPS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SOURCES})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} vigil_testing GTest::gtest GTest::gtest_main)
+  gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60
+    PROPERTIES ENVIRONMENT "VIGIL_SHARED_DIR=${VIGIL_SHARED_DIR};VIGIL_TEST_DATA=${PROJECT_SOURCE_DIR}/tests/data")
+endfunction()

@@ -1,0 +1,69 @@
+#include "vigil/io/image_io.h"
+
+#include <algorithm>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "vigil/util/check.h"
+#include "vigil/util/file_util.h"
+
+namespace vigil::io {
+namespace fs = std::filesystem;
+
+cv::Mat ReadImage(const fs::path& path, ImageMode mode) {
+  VIGIL_CHECK(fs::is_regular_file(path), "{}: cannot read image (no such file)", path.string());
+  const std::string bytes = ReadFileToString(path);
+  VIGIL_CHECK(!bytes.empty(), "{}: cannot read image (empty file)", path.string());
+  const int flags = mode == ImageMode::kColor  ? cv::IMREAD_COLOR
+                    : mode == ImageMode::kGray ? cv::IMREAD_GRAYSCALE
+                                               : cv::IMREAD_UNCHANGED;
+  cv::Mat image;
+  try {
+    image = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1,
+                                 const_cast<char*>(bytes.data())),
+                         flags);
+  } catch (const cv::Exception& e) {
+    ThrowError(fmt::format("{}: cannot read image (corrupt data: {})", path.string(), e.msg));
+  }
+  VIGIL_CHECK(!image.empty(), "{}: cannot read image (not a decodable image)", path.string());
+  return image;
+}
+
+void WriteImage(const fs::path& path, const cv::Mat& image) {
+  VIGIL_CHECK(!image.empty(), "{}: refusing to write an empty image", path.string());
+  std::vector<uchar> buffer;
+  bool ok = false;
+  try {
+    ok = cv::imencode(path.extension().string(), image, buffer);
+  } catch (const cv::Exception& e) {
+    ThrowError(fmt::format("{}: cannot encode image ({})", path.string(), e.msg));
+  }
+  VIGIL_CHECK(ok, "{}: cannot encode image", path.string());
+  WriteBinaryFileAtomically(path, buffer.data(), buffer.size());
+}
+
+std::vector<fs::path> ListImages(const fs::path& dir) {
+  VIGIL_CHECK(fs::is_directory(dir), "{}: no such folder", dir.string());
+  std::vector<fs::path> images;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::string ext = entry.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif" ||
+        ext == ".tiff") {
+      images.push_back(entry.path());
+    }
+  }
+  std::sort(images.begin(), images.end());
+  return images;
+}
+
+cv::Mat ResizeForInference(const cv::Mat& image, int width, int height) {
+  if (width <= 0 || height <= 0 || (width == image.cols && height == image.rows)) return image;
+  cv::Mat resized;
+  cv::resize(image, resized, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+  return resized;
+}
+
+}  // namespace vigil::io
