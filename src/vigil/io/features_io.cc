@@ -1,1 +1,86 @@
-// placeholder
+#include "vigil/io/features_io.h"
+
+#include "vigil/io/npy.h"
+#include "vigil/util/check.h"
+#include "vigil/util/file_util.h"
+
+namespace vigil::io {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json KeypointsToJson(const KeypointMatrix& keypoints) {
+  json list = json::array();
+  for (int i = 0; i < keypoints.rows(); ++i) list.push_back({keypoints(i, 0), keypoints(i, 1)});
+  return list;
+}
+
+void WriteFeatures(const fs::path& dir, const std::string& stem, const std::string& image_path,
+                   const Features& features) {
+  const std::string npy_name = stem + ".desc.npy";
+  if (features.is_binary()) {
+    const DescriptorMatrix as_float = features.binary_descriptors.cast<float>();
+    WriteNpy(dir / npy_name, as_float.data(), as_float.rows(), as_float.cols());
+  } else {
+    WriteNpy(dir / npy_name, features.descriptors.data(), features.descriptors.rows(),
+             features.descriptors.cols());
+  }
+  json doc = {{"image", image_path},
+              {"width", features.image_width},
+              {"height", features.image_height},
+              {"extractor", features.extractor},
+              {"keypoints", KeypointsToJson(features.keypoints)},
+              {"scores", std::vector<float>(features.scores.data(),
+                                            features.scores.data() + features.scores.size())},
+              {"descriptors", npy_name},
+              {"descriptor_type", features.is_binary() ? "binary" : "float"}};
+  WriteTextFileAtomically(dir / (stem + ".json"), doc.dump(1));
+}
+
+Features ReadFeatures(const fs::path& json_path) {
+  json doc;
+  try {
+    doc = json::parse(ReadFileToString(json_path));
+  } catch (const json::exception& e) {
+    ThrowError(fmt::format("{}: not valid JSON ({})", json_path.string(), e.what()));
+  }
+  auto field = [&](const char* name) -> const json& {
+    VIGIL_CHECK(doc.is_object() && doc.contains(name), "{}: missing field '{}'",
+                json_path.string(), name);
+    return doc.at(name);
+  };
+  Features features;
+  try {
+    features.image_width = field("width").get<int>();
+    features.image_height = field("height").get<int>();
+    features.extractor = field("extractor").get<std::string>();
+    const json& keypoints = field("keypoints");
+    const json& scores = field("scores");
+    VIGIL_CHECK(keypoints.is_array() && scores.is_array() && keypoints.size() == scores.size(),
+                "{}: 'keypoints' and 'scores' must be arrays of equal length", json_path.string());
+    const int n = static_cast<int>(keypoints.size());
+    features.keypoints.resize(n, 2);
+    features.scores.resize(n);
+    for (int i = 0; i < n; ++i) {
+      features.keypoints(i, 0) = keypoints[i].at(0).get<float>();
+      features.keypoints(i, 1) = keypoints[i].at(1).get<float>();
+      features.scores(i) = scores[i].get<float>();
+    }
+    const NpyArray desc = ReadNpy(json_path.parent_path() / field("descriptors").get<std::string>());
+    VIGIL_CHECK(desc.shape.size() == 2 && desc.shape[0] == n,
+                "{}: descriptor file has {} rows, expected {}", json_path.string(),
+                desc.shape.empty() ? 0 : desc.shape[0], n);
+    const auto dim = static_cast<int>(desc.shape[1]);
+    DescriptorMatrix values =
+        Eigen::Map<const DescriptorMatrix>(desc.data.data(), n, dim);
+    if (doc.value("descriptor_type", "float") == "binary") {
+      features.binary_descriptors = values.cast<uint8_t>();
+    } else {
+      features.descriptors = std::move(values);
+    }
+  } catch (const json::exception& e) {
+    ThrowError(fmt::format("{}: malformed features file ({})", json_path.string(), e.what()));
+  }
+  return features;
+}
+
+}  // namespace vigil::io
