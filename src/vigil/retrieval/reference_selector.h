@@ -1,0 +1,112 @@
+// Reference selection: for each query image, the reference image to compare it with.
+//
+// Rules, in order (issue 3, item 3):
+//  1. "pose": among references whose position is within `max_distance_m` of the query and
+//     whose orientation is within `max_angle_deg`, the nearest in position (KD-tree over the
+//     reference positions, nanoflann). When the query has no pose, or no reference qualifies,
+//     go to 2.
+//     Pose noise: when another qualifying reference is nearly as near (distance <=
+//     nearest * `pose_tie_ratio`) and the caller gave a verifier, the near-ties are verified
+//     and the one with the most verified matches wins; the rule is then "pose+matches". This
+//     is what a query midway between two reference frames needs (changes-freiburg: every
+//     query is ~0.30 m from two references, the difference is within the 2 cm pose jitter).
+//  2. "appearance": the top `appearance_top_k` references by cosine similarity of a global
+//     image descriptor (below), then, when the caller gave a verifier, the one with the most
+//     verified matches (at least `min_verified_matches`; otherwise no reference: rule "none").
+//     Without a verifier, the most similar reference is taken.
+//
+// Global descriptor (weight-free, robust to the gain/offset lighting changes between runs):
+// the grayscale image resized (INTER_AREA) to `thumbnail_width` x `thumbnail_height` and
+// blurred, then two halves, each normalised to unit length and scaled by 1/sqrt(2):
+//  - the thumbnail minus its mean (so the cosine of two thumbnails is their normalised
+//    cross-correlation: invariant to gain and offset);
+//  - a 4x4 grid of 8-bin gradient-orientation histograms weighted by gradient magnitude
+//    (HOG-like: tolerant to small shifts).
+// The cosine of two descriptors is the mean of the two similarities, in [-1, 1].
+//
+// Verification is a callback so that retrieval does not depend on extractors or matchers:
+// verify(query_index, reference_index) returns the number of verified matches (e.g. mutual-NN
+// matches above the calibrated threshold, or RANSAC inliers) between the two images.
+#pragma once
+
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "vigil/retrieval/run.h"
+
+namespace vigil::retrieval {
+
+struct ReferenceSelectorOptions {
+  bool use_poses = true;           // false: always select by appearance
+  double max_distance_m = 1.0;     // pose rule: largest query-reference distance, metres
+  double max_angle_deg = 30.0;     // pose rule: largest relative rotation angle, degrees
+  double pose_tie_ratio = 1.25;    // pose rule: candidates within nearest * ratio are verified
+                                   // (when a verifier is given); 1 = never verify ties
+  int max_pose_ties = 3;           // at most this many pose candidates are verified
+  int appearance_top_k = 5;        // appearance rule: references verified, by similarity
+  int min_verified_matches = 10;   // appearance rule: fewer verified matches = no reference
+  int thumbnail_width = 64;        // global descriptor thumbnail size, pixels
+  int thumbnail_height = 48;
+  void Check() const;
+};
+
+struct ReferenceChoice {
+  int reference_index = -1;  // index into the reference run's frames; -1 = none found
+  std::string rule = "none";  // "pose" | "pose+matches" | "appearance" | "none"
+  double distance_m = std::numeric_limits<double>::quiet_NaN();  // NaN without poses
+  double angle_deg = std::numeric_limits<double>::quiet_NaN();   // NaN without poses
+  double appearance_score = std::numeric_limits<double>::quiet_NaN();  // cosine; NaN if unused
+  int verified_matches = -1;  // -1 when the verifier was not called for the chosen reference
+  bool found() const { return reference_index >= 0; }
+};
+
+// verify(query_index, reference_index) -> number of verified matches. May be empty.
+using VerifyFn = std::function<int(int query_index, int reference_index)>;
+
+// The global descriptor of an image (any depth/channels; converted to gray), unit length.
+std::vector<float> GlobalDescriptor(const cv::Mat& image, const ReferenceSelectorOptions& options);
+// Cosine similarity of two unit-length descriptors of the same size.
+double DescriptorSimilarity(const std::vector<float>& a, const std::vector<float>& b);
+
+// Selects references for queries of one run against one reference run. Builds the KD-tree on
+// construction; reference descriptors are computed (reading the reference images) the first
+// time the appearance rule is needed. Not thread-safe: one selector per thread.
+class ReferenceSelector {
+ public:
+  // Throws vigil::Error when the reference run is empty or the options are bad.
+  ReferenceSelector(const Run& reference, const ReferenceSelectorOptions& options = {});
+  ~ReferenceSelector();
+  ReferenceSelector(ReferenceSelector&&) noexcept;
+  ReferenceSelector& operator=(ReferenceSelector&&) noexcept;
+
+  // The reference for `query` (its index in the query run is passed to `verify`).
+  // `query_image`: the query image if the caller has it already; otherwise it is read from
+  // query.image when the appearance rule needs it.
+  ReferenceChoice Select(const RunFrame& query, int query_index, const VerifyFn& verify = {},
+                         const cv::Mat& query_image = cv::Mat());
+
+  // All references qualifying by pose (distance and angle thresholds), nearest first, as
+  // (reference index, distance m, angle deg). Empty when the query has no pose.
+  struct PoseCandidate {
+    int reference_index;
+    double distance_m;
+    double angle_deg;
+  };
+  std::vector<PoseCandidate> PoseCandidates(const Pose& query_pose) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Convenience: Select() for every frame of `query`, in order.
+std::vector<ReferenceChoice> SelectReferences(const Run& reference, const Run& query,
+                                              const ReferenceSelectorOptions& options = {},
+                                              const VerifyFn& verify = {});
+
+}  // namespace vigil::retrieval
