@@ -259,8 +259,9 @@ struct Pickle {
 
 class PickleVM {
  public:
-  PickleVM(const std::string& name, const char* data, size_t size)
-      : name_(name), data_(data), size_(size) {}
+  // `base` is where the pickle starts in the file, for error messages.
+  PickleVM(const std::string& name, const char* data, size_t size, size_t base = 0)
+      : name_(name), data_(data), size_(size), base_(base) {}
 
   // Runs until STOP. `legacy` selects the legacy persistent-id layout (with view metadata).
   Pickle Run(bool legacy) {
@@ -281,13 +282,13 @@ class PickleVM {
 
  private:
   [[noreturn]] void Fail(const std::string& what) const {
-    ThrowError(fmt::format("{}: {} (pickle offset {})", name_, what, pos_));
+    ThrowError(fmt::format("{}: {} (at offset {})", name_, what, base_ + pos_));
   }
 
   void Need(size_t n) const {
     if (n > size_ - pos_) {
       ThrowError(fmt::format("{}: truncated file (pickle needs {} bytes at offset {}, {} left)",
-                             name_, n, pos_, size_ - pos_));
+                             name_, n, base_ + pos_, size_ - pos_));
     }
   }
   uint8_t ReadByte() {
@@ -304,7 +305,7 @@ class PickleVM {
   std::string ReadBytes(uint64_t n) {
     if (n > size_ - pos_) {
       ThrowError(fmt::format("{}: truncated file (pickle string of {} bytes at offset {}, {} left)",
-                             name_, n, pos_, size_ - pos_));
+                             name_, n, base_ + pos_, size_ - pos_));
     }
     std::string s(data_ + pos_, static_cast<size_t>(n));
     pos_ += static_cast<size_t>(n);
@@ -738,6 +739,7 @@ class PickleVM {
   const std::string& name_;
   const char* data_;
   size_t size_;
+  size_t base_;
   size_t pos_ = 0;
   bool legacy_ = false;
   int call_depth_ = 0;
@@ -900,13 +902,13 @@ StateDict LoadLegacy(const std::string& bytes, const std::string& name) {
   const char* data = bytes.data();
   size_t pos = 0;
   auto run = [&](const char* what) {
-    PickleVM vm(name, data + pos, bytes.size() - pos);
+    PickleVM vm(name, data + pos, bytes.size() - pos, pos);
     try {
       Pickle p = vm.Run(/*legacy=*/true);
       pos += vm.position();
       return p;
     } catch (const Error& e) {
-      ThrowError(fmt::format("{} [in the {} pickle at file offset {}]", e.what(), what, pos));
+      ThrowError(fmt::format("{} [in the {} pickle]", e.what(), what));
     }
   };
   Pickle magic = run("magic-number");
@@ -943,6 +945,13 @@ StateDict LoadLegacy(const std::string& bytes, const std::string& name) {
     VIGIL_CHECK(inserted || (it->second.first == s.dtype && it->second.second == s.numel),
                 "{}: storage '{}' is declared with two different types or sizes", name, s.key);
   }
+  // Storage keys are opaque numbers: name a tensor that uses each one in messages.
+  std::map<std::string, std::string> user;
+  for (const NamedTensor& nt : named) {
+    const StorageRef& s = object.storages[static_cast<size_t>(
+        object.tensors[static_cast<size_t>(nt.tensor)].storage)];
+    user.emplace(s.key, " (tensor '" + nt.key + "')");
+  }
   std::map<std::string, StorageBytes> storages;
   for (Ref r : key_list.items) {
     const Object& k = keys.arena[r];
@@ -950,19 +959,21 @@ StateDict LoadLegacy(const std::string& bytes, const std::string& name) {
     auto it = expected.find(k.s);
     VIGIL_CHECK(it != expected.end(), "{}: storage '{}' is listed but never used", name, k.s);
     VIGIL_CHECK(storages.count(k.s) == 0, "{}: storage '{}' is listed twice", name, k.s);
+    const std::string& used_by = user[k.s];
     VIGIL_CHECK(bytes.size() - pos >= 8,
-                "{}: truncated file (size of storage '{}' missing at offset {})", name, k.s, pos);
+                "{}: truncated file (size of storage '{}'{} missing at offset {})", name, k.s,
+                used_by, pos);
     const int64_t count = LoadLE<int64_t>(data + pos);
     pos += 8;
     VIGIL_CHECK(count == it->second.second,
-                "{}: storage '{}' has {} elements in the file but {} in the pickle (corrupted "
+                "{}: storage '{}'{} has {} elements in the file but {} in the pickle (corrupted "
                 "storage size at offset {})",
-                name, k.s, count, it->second.second, pos - 8);
+                name, k.s, used_by, count, it->second.second, pos - 8);
     const uint64_t esize = ElementSize(it->second.first);
     const uint64_t left = bytes.size() - pos;
     VIGIL_CHECK(static_cast<uint64_t>(count) <= left / esize,
-                "{}: truncated file (storage '{}' needs {} bytes at offset {}, {} left)", name, k.s,
-                static_cast<uint64_t>(count) * esize, pos, left);
+                "{}: truncated file (storage '{}'{} needs {} bytes at offset {}, {} left)", name,
+                k.s, used_by, static_cast<uint64_t>(count) * esize, pos, left);
     StorageBytes sb;
     sb.dtype = it->second.first;
     sb.numel = count;
@@ -1010,6 +1021,11 @@ std::string ReadZipEntry(zip_t* zip, zip_int64_t index, const std::string& entry
                 total, n < 0 ? zip_file_strerror(file.get()) : "unexpected end");
     done += static_cast<size_t>(n);
   }
+  // libzip checks the entry's CRC only when a read hits its end: ask for one more byte.
+  char extra;
+  const zip_int64_t tail = zip_fread(file.get(), &extra, 1);
+  VIGIL_CHECK(tail == 0, "{}: cannot read zip entry '{}': {}", name, entry,
+              tail < 0 ? zip_file_strerror(file.get()) : "longer than its header says");
   return out;
 }
 

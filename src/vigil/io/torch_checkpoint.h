@@ -7,7 +7,9 @@
 // The pickle subset state_dicts use is supported (protocol 2, OrderedDict, nested dicts,
 // torch._utils._rebuild_tensor_v2, persistent ids for storages, shared storages with offsets and
 // strides, float32/float16/float64/int64/int32/uint8/bool storages). Anything else is rejected
-// with an error naming the file and what was found; never a crash.
+// with an error naming the file and what was found; never a crash. Nothing in the file is ever
+// executed: objects of non-torch classes (e.g. argparse.Namespace in a training checkpoint)
+// become opaque entries that are skipped; unknown torch classes are errors.
 #pragma once
 
 #include <cstdint>

@@ -233,5 +233,171 @@ TEST(TorchCheckpoint, GetReportsMissingKeysAndWrongShapes) {
   EXPECT_FALSE(sd.Contains("conv1a.weight"));
 }
 
+
+// --- the hand-made checkpoints of tests/data/checkpoints (see make_corpus.py there) ---
+
+void ExpectTinyTensors(const StateDict& sd, const std::string& prefix) {
+  ASSERT_EQ(sd.size(), 4u);
+  const nn::Tensor& w = sd.Get(prefix + "w", {2, 3});  // stored transposed: stride (1, 2)
+  EXPECT_EQ(w.data, (std::vector<float>{0, 2, 4, 1, 3, 5}));
+  EXPECT_EQ(sd.Get(prefix + "tail", {2}).data, (std::vector<float>{4, 5}));
+  EXPECT_EQ(sd.Get(prefix + "h", {3}).data, (std::vector<float>{1.f, -2.5f, 65504.f}));
+  EXPECT_EQ(sd.Get(prefix + "n", {}).data, (std::vector<float>{12345.f}));
+  EXPECT_EQ(sd.GetDType(prefix + "w"), DType::kFloat32);
+  EXPECT_EQ(sd.GetDType(prefix + "h"), DType::kFloat16);
+  EXPECT_EQ(sd.GetDType(prefix + "n"), DType::kInt64);
+}
+
+TEST(TorchCheckpoint, ZipWithNestedDictStridesSharedStorageAndHalf) {
+  const StateDict sd = LoadTorchCheckpoint(CorpusDir() / "tiny_zip.pth");
+  ExpectTinyTensors(sd, "model.");  // "epoch": 3 is not a tensor and is skipped
+  StateDict stripped = sd;
+  stripped.StripPrefix("model.");
+  ExpectTinyTensors(stripped, "");
+}
+
+TEST(TorchCheckpoint, LegacyWithStorageViews) {
+  ExpectTinyTensors(LoadTorchCheckpoint(CorpusDir() / "tiny_legacy.pth"), "");
+}
+
+TEST(TorchCheckpoint, RejectsBrokenCorpusFilesWithClearMessages) {
+  const std::pair<const char*, const char*> kCases[] = {
+      {"not_a_checkpoint.png", ": not a PyTorch checkpoint (unknown format, first bytes 89504e47"},
+      {"zip_without_data_pkl.pth", ": zip archive without '<folder>/data.pkl'"},
+      {"zip_short_storage.pth", ": zip entry 'archive/data/0' has 20 bytes, expected 24"},
+      {"zip_missing_storage.pth",
+       ": tensor 'model.h': storage 'archive/data/1' is missing from the archive"},
+      {"legacy_unknown_opcode.pth", ": unsupported pickle opcode 0xff"},
+      {"legacy_bad_storage_size.pth",
+       ": storage '1' (tensor 'h') has 1000 elements in the file but 3 in the pickle"},
+      {"legacy_view_out_of_bounds.pth",
+       ": tensor 'tail' (offset 0, size [3], stride [1]) reads past the end of its storage '0' "
+       "of 2 elements"},
+  };
+  for (const auto& [file, message] : kCases) {
+    SCOPED_TRACE(file);
+    const fs::path path = CorpusDir() / file;
+    const std::string error = ErrorOf([&] { LoadTorchCheckpoint(path); });
+    EXPECT_EQ(error.rfind(path.string() + ": ", 0), 0u) << error;  // names the file first
+    EXPECT_NE(error.find(message), std::string::npos) << error;
+  }
+}
+
+// --- broken variants of the real fixture files, built in a temp folder ---
+
+TEST(TorchCheckpoint, RejectsTruncatedFilesAtEveryStage) {
+  VIGIL_REQUIRE_FILE(SuperPointLegacy());
+  VIGIL_REQUIRE_FILE(SuperPointZip());
+  const fs::path dir = testing::MakeTempDir("ckpt_truncated");
+  for (const fs::path& source : {SuperPointLegacy(), SuperPointZip()}) {
+    const std::string bytes = ReadFileToString(source);
+    const bool legacy = source == SuperPointLegacy();
+    // Inside each pickle of the legacy header, the object pickle, the key list, a size field
+    // and the storage data; for the zip, anywhere loses the central directory.
+    for (size_t cut : {size_t{1}, size_t{10}, size_t{20}, size_t{100}, size_t{1500}, size_t{3000},
+                       size_t{3052}, bytes.size() / 2, bytes.size() - 1}) {
+      SCOPED_TRACE(cut);
+      const fs::path path = dir / ("cut_" + std::to_string(cut) + source.filename().string());
+      WriteBytes(path, bytes.substr(0, cut));
+      const std::string error = ErrorOf([&] { LoadTorchCheckpoint(path); });
+      EXPECT_EQ(error.rfind(path.string() + ": ", 0), 0u) << error;
+      if (legacy) {
+        EXPECT_NE(error.find("truncated file"), std::string::npos) << error;
+      } else {
+        EXPECT_NE(error.find("zip"), std::string::npos) << error;
+      }
+    }
+  }
+  EXPECT_NE(ErrorOf([&] { LoadTorchCheckpointFromMemory("", "empty.pth"); }).find("empty.pth: empty file"),
+            std::string::npos);
+}
+
+// The legacy data section is the 8-byte count + data of each storage, at the end of the file;
+// SuperPoint shares no storages, so it starts at size - sum(8 + 4 * numel).
+size_t LegacyDataStart(const std::string& bytes, const StateDict& sd) {
+  size_t data = 0;
+  for (const auto& [key, entry] : sd.entries()) data += 8 + 4 * entry.tensor.data.size();
+  return bytes.size() - data;
+}
+
+TEST(TorchCheckpoint, RejectsCorruptedLegacyStorageSizes) {
+  VIGIL_REQUIRE_FILE(SuperPointLegacy());
+  const std::string bytes = ReadFileToString(SuperPointLegacy());
+  const size_t start = LegacyDataStart(bytes, LoadTorchCheckpoint(SuperPointLegacy()));
+  int64_t count;
+  std::memcpy(&count, bytes.data() + start, 8);
+  ASSERT_GT(count, 0);
+  ASSERT_LT(count, 1 << 20);
+  for (int64_t bad : {count + 1, count - 1, int64_t{-1}, int64_t{1} << 62}) {
+    SCOPED_TRACE(bad);
+    std::string corrupt = bytes;
+    std::memcpy(corrupt.data() + start, &bad, 8);
+    const std::string error = ErrorOf([&] { LoadTorchCheckpointFromMemory(corrupt, "sp.pth"); });
+    EXPECT_NE(error.find(fmt::format("elements in the file but {} in the pickle (corrupted storage "
+                                     "size at offset {})", count, start)),
+              std::string::npos)
+        << error;
+  }
+}
+
+TEST(TorchCheckpoint, RejectsUnknownOpcodesAndClasses) {
+  VIGIL_REQUIRE_FILE(SuperPointLegacy());
+  const std::string bytes = ReadFileToString(SuperPointLegacy());
+  const size_t global = bytes.find("ccollections\nOrderedDict\n");
+  ASSERT_NE(global, std::string::npos);
+  std::string bad_opcode = bytes;
+  bad_opcode[global] = '\xfe';
+  EXPECT_NE(ErrorOf([&] { LoadTorchCheckpointFromMemory(bad_opcode, "op.pth"); })
+                .find("op.pth: unsupported pickle opcode 0xfe"),
+            std::string::npos);
+
+  std::string bad_class = bytes;
+  const size_t rebuild = bytes.find("_rebuild_tensor_v2");
+  ASSERT_NE(rebuild, std::string::npos);
+  bad_class.replace(rebuild, 18, "_rebuild_tensor_v9");
+  EXPECT_NE(ErrorOf([&] { LoadTorchCheckpointFromMemory(bad_class, "cls.pth"); })
+                .find("cls.pth: unsupported class 'torch._utils._rebuild_tensor_v9'"),
+            std::string::npos);
+
+  std::string bad_storage = bytes;
+  const size_t storage = bytes.find("FloatStorage");
+  ASSERT_NE(storage, std::string::npos);
+  bad_storage.replace(storage, 12, "FloatStorag3");
+  EXPECT_NE(ErrorOf([&] { LoadTorchCheckpointFromMemory(bad_storage, "st.pth"); })
+                .find("st.pth: unsupported storage type 'torch.FloatStorag3'"),
+            std::string::npos);
+}
+
+TEST(TorchCheckpoint, RejectsZipWithCorruptedStorageData) {
+  VIGIL_REQUIRE_FILE(SuperPointZip());
+  std::string bytes = ReadFileToString(SuperPointZip());
+  // Storages are stored uncompressed: flip one byte in the middle of the archive; the entry's
+  // CRC no longer matches.
+  bytes[bytes.size() / 2] ^= 0x5a;
+  const std::string error = ErrorOf([&] { LoadTorchCheckpointFromMemory(bytes, "crc.pth"); });
+  EXPECT_EQ(error.rfind("crc.pth: cannot read zip entry 'superpoint_random_zip/data/", 0), 0u)
+      << error;
+}
+
+TEST(TorchCheckpoint, RejectsOtherFormats) {
+  const fs::path png = testing::FixturesDir() / "images/freiburg0.png";
+  if (fs::exists(png)) {
+    EXPECT_NE(ErrorOf([&] { LoadTorchCheckpoint(png); })
+                  .find(png.string() + ": not a PyTorch checkpoint (unknown format, first bytes "
+                                       "89504e470d0a1a0a)"),
+              std::string::npos);
+  }
+  EXPECT_NE(ErrorOf([&] { LoadTorchCheckpointFromMemory("hello world", "t.txt"); })
+                .find("t.txt: not a PyTorch checkpoint (unknown format, first bytes 68656c6c6f20776f)"),
+            std::string::npos);
+  std::string tar(600, '\0');
+  tar.replace(257, 5, "ustar");
+  EXPECT_NE(ErrorOf([&] { LoadTorchCheckpointFromMemory(tar, "old.tar"); })
+                .find("old.tar: tar-based checkpoint"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] { LoadTorchCheckpoint("/nonexistent/x.pth"); }).find("/nonexistent/x.pth"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace vigil::io
