@@ -44,9 +44,14 @@ std::vector<double> ParseThresholds(const std::string& spec);
 struct SelfCalibrationOptions {
   std::vector<double> thresholds = DefaultCalibrationThresholds();  // strictly increasing, [0, 1)
   int min_matches = 3;  // a pair needs this many matches at t for cv_n(t) to count
-  // Kneedle on curve(t): cv/m rises once thresholds start to cut correct matches (few matches,
-  // large 1/m), so the default looks for the elbow of a convex increasing curve.
-  KneedleOptions kneedle = {1.0, KneeCurve::kConvex, KneeDirection::kIncreasing, false, false, 7};
+  // Kneedle on curve(t). While wrong matches survive, their random displacements keep cv_n
+  // high (and m_n shrinking can even make the curve rise); once t passes the confidence of the
+  // wrong matches cv_n collapses and the curve drops and flattens: a convex decreasing elbow,
+  // which is the "balance point" of the paper (many matches, minimum cv). An early rise makes
+  // kneed's first elbow the curve's start, so online mode (the last elbow found) is the default.
+  // Simulations with 15-50% wrong matches put it on the first threshold above the wrong
+  // matches' confidences; the unit test checks exactly that.
+  KneedleOptions kneedle = {1.0, KneeCurve::kConvex, KneeDirection::kDecreasing, true, false, 7};
   bool detect_shape = false;  // choose curve/direction from the data (kneed's find_shape) instead
   double fallback_threshold = 0.2;  // used when there is no knee (the CLI passes the matcher's own)
   // With a known shift (dx, dy) a match counts as correct when |p1 - p0 - shift| <= this (pixels);

@@ -1,0 +1,3 @@
+#include "vigil/calibration/self_calibration.h"
+
+#include <gtest/gtest.h>

@@ -1,0 +1,3 @@
+#include "vigil/clustering/dbscan.h"
+
+#include <gtest/gtest.h>
