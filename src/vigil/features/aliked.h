@@ -5,9 +5,17 @@
 #include <memory>
 
 #include "vigil/features/extractor.h"
+#include "vigil/io/torch_checkpoint.h"
 
 namespace vigil {
 
+// Reads the authors' checkpoint aliked/<model>.pth (weights search path, or options.aliked.weights).
+// Throws vigil::Error naming the file on a checkpoint of another network, a missing tensor or a
+// tensor whose shape does not fit the configuration of options.aliked.model.
 std::unique_ptr<FeatureExtractor> CreateAlikedExtractor(const FeatureExtractorOptions& options);
+
+// Same, from a state_dict already in memory (e.g. one edited by a test).
+std::unique_ptr<FeatureExtractor> CreateAlikedExtractorFromStateDict(
+    const AlikedOptions& options, const io::StateDict& state_dict, int num_threads);
 
 }  // namespace vigil
