@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <queue>
 #include <unordered_map>
 
@@ -180,8 +181,18 @@ EpsEstimate EstimateDbscanEps(const Points2f& points, const EpsEstimateOptions& 
   kneedle.sensitivity = options.sensitivity;
   kneedle.curve = KneeCurve::kConvex;
   kneedle.direction = KneeDirection::kIncreasing;
+  kneedle.online = options.online;
   const KneedleResult knee = FindKnee(x, estimate.k_distances, kneedle);
-  if (!knee.knee) {
+  // Float coordinates make equal distances differ in the last bits (relative to the coordinates'
+  // magnitude); Kneedle would normalise that rounding noise into a curve, so a spread within a
+  // few float ulps of the largest coordinate counts as flat.
+  const double spread = estimate.k_distances.back() - estimate.k_distances.front();
+  const double magnitude = points.cwiseAbs().maxCoeff();
+  const double tolerance = 8 * std::numeric_limits<float>::epsilon() * magnitude +
+                           1e-9 * estimate.k_distances.back();
+  if (spread <= tolerance) {
+    fallback("all k-distances are equal");
+  } else if (!knee.knee) {
     fallback(knee.no_knee_reason);
   } else if (!(knee.knee->y > 0)) {
     // Duplicated points give k-distance 0; eps must be > 0.

@@ -53,6 +53,11 @@ struct EpsEstimateOptions {
   // <= eps a core point; the paper's minPts = 5 gives k = 4 (Ester et al.'s choice for 2-D).
   int k = 4;
   double sensitivity = 1.0;  // Kneedle S on the sorted k-distance curve (convex, increasing)
+  // Kneedle mode. For a convex increasing curve kneed reverses it, so offline mode (first knee)
+  // returns the RIGHTMOST elbow, which on real k-distance curves often sits among the noise
+  // points' distances; online mode returns the leftmost elbow, where the curve leaves the
+  // clusters' level (checked on seeded blobs + uniform noise in dbscan_test.cc).
+  bool online = true;
   // When the curve has no knee: eps = this quantile of the k-distances (0.5 = median).
   double fallback_quantile = 0.5;
   void Check() const;
