@@ -96,6 +96,7 @@ QueryChangeResult EvaluateChangeQuery(const cv::Mat& labels,
                                       const ChangeMetricsOptions& options = {});
 
 struct ChangeEvaluation {
+  ChangeMetricsOptions options;     // the rules the numbers were computed with
   ChangeScores overall;
   std::map<std::string, ChangeScores> by_type;
   double retrieval_accuracy = 0;    // NaN when there is no pairs.csv
@@ -105,7 +106,10 @@ struct ChangeEvaluation {
   std::vector<QueryChangeResult> queries;
 };
 
-ChangeEvaluation AggregateChangeEvaluations(std::vector<QueryChangeResult> queries);
+// Pools per-query results (see the split-by-type rule above). Retrieval counts come from
+// each query's retrieval_correct.
+ChangeEvaluation AggregateChangeEvaluations(std::vector<QueryChangeResult> queries,
+                                            const ChangeMetricsOptions& options = {});
 
 // Reads the ground truth and predictions and evaluates every query of <dataset>/query.
 // Throws vigil::Error naming the file for missing/malformed ground truth, a mask of the wrong
