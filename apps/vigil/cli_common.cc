@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <sstream>
 
 #include <fmt/ranges.h>
 #include <opencv2/core.hpp>
@@ -20,6 +21,18 @@ extern "C" void OnInterrupt(int) { g_interrupt.Cancel(); }
 }  // namespace
 
 CancelToken& InterruptToken() { return g_interrupt; }
+
+std::pair<int, int> ParseSize(const std::string& text, const std::string& option) {
+  if (text.empty()) return {0, 0};
+  int width = 0, height = 0;
+  char separator = 0;
+  std::istringstream in(text);
+  in >> width >> separator >> height;
+  VIGIL_CHECK(in && !in.rdbuf()->in_avail() && (separator == 'x' || separator == 'X') &&
+                  width > 0 && height > 0,
+              "option {}: expected WxH with positive integers, got '{}'", option, text);
+  return {width, height};
+}
 
 FeatureExtractorOptions ExtractorFlags::Resolve() const {
   FeatureExtractorOptions resolved = options;

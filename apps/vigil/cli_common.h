@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <optional>
+#include <utility>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -36,6 +37,9 @@ struct MatcherFlags {
 };
 // --matcher, --matcher-weights, --threshold, --ratio, --sinkhorn-iterations, ...
 void AddMatcherOptions(CLI::App& app, MatcherFlags& flags);
+
+// Parses "WxH" (e.g. "640x480"); empty gives {0, 0} (= keep size). Throws naming `option`.
+std::pair<int, int> ParseSize(const std::string& text, const std::string& option);
 
 // The CancelToken that SIGINT/SIGTERM set while a command runs (installed once per process).
 CancelToken& InterruptToken();

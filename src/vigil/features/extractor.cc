@@ -13,7 +13,8 @@
 namespace vigil {
 namespace {
 
-using Creator = std::function<std::unique_ptr<FeatureExtractor>(const FeatureExtractorOptions&)>;
+// A plain function pointer, so overloaded creators (e.g. one taking a StateDict) resolve by type.
+using Creator = std::unique_ptr<FeatureExtractor> (*)(const FeatureExtractorOptions&);
 
 // The factory table: one line per extractor.
 const std::map<std::string, Creator>& Registry() {

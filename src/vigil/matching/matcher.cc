@@ -13,7 +13,8 @@
 namespace vigil {
 namespace {
 
-using Creator = std::function<std::unique_ptr<Matcher>(const MatcherOptions&)>;
+// A plain function pointer, so overloaded creators resolve by type.
+using Creator = std::unique_ptr<Matcher> (*)(const MatcherOptions&);
 
 // The factory table: one line per matcher.
 const std::map<std::string, Creator>& Registry() {

@@ -1,0 +1,289 @@
+#include "vigil/inspection/change_detector.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <opencv2/calib3d.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "vigil/util/check.h"
+
+namespace vigil {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double MsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+struct PointPool {
+  std::vector<int> matched;    // keypoint indices inside the overlap with a partner
+  std::vector<int> unmatched;  // ... without one
+};
+
+PointPool SplitByMatch(const Features& features, const std::vector<int>& partner,
+                       const cv::Mat& overlap_mask) {
+  PointPool pool;
+  for (int i = 0; i < features.size(); ++i) {
+    if (!InsideMask(overlap_mask, features.keypoints(i, 0), features.keypoints(i, 1))) continue;
+    (partner[i] >= 0 ? pool.matched : pool.unmatched).push_back(i);
+  }
+  return pool;
+}
+
+int CountInside(const Features& features, const std::vector<int>& indices, const cv::Mat& mask) {
+  int n = 0;
+  for (int i : indices) n += InsideMask(mask, features.keypoints(i, 0), features.keypoints(i, 1));
+  return n;
+}
+
+cv::Rect MaskBox(const cv::Mat& mask) {
+  std::vector<cv::Point> nonzero;
+  cv::findNonZero(mask, nonzero);
+  return nonzero.empty() ? cv::Rect() : cv::boundingRect(nonzero);
+}
+
+// Region of a cluster: the convex hull of its points grown by `dilation` pixels, in `size`.
+cv::Mat ClusterRegion(const std::vector<cv::Point2f>& points, cv::Size size, int dilation) {
+  cv::Mat mask = cv::Mat::zeros(size, CV_8U);
+  std::vector<cv::Point2f> hull;
+  cv::convexHull(points, hull);
+  std::vector<cv::Point> polygon;
+  for (const auto& p : hull) polygon.emplace_back(cvRound(p.x), cvRound(p.y));
+  cv::fillConvexPoly(mask, polygon, cv::Scalar(255));
+  if (dilation > 0) {
+    cv::dilate(mask, mask,
+               cv::getStructuringElement(cv::MORPH_ELLIPSE, {2 * dilation + 1, 2 * dilation + 1}));
+  }
+  return mask;
+}
+
+struct ClusterAnomalies {
+  std::vector<Anomaly> anomalies;
+  double eps = 0;
+  std::string note;
+};
+
+// DBSCAN over `candidates` (unmatched keypoints of `features`), each cluster an anomaly of class
+// "unknown"; with the excess rule a cluster must hold more unmatched than matched keypoints.
+ClusterAnomalies ClusterUnmatched(const Features& features, const std::vector<int>& candidates,
+                                  const std::vector<int>& matched, cv::Size size,
+                                  const ChangeDetectorOptions& options) {
+  ClusterAnomalies out;
+  if (static_cast<int>(candidates.size()) < options.min_samples) {
+    out.note = "too few unmatched keypoints to cluster";
+    return out;
+  }
+  Points2f points(static_cast<int>(candidates.size()), 2);
+  for (size_t k = 0; k < candidates.size(); ++k) points.row(k) = features.keypoints.row(candidates[k]);
+  if (options.eps_px > 0) {
+    out.eps = options.eps_px;
+    out.note = "eps given";
+  } else {
+    EpsEstimateOptions eps_options;
+    eps_options.k = std::max(1, options.min_samples - 1);
+    const EpsEstimate estimate = EstimateDbscanEps(points, eps_options);
+    out.eps = std::clamp(estimate.eps.value_or(options.min_eps_px), options.min_eps_px,
+                         options.max_eps_px);
+    out.note = estimate.from_knee ? "k-distance knee" : "k-distance fallback: " + estimate.note;
+    if (estimate.eps && out.eps != *estimate.eps) {
+      out.note += fmt::format(" ({:.1f} px clamped to [{}, {}])", *estimate.eps,
+                              options.min_eps_px, options.max_eps_px);
+    }
+  }
+  const DbscanResult clusters = Dbscan(points, {out.eps, options.min_samples});
+  for (int c = 0; c < clusters.num_clusters; ++c) {
+    Anomaly anomaly;
+    anomaly.source = "cluster";
+    std::vector<cv::Point2f> member_points;
+    for (int m : clusters.ClusterMembers(c)) {
+      anomaly.keypoints.push_back(candidates[m]);
+      member_points.emplace_back(points(m, 0), points(m, 1));
+    }
+    anomaly.mask = ClusterRegion(member_points, size, options.cluster_dilation_px);
+    anomaly.num_unmatched = static_cast<int>(anomaly.keypoints.size());
+    anomaly.num_matched = CountInside(features, matched, anomaly.mask);
+    if (options.cluster_excess_rule &&
+        anomaly.num_unmatched - anomaly.num_matched < options.min_unmatched_excess) {
+      continue;
+    }
+    anomaly.score = static_cast<float>(anomaly.num_unmatched) /
+                    static_cast<float>(anomaly.num_unmatched + anomaly.num_matched);
+    anomaly.bbox = MaskBox(anomaly.mask);
+    out.anomalies.push_back(std::move(anomaly));
+  }
+  return out;
+}
+
+// Maps a reference-frame mask into the query frame with the homography query <- reference.
+cv::Mat WarpToQuery(const cv::Mat& mask, const cv::Mat& h, cv::Size query_size) {
+  cv::Mat warped;
+  cv::warpPerspective(mask, warped, h, query_size, cv::INTER_NEAREST);
+  return warped;
+}
+
+// Homography reference -> query fitted to the matches; falls back to the median translation.
+cv::Mat ReferenceToQuery(const Features& query, const Features& reference, const Matches& m) {
+  std::vector<cv::Point2f> pq, pr;
+  for (size_t i = 0; i < m.matches0.size(); ++i) {
+    if (m.matches0[i] < 0) continue;
+    pq.emplace_back(query.keypoints(i, 0), query.keypoints(i, 1));
+    pr.emplace_back(reference.keypoints(m.matches0[i], 0), reference.keypoints(m.matches0[i], 1));
+  }
+  cv::Mat h;
+  if (pq.size() >= 8) h = cv::findHomography(pr, pq, cv::USAC_MAGSAC, 8.0);
+  if (h.empty()) {
+    std::vector<float> dx, dy;
+    for (size_t k = 0; k < pq.size(); ++k) {
+      dx.push_back(pq[k].x - pr[k].x);
+      dy.push_back(pq[k].y - pr[k].y);
+    }
+    auto median = [](std::vector<float>& v) {
+      if (v.empty()) return 0.f;
+      std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+      return v[v.size() / 2];
+    };
+    h = (cv::Mat_<double>(3, 3) << 1, 0, median(dx), 0, 1, median(dy), 0, 0, 1);
+  }
+  return h;
+}
+
+void DetectMissing(const ChangeDetectionInput& input, const ChangeDetectorOptions& options,
+                   ChangeDetectionResult* result) {
+  const Features& query = *input.query;
+  const Features& reference = *input.reference;
+  const Matches& matches = *input.matches;
+  // Matches seen from the reference side.
+  Matches reverse;
+  reverse.matches0 = matches.matches1;
+  reverse.confidence0 = matches.confidence1;
+  FillReverseMatches(query.size(), &reverse);
+  OverlapOptions overlap_options = options.overlap;
+  const Overlap reference_overlap = ComputeOverlap(reference, query, reverse, input.reference_size,
+                                                   input.query_size, overlap_options);
+  const PointPool pool = SplitByMatch(reference, reverse.matches0, reference_overlap.mask);
+  ClusterAnomalies missing = ClusterUnmatched(reference, pool.unmatched, pool.matched,
+                                              input.reference_size, options);
+  if (missing.anomalies.empty()) return;
+  const cv::Mat h = ReferenceToQuery(query, reference, matches);
+  for (Anomaly& anomaly : missing.anomalies) {
+    anomaly.kind = "missing";
+    anomaly.mask = WarpToQuery(anomaly.mask, h, input.query_size) & result->overlap.mask;
+    anomaly.bbox = MaskBox(anomaly.mask);
+    if (anomaly.bbox.area() == 0) continue;  // maps outside the query's overlap
+    result->anomalies.push_back(std::move(anomaly));
+  }
+}
+
+}  // namespace
+
+void ChangeDetectorOptions::Check() const {
+  overlap.Check();
+  VIGIL_CHECK_OPTION(min_unmatched_excess >= 1, "min_unmatched_excess", "must be >= 1");
+  VIGIL_CHECK_OPTION(min_samples >= 2, "min_samples", "must be >= 2");
+  VIGIL_CHECK_OPTION(eps_px >= 0, "eps", "must be >= 0 (0 = automatic)");
+  VIGIL_CHECK_OPTION(min_eps_px > 0 && max_eps_px >= min_eps_px, "min_eps_px/max_eps_px",
+                     "must satisfy 0 < min <= max");
+  VIGIL_CHECK_OPTION(cluster_dilation_px >= 0, "cluster_dilation_px", "must be >= 0");
+  VIGIL_CHECK_OPTION(min_overlap_fraction >= 0 && min_overlap_fraction < 1, "min_overlap_fraction",
+                     "must be in [0, 1)");
+  VIGIL_CHECK_OPTION(max_anomaly_fraction > 0 && max_anomaly_fraction <= 1, "max_anomaly_fraction",
+                     "must be in (0, 1]");
+  VIGIL_CHECK_OPTION(min_matches >= 0, "min_matches", "must be >= 0");
+}
+
+cv::Mat ChangeDetectionResult::ChangeMask(cv::Size query_size) const {
+  cv::Mat mask = cv::Mat::zeros(query_size, CV_8U);
+  for (const Anomaly& anomaly : anomalies) mask |= anomaly.mask;
+  return mask;
+}
+
+ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,
+                                    const ChangeDetectorOptions& options) {
+  options.Check();
+  VIGIL_CHECK(input.query && input.reference && input.matches, "DetectChanges: missing input");
+  const Features& query = *input.query;
+  const Matches& matches = *input.matches;
+  VIGIL_CHECK(static_cast<int>(matches.matches0.size()) == query.size(),
+              "DetectChanges: {} matches for {} query keypoints", matches.matches0.size(),
+              query.size());
+  ChangeDetectionResult result;
+  auto start = Clock::now();
+  result.overlap = ComputeOverlap(query, *input.reference, matches, input.query_size,
+                                  input.reference_size, options.overlap);
+  PointPool pool = SplitByMatch(query, matches.matches0, result.overlap.mask);
+  result.matched_in_overlap = pool.matched;
+  result.unmatched_in_overlap = pool.unmatched;
+  result.timings_ms["overlap"] = MsSince(start);
+
+  // Step 3: instances with more unmatched than matched keypoints.
+  start = Clock::now();
+  std::vector<bool> taken(query.size(), false);
+  const std::vector<Instance> no_instances;
+  const auto& instances = input.instances ? *input.instances : no_instances;
+  for (size_t k = 0; k < instances.size(); ++k) {
+    const Instance& instance = instances[k];
+    Anomaly anomaly;
+    for (int i : pool.unmatched) {
+      if (!taken[i] && InsideMask(instance.mask, query.keypoints(i, 0), query.keypoints(i, 1))) {
+        anomaly.keypoints.push_back(i);
+      }
+    }
+    anomaly.num_unmatched = static_cast<int>(anomaly.keypoints.size());
+    anomaly.num_matched = CountInside(query, pool.matched, instance.mask);
+    if (anomaly.num_unmatched - anomaly.num_matched < options.min_unmatched_excess) continue;
+    for (int i : anomaly.keypoints) taken[i] = true;
+    anomaly.source = "instance";
+    anomaly.label = instance.label;
+    anomaly.segmenter_score = instance.score;
+    anomaly.score = static_cast<float>(anomaly.num_unmatched) /
+                    static_cast<float>(anomaly.num_unmatched + anomaly.num_matched);
+    anomaly.mask = instance.mask.clone();
+    anomaly.bbox = MaskBox(anomaly.mask);
+    result.instance_hits.push_back(static_cast<int>(k));
+    result.anomalies.push_back(std::move(anomaly));
+  }
+  result.timings_ms["instances"] = MsSince(start);
+
+  // Step 4: DBSCAN over what is left.
+  start = Clock::now();
+  for (int i : pool.unmatched) {
+    if (!taken[i]) result.cluster_points.push_back(i);
+  }
+  ClusterAnomalies clusters =
+      ClusterUnmatched(query, result.cluster_points, pool.matched, input.query_size, options);
+  result.eps_px = clusters.eps;
+  result.eps_note = clusters.note;
+  for (Anomaly& anomaly : clusters.anomalies) {
+    anomaly.mask &= result.overlap.mask;
+    anomaly.bbox = MaskBox(anomaly.mask);
+    result.anomalies.push_back(std::move(anomaly));
+  }
+  if (options.detect_missing) DetectMissing(input, options, &result);
+  result.timings_ms["clusters"] = MsSince(start);
+
+  // Localization check (paper Sec. V).
+  const int num_matches = matches.num_matches();
+  const double overlap_area = cv::countNonZero(result.overlap.mask);
+  const double anomaly_area = cv::countNonZero(result.ChangeMask(input.query_size) & result.overlap.mask);
+  if (num_matches < options.min_matches) {
+    result.localization_error = true;
+    result.note = fmt::format("only {} matches with the reference (< {})", num_matches,
+                              options.min_matches);
+  } else if (result.overlap.area_fraction < options.min_overlap_fraction) {
+    result.localization_error = true;
+    result.note = fmt::format("overlap covers {:.0f}% of the image (< {:.0f}%)",
+                              100 * result.overlap.area_fraction, 100 * options.min_overlap_fraction);
+  } else if (overlap_area > 0 && anomaly_area / overlap_area > options.max_anomaly_fraction) {
+    result.localization_error = true;
+    result.note = fmt::format("anomalies cover {:.0f}% of the overlap (> {:.0f}%)",
+                              100 * anomaly_area / overlap_area, 100 * options.max_anomaly_fraction);
+  }
+  if (result.localization_error) {
+    result.withheld_anomalies = static_cast<int>(result.anomalies.size());
+    result.anomalies.clear();
+  }
+  return result;
+}
+
+}  // namespace vigil

@@ -1,0 +1,98 @@
+// Change detection for one query/reference pair: Algorithm 1 of
+//   "Robot change detection with SuperPoint and SuperGlue" (../shared/papers, Sec. IV, Alg. 1):
+//   1. match the query to the reference with the calibrated threshold (done by the caller);
+//   2. overlap mask from the matched query keypoints (overlap.h);
+//   3. for each instance of the query's instance segmentation: n_u = its unmatched keypoints
+//      inside the overlap, n_m = its matched ones; when n_u - n_m >= min_unmatched_excess
+//      (paper: >= 1) the instance is an anomaly (with its class) and its unmatched keypoints
+//      are removed from the pool;
+//   4. DBSCAN (minPts 5; eps from the knee of the sorted k-distance curve unless given) over
+//      the remaining unmatched keypoints inside the overlap: each cluster is an anomaly of
+//      class "unknown" (objects no segmenter knows, e.g. textured clutter).
+// vigil's additions, each an option with the paper's behaviour reachable:
+//   - cluster_excess_rule: a DBSCAN cluster is kept only when its convex hull holds more
+//     unmatched than matched keypoints (the instance rule applied to clusters); unchanged
+//     textured areas always have some unmatched detections, and this separates them from new
+//     objects. Off = the paper (every cluster is an anomaly).
+//   - detect_missing: the same search the other way round (reference keypoints unmatched in the
+//     query, inside the reference's overlap), clusters mapped into the query by a homography
+//     fitted to the matches: objects that were removed since the reference run.
+//   - localization check: when the overlap is tiny, or the anomalies cover most of it, the
+//     frame is flagged as a likely localization error (paper Sec. V) and its anomalies are
+//     withheld instead of reported as a wall of changes.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "vigil/clustering/dbscan.h"
+#include "vigil/features/types.h"
+#include "vigil/inspection/overlap.h"
+#include "vigil/matching/types.h"
+#include "vigil/segmentation/segmenter.h"
+
+namespace vigil {
+
+struct ChangeDetectorOptions {
+  OverlapOptions overlap;
+  int min_unmatched_excess = 1;       // anomaly when n_unmatched - n_matched >= this (paper: 1)
+  int min_samples = 5;                // DBSCAN minPts (paper: 5)
+  double eps_px = 0;                  // DBSCAN eps in pixels; 0 = from the k-distance knee
+  double min_eps_px = 8;              // bounds on the automatic eps (a knee on very few points
+  double max_eps_px = 40;             // can be degenerate), pixels
+  bool cluster_excess_rule = true;    // clusters must also satisfy the instance rule (see top)
+  int cluster_dilation_px = 8;        // a cluster's region = hull of its points grown by this
+  bool detect_missing = true;         // also report objects missing from the query
+  double min_overlap_fraction = 0.1;  // smaller overlap (share of the image): localization error
+  double max_anomaly_fraction = 0.6;  // anomalies covering more of the overlap: localization error
+  int min_matches = 12;               // fewer matches: localization error
+  void Check() const;
+};
+
+struct Anomaly {
+  std::string kind = "new";        // "new" (in the query only) | "missing" (in the reference only)
+  std::string source;              // "instance" (segmenter) | "cluster" (DBSCAN)
+  std::string label = "unknown";   // class from the segmenter, "unknown" for clusters
+  float score = 0;                 // n_unmatched / (n_unmatched + n_matched) in [0, 1]
+  float segmenter_score = 1;       // the segmenter's confidence (instances), 1 for clusters
+  int num_unmatched = 0;
+  int num_matched = 0;
+  cv::Rect bbox;                   // in query pixels
+  cv::Mat mask;                    // CV_8U query-size mask, 255 inside
+  std::vector<int> keypoints;      // unmatched keypoint indices (query, or reference if missing)
+};
+
+struct ChangeDetectionResult {
+  Overlap overlap;                        // in query pixels
+  std::vector<int> matched_in_overlap;    // query keypoint indices
+  std::vector<int> unmatched_in_overlap;  // query keypoint indices (before instance removal)
+  std::vector<int> instance_hits;         // indices into the instances that became anomalies
+  std::vector<int> cluster_points;        // unmatched points left for DBSCAN
+  double eps_px = 0;                      // eps DBSCAN used
+  std::string eps_note;                   // how eps was chosen
+  std::vector<Anomaly> anomalies;         // reported anomalies (empty on localization error)
+  int withheld_anomalies = 0;             // anomalies dropped by the localization check
+  bool localization_error = false;
+  std::string note;                       // why the frame was flagged
+  std::map<std::string, double> timings_ms;
+
+  // Union of the anomaly masks (CV_8U, query size); zero when there are none.
+  cv::Mat ChangeMask(cv::Size query_size) const;
+};
+
+struct ChangeDetectionInput {
+  const Features* query = nullptr;      // query keypoints/descriptors
+  const Features* reference = nullptr;  // reference keypoints/descriptors
+  const Matches* matches = nullptr;     // query -> reference, already thresholded
+  cv::Size query_size;
+  cv::Size reference_size;
+  const std::vector<Instance>* instances = nullptr;  // query instances (may be null: no segmenter)
+};
+
+ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,
+                                    const ChangeDetectorOptions& options);
+
+}  // namespace vigil

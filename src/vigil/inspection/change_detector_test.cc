@@ -1,0 +1,181 @@
+#include "vigil/inspection/change_detector.h"
+
+#include <gtest/gtest.h>
+
+#include <opencv2/imgproc.hpp>
+
+namespace vigil {
+namespace {
+
+const cv::Size kSize(640, 480);
+
+// A query/reference pair: a 24 x 18 grid of keypoints that all match (reference = query shifted
+// by (+4, +2)), plus extra query-only points given per test.
+struct Scene {
+  Features query, reference;
+  Matches matches;
+  std::vector<Instance> instances;
+
+  Scene() {
+    std::vector<Eigen::RowVector2f> grid;
+    for (int r = 0; r < 18; ++r) {
+      for (int c = 0; c < 24; ++c) grid.emplace_back(20.f + 25.f * c, 20.f + 25.f * r);
+    }
+    const int n = static_cast<int>(grid.size());
+    query.keypoints.resize(n, 2);
+    reference.keypoints.resize(n, 2);
+    for (int i = 0; i < n; ++i) {
+      query.keypoints.row(i) = grid[i];
+      reference.keypoints.row(i) = grid[i] + Eigen::RowVector2f(4.f, 2.f);
+      matches.matches0.push_back(i);
+      matches.confidence0.push_back(0.9f);
+    }
+  }
+  // Adds query keypoints without a partner.
+  void AddUnmatched(const std::vector<cv::Point2f>& points) {
+    const int n0 = query.size();
+    query.keypoints.conservativeResize(n0 + static_cast<int>(points.size()), 2);
+    for (size_t k = 0; k < points.size(); ++k) {
+      query.keypoints.row(n0 + k) << points[k].x, points[k].y;
+      matches.matches0.push_back(-1);
+      matches.confidence0.push_back(0.f);
+    }
+  }
+  void AddInstance(cv::Rect box, const std::string& label) {
+    Instance instance;
+    instance.mask = cv::Mat::zeros(kSize, CV_8U);
+    instance.mask(box).setTo(255);
+    instance.bbox = box;
+    instance.label = label;
+    instance.score = 0.9f;
+    instances.push_back(instance);
+  }
+  ChangeDetectionResult Run(const ChangeDetectorOptions& options) {
+    FillReverseMatches(reference.size(), &matches);
+    ChangeDetectionInput input{&query, &reference, &matches, kSize, kSize, &instances};
+    return DetectChanges(input, options);
+  }
+};
+
+// 3 x 3 unmatched points around (x, y), 6 px apart.
+std::vector<cv::Point2f> Blob(float x, float y, int side = 3, float step = 6.f) {
+  std::vector<cv::Point2f> points;
+  for (int i = 0; i < side; ++i) {
+    for (int j = 0; j < side; ++j) points.emplace_back(x + step * i, y + step * j);
+  }
+  return points;
+}
+
+TEST(ChangeDetector, UnchangedSceneHasNoAnomaly) {
+  Scene scene;
+  const ChangeDetectionResult result = scene.Run({});
+  EXPECT_TRUE(result.anomalies.empty());
+  EXPECT_FALSE(result.localization_error) << result.note;
+  EXPECT_EQ(result.unmatched_in_overlap.size(), 0u);
+}
+
+TEST(ChangeDetector, InstanceWithMoreUnmatchedThanMatchedIsAnAnomaly) {
+  Scene scene;
+  scene.AddUnmatched(Blob(102, 102));           // 9 unmatched inside the box below
+  scene.AddInstance({100, 100, 30, 30}, "chair");  // holds grid points (120,120): 1 matched
+  scene.AddInstance({300, 300, 60, 60}, "sofa");   // 4 matched, 0 unmatched: not an anomaly
+  const ChangeDetectionResult result = scene.Run({});
+  ASSERT_EQ(result.anomalies.size(), 1u);
+  const Anomaly& a = result.anomalies[0];
+  EXPECT_EQ(a.source, "instance");
+  EXPECT_EQ(a.label, "chair");
+  EXPECT_EQ(a.num_unmatched, 9);
+  EXPECT_EQ(a.num_matched, 1);
+  EXPECT_FLOAT_EQ(a.score, 0.9f);
+  EXPECT_EQ(a.bbox, cv::Rect(100, 100, 30, 30));
+  // Its keypoints were removed before DBSCAN: nothing left to cluster.
+  EXPECT_TRUE(result.cluster_points.empty());
+}
+
+TEST(ChangeDetector, ExcessThresholdIsHonoured) {
+  Scene scene;
+  scene.AddUnmatched({{102, 102}, {104, 108}});   // 2 unmatched
+  scene.AddInstance({100, 100, 30, 30}, "cup");   // 1 matched: 2 - 1 = 1
+  EXPECT_EQ(scene.Run({}).anomalies.size(), 1u);
+  ChangeDetectorOptions strict;
+  strict.min_unmatched_excess = 2;
+  strict.detect_missing = false;
+  EXPECT_EQ(scene.Run(strict).anomalies.size(), 0u);
+}
+
+TEST(ChangeDetector, UnsegmentedBlobBecomesACluster) {
+  Scene scene;
+  scene.AddUnmatched(Blob(203, 203, 4, 5.f));  // 16 points, no instance covers them
+  ChangeDetectorOptions options;
+  options.eps_px = 10;
+  const ChangeDetectionResult result = scene.Run(options);
+  ASSERT_EQ(result.anomalies.size(), 1u);
+  EXPECT_EQ(result.anomalies[0].source, "cluster");
+  EXPECT_EQ(result.anomalies[0].label, "unknown");
+  EXPECT_EQ(result.anomalies[0].num_unmatched, 16);
+  EXPECT_TRUE(result.anomalies[0].bbox.contains({210, 210}));
+}
+
+TEST(ChangeDetector, ClusterAmongMatchedPointsIsDroppedByExcessRuleOnly) {
+  Scene scene;
+  // 5 unmatched points spread over an area holding many matched grid points.
+  // Their hull (grown by 8 px) holds 9 matched grid points: 5 - 9 < 1.
+  scene.AddUnmatched({{200, 200}, {250, 200}, {200, 250}, {250, 250}, {225, 225}});
+  ChangeDetectorOptions options;
+  options.eps_px = 40;
+  options.detect_missing = false;
+  EXPECT_TRUE(scene.Run(options).anomalies.empty());
+  options.cluster_excess_rule = false;  // the paper: every cluster is an anomaly
+  EXPECT_EQ(scene.Run(options).anomalies.size(), 1u);
+}
+
+TEST(ChangeDetector, PointsOutsideOverlapAreIgnored) {
+  Scene scene;
+  scene.AddUnmatched(Blob(620, 465, 3, 4.f));  // beyond the grid's box (max 595, 445)
+  ChangeDetectorOptions options;
+  options.eps_px = 10;
+  const ChangeDetectionResult result = scene.Run(options);
+  EXPECT_TRUE(result.anomalies.empty());
+  EXPECT_TRUE(result.unmatched_in_overlap.empty());
+}
+
+TEST(ChangeDetector, MissingObjectIsMappedIntoTheQuery) {
+  Scene scene;
+  // Reference-only points around (304, 202) in the reference = (300, 200) in the query.
+  const auto blob = Blob(304, 202, 4, 5.f);
+  const int n0 = scene.reference.size();
+  scene.reference.keypoints.conservativeResize(n0 + static_cast<int>(blob.size()), 2);
+  for (size_t k = 0; k < blob.size(); ++k) scene.reference.keypoints.row(n0 + k) << blob[k].x, blob[k].y;
+  ChangeDetectorOptions options;
+  options.eps_px = 10;
+  const ChangeDetectionResult result = scene.Run(options);
+  ASSERT_EQ(result.anomalies.size(), 1u);
+  EXPECT_EQ(result.anomalies[0].kind, "missing");
+  EXPECT_TRUE(result.anomalies[0].bbox.contains({305, 205})) << result.anomalies[0].bbox;
+  options.detect_missing = false;
+  EXPECT_TRUE(scene.Run(options).anomalies.empty());
+}
+
+TEST(ChangeDetector, TooFewMatchesIsALocalizationErrorNotAWallOfAnomalies) {
+  Scene scene;
+  for (size_t i = 8; i < scene.matches.matches0.size(); ++i) scene.matches.matches0[i] = -1;
+  const ChangeDetectionResult result = scene.Run({});
+  EXPECT_TRUE(result.localization_error);
+  EXPECT_TRUE(result.anomalies.empty());
+  EXPECT_NE(result.note.find("matches"), std::string::npos);
+}
+
+TEST(ChangeDetector, AnomaliesCoveringMostOfTheOverlapAreWithheld) {
+  Scene scene;
+  // 900 unmatched points inside a 420 x 420 instance (~300 matched grid points in it): the
+  // instance rule fires, and the anomaly covers ~72% of the overlap (> 60%).
+  scene.AddUnmatched(Blob(25, 25, 30, 14.f));
+  scene.AddInstance({20, 20, 420, 420}, "wall");
+  const ChangeDetectionResult result = scene.Run({});
+  EXPECT_TRUE(result.localization_error);
+  EXPECT_GT(result.withheld_anomalies, 0);
+  EXPECT_TRUE(result.anomalies.empty());
+}
+
+}  // namespace
+}  // namespace vigil
