@@ -1,0 +1,111 @@
+// A frozen CNN backbone run through OpenCV DNN (any ONNX graph), giving the feature pyramid and
+// the pooled vector that SPADE (Cohen & Hoshen, "Sub-Image Anomaly Detection with Deep Pyramid
+// Correspondences", 2020) and PatchCore (Roth et al., CVPR 2022) work on.
+//
+// Presets:
+//   "resnet"       torchvision ResNet / Wide-ResNet exported with the outputs layer1, layer2,
+//                  layer3 (pyramid) and avgpool (retrieval); RGB, ImageNet mean/std, 224x224.
+//                  Export in three lines of PyTorch (torchvision >= 0.13):
+//                    from torchvision.models.feature_extraction import create_feature_extractor
+//                    m = create_feature_extractor(torchvision.models.wide_resnet50_2(weights="DEFAULT").eval(), {"layer1": "layer1", "layer2": "layer2", "layer3": "layer3", "avgpool": "avgpool"})
+//                    torch.onnx.export(m, torch.zeros(1, 3, 224, 224), "wrn50.onnx", input_names=["image"], output_names=["layer1", "layer2", "layer3", "avgpool"], opset_version=11)
+//                  (the fixture resnet18_random_taps.onnx has this interface; its avgpool is the
+//                  mean of layer3 because layer4 was dropped).
+//   "mobilenet-v2" the MobileNetV2 1.0/224 of ../shared/models/mobilenet_v2: taps s4x, s8x,
+//                  s16x, retrieval output pool, RGB, (pixel - 128) / 128.
+//
+// Aspect ratio: every image is resized (INTER_AREA, as the SPADE fixture was made) to the
+// model's fixed input size, so a non-square image (e.g. KolektorSDD's ~500x1250 commutators) is
+// squeezed, not cropped or tiled: a defect anywhere in the image stays in view. Images smaller
+// than the input are refused rather than upscaled (upscaling invents texture the bank never saw).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+
+namespace vigil::spade {
+
+struct BackboneOptions {
+  std::string model;                                             // ONNX file
+  std::vector<std::string> pyramid_taps = {"layer1", "layer2", "layer3"};  // N x C x H x W outputs
+  std::string pool_tap = "avgpool";  // retrieval output: N x C or N x C x 1 x 1
+  int input_width = 224;             // model input size in pixels
+  int input_height = 224;
+  bool rgb = true;                   // feed channels as R, G, B (false: B, G, R)
+  // Input value = (pixel * scale - mean[c]) / stddev[c], channels in the fed order.
+  float scale = 1.f / 255.f;
+  std::array<float, 3> mean = {0.485f, 0.456f, 0.406f};
+  std::array<float, 3> stddev = {0.229f, 0.224f, 0.225f};
+  int num_threads = 2;  // OpenCV DNN threads (cv::setNumThreads)
+  void Check() const;
+};
+
+// Named presets (see the header comment); `model` is left empty.
+BackboneOptions BackbonePreset(const std::string& name);
+std::vector<std::string> BackbonePresetNames();
+
+// What makes two backbones the same: the ONNX file's name, size and content hash.
+struct BackboneIdentity {
+  std::string file_name;
+  uint64_t file_size = 0;
+  std::string content_hash;  // FNV-1a 64 of the file bytes, hex
+  bool operator==(const BackboneIdentity& o) const {
+    return file_size == o.file_size && content_hash == o.content_hash;
+  }
+};
+
+// One feature map, pixel-major: data[(y * width + x) * channels + c], so each pixel's feature
+// is a contiguous row (what the kNN GEMMs want).
+struct FeatureMap {
+  int channels = 0;
+  int height = 0;
+  int width = 0;
+  std::vector<float> data;
+  const float* pixel(int y, int x) const {
+    return data.data() + (static_cast<size_t>(y) * width + x) * channels;
+  }
+};
+
+struct BackboneOutput {
+  std::vector<FeatureMap> pyramid;  // one per pyramid tap, in option order
+  std::vector<float> pooled;        // the retrieval vector
+};
+
+class Backbone {
+ public:
+  // Loads the model and runs it once on a blank image to check that every tap exists and has
+  // the expected rank; throws vigil::Error naming the model and the offending output.
+  explicit Backbone(const BackboneOptions& options);
+
+  // Runs the network on an 8-bit image (BGR or gray, as cv::imread gives); `source` names the
+  // image in errors. Throws when the image is smaller than the input size.
+  BackboneOutput Run(const cv::Mat& image, const std::string& source);
+
+  // The resized, normalised NCHW blob fed to the network (exposed for tests).
+  cv::Mat Preprocess(const cv::Mat& image, const std::string& source) const;
+
+  const BackboneOptions& options() const { return options_; }
+  const BackboneIdentity& identity() const { return identity_; }
+  // Shapes of the taps found at load time: {C, H, W} per pyramid tap.
+  const std::vector<std::array<int, 3>>& pyramid_shapes() const { return pyramid_shapes_; }
+  int pooled_dim() const { return pooled_dim_; }
+
+ private:
+  BackboneOptions options_;
+  BackboneIdentity identity_;
+  cv::dnn::Net net_;
+  std::vector<std::array<int, 3>> pyramid_shapes_;
+  int pooled_dim_ = 0;
+};
+
+// FNV-1a 64 of a byte range, continuing from `hash` (used for identities and bank checksums).
+uint64_t Fnv1a64(const void* data, size_t size, uint64_t hash = 14695981039346656037ull);
+BackboneIdentity IdentifyModelFile(const std::filesystem::path& model);
+
+}  // namespace vigil::spade

@@ -1,0 +1,135 @@
+#include "vigil/spade/detector.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <opencv2/imgproc.hpp>
+
+#include "vigil/util/check.h"
+
+namespace vigil::spade {
+
+// Implementations live in their own .cc files (spade_detector.cc, patchcore.cc).
+std::unique_ptr<AnomalyDetector> MakeSpadeDetector(const AnomalyDetectorOptions& options);
+std::unique_ptr<AnomalyDetector> MakePatchCoreDetector(const AnomalyDetectorOptions& options);
+
+namespace {
+
+struct DetectorEntry {
+  const char* name;
+  std::unique_ptr<AnomalyDetector> (*make)(const AnomalyDetectorOptions&);
+};
+
+const std::vector<DetectorEntry>& DetectorTable() {
+  static const std::vector<DetectorEntry> table = {
+      {"spade", MakeSpadeDetector},
+      {"patchcore", MakePatchCoreDetector},
+  };
+  return table;
+}
+
+}  // namespace
+
+void SpadeOptions::Check() const {
+  VIGIL_CHECK_OPTION(k >= 1, "spade.k", "must be >= 1");
+  VIGIL_CHECK_OPTION(kappa >= 1, "spade.kappa", "must be >= 1");
+  VIGIL_CHECK_OPTION(sigma >= 0, "spade.sigma", "must be >= 0");
+}
+
+void PatchCoreOptions::Check() const {
+  VIGIL_CHECK_OPTION(!layers.empty(), "patchcore.layers", "needs at least one tap index");
+  VIGIL_CHECK_OPTION(coreset_ratio > 0 && coreset_ratio <= 1, "patchcore.coreset_ratio",
+                     "must be in (0, 1]");
+  VIGIL_CHECK_OPTION(projection_dim >= 0, "patchcore.projection_dim", "must be >= 0");
+  VIGIL_CHECK_OPTION(reweight_neighbours >= 1, "patchcore.reweight_neighbours", "must be >= 1");
+  VIGIL_CHECK_OPTION(sigma >= 0, "patchcore.sigma", "must be >= 0");
+}
+
+void AnomalyDetectorOptions::Check() const {
+  const auto names = AnomalyDetectorNames();
+  VIGIL_CHECK_OPTION(std::find(names.begin(), names.end(), method) != names.end(), "method",
+                     fmt::format("must be one of {}, got '{}'", fmt::join(names, "|"), method));
+  spade.Check();
+  patchcore.Check();
+  knn.Check();
+}
+
+std::vector<std::string> AnomalyDetectorNames() {
+  std::vector<std::string> names;
+  for (const auto& entry : DetectorTable()) names.push_back(entry.name);
+  return names;
+}
+
+std::unique_ptr<AnomalyDetector> AnomalyDetector::Create(const AnomalyDetectorOptions& options) {
+  options.Check();
+  for (const auto& entry : DetectorTable()) {
+    if (options.method == entry.name) return entry.make(options);
+  }
+  ThrowError(fmt::format("unknown anomaly detection method '{}'", options.method));
+}
+
+std::vector<float> ResizeBilinear(const float* src, int height, int width, int channels,
+                                  int out_height, int out_width) {
+  std::vector<float> out(static_cast<size_t>(out_height) * out_width * channels);
+  if (height == out_height && width == out_width) {
+    std::copy(src, src + out.size(), out.begin());
+    return out;
+  }
+  // Source coordinate of an output pixel: (i + 0.5) * in / out - 0.5, clamped at 0.
+  struct Tap {
+    int i0, i1;
+    float w1;
+  };
+  auto taps = [](int in, int out_size) {
+    std::vector<Tap> t(out_size);
+    const float scale = static_cast<float>(in) / out_size;
+    for (int i = 0; i < out_size; ++i) {
+      const float s = std::max((i + 0.5f) * scale - 0.5f, 0.f);
+      const int i0 = std::min(static_cast<int>(s), in - 1);
+      t[i] = {i0, std::min(i0 + 1, in - 1), s - i0};
+    }
+    return t;
+  };
+  const std::vector<Tap> ty = taps(height, out_height), tx = taps(width, out_width);
+  for (int y = 0; y < out_height; ++y) {
+    const float wy1 = ty[y].w1, wy0 = 1.f - wy1;
+    const float* r0 = src + static_cast<size_t>(ty[y].i0) * width * channels;
+    const float* r1 = src + static_cast<size_t>(ty[y].i1) * width * channels;
+    for (int x = 0; x < out_width; ++x) {
+      const float wx1 = tx[x].w1, wx0 = 1.f - wx1;
+      const float* a = r0 + static_cast<size_t>(tx[x].i0) * channels;
+      const float* b = r0 + static_cast<size_t>(tx[x].i1) * channels;
+      const float* c = r1 + static_cast<size_t>(tx[x].i0) * channels;
+      const float* d = r1 + static_cast<size_t>(tx[x].i1) * channels;
+      float* o = out.data() + (static_cast<size_t>(y) * out_width + x) * channels;
+      for (int ch = 0; ch < channels; ++ch) {
+        o[ch] = wy0 * (wx0 * a[ch] + wx1 * b[ch]) + wy1 * (wx0 * c[ch] + wx1 * d[ch]);
+      }
+    }
+  }
+  return out;
+}
+
+void GaussianSmooth(cv::Mat& map, double sigma) {
+  VIGIL_CHECK(map.type() == CV_32FC1, "GaussianSmooth: expects a CV_32FC1 map");
+  if (sigma <= 0) return;
+  const int radius = static_cast<int>(4.0 * sigma + 0.5);  // scipy: truncate * sigma + 0.5
+  cv::Mat kernel(2 * radius + 1, 1, CV_64F);
+  double sum = 0;
+  for (int i = -radius; i <= radius; ++i) {
+    const double w = std::exp(-0.5 * i * i / (sigma * sigma));
+    kernel.at<double>(i + radius) = w;
+    sum += w;
+  }
+  kernel /= sum;
+  // scipy's "reflect" repeats the edge pixel (dcba|abcd) = OpenCV's BORDER_REFLECT.
+  cv::Mat wide, smoothed;
+  map.convertTo(wide, CV_64F);
+  cv::sepFilter2D(wide, smoothed, CV_64F, kernel, kernel, cv::Point(-1, -1), 0,
+                  cv::BORDER_REFLECT);
+  smoothed.convertTo(map, CV_32F);
+}
+
+}  // namespace vigil::spade

@@ -1,0 +1,95 @@
+// Reference-based anomaly detectors on a frozen backbone's features: fit = build a memory bank
+// from images of good parts, score = compare a new image's features with the bank.
+//
+//   "spade"     SPADE (Cohen & Hoshen 2020) as reimplemented in SPADE-pytorch (byungjae89) and
+//               specified in ../shared/fixtures/README.md: image score = mean L2 distance of the
+//               pooled vector to its K nearest train images; pixel score = per pyramid layer,
+//               mean distance of each query pixel's feature to its kappa nearest among all pixel
+//               features of those K images, each layer's map upsampled bilinearly
+//               (align_corners = false) to the input size, averaged over layers, smoothed by a
+//               Gaussian (sigma 4, reflect border, truncate 4, as scipy's gaussian_filter).
+//               concatenate_layers = true is the paper's variant: layers upsampled to the first
+//               layer's resolution and concatenated into one feature before the pixel search.
+//   "patchcore" PatchCore (Roth et al., "Towards Total Recall in Industrial Anomaly Detection",
+//               CVPR 2022) as anomalib implements it: locally aware patch features (3x3 average,
+//               zero padded, of the chosen mid-level taps, upsampled bilinearly to the first
+//               one's resolution and concatenated), a greedy k-center coreset of all train
+//               patches (random projection for the selection distance), patch score = distance
+//               to the nearest bank patch, image score = max patch score times the paper's
+//               reweighting 1 - softmax over the distances to the b nearest bank neighbours of
+//               that patch's nearest bank entry (eq. 7), map upsampled + Gaussian (sigma 4).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "vigil/spade/backbone.h"
+#include "vigil/spade/knn.h"
+#include "vigil/spade/memory_bank.h"
+#include "vigil/util/progress.h"
+
+namespace vigil::spade {
+
+struct SpadeOptions {
+  int k = 5;                        // nearest train images (paper: 50, SPADE-pytorch: 5)
+  int kappa = 1;                    // nearest pixel features per query pixel
+  bool concatenate_layers = false;  // paper's variant: one concatenated feature per pixel
+  double sigma = 4;                 // Gaussian smoothing of the score map, pixels (0 = off)
+  void Check() const;
+};
+
+struct PatchCoreOptions {
+  // Pyramid tap indices used for the patch features (-1 = all taps but the first, i.e. the
+  // mid-level ones: layer2 + layer3 for the resnet preset, s8x + s16x for mobilenet-v2).
+  std::vector<int> layers = {-1};
+  double coreset_ratio = 0.1;   // fraction of train patches kept in the bank, (0, 1]
+  int projection_dim = 128;     // random projection for the coreset distances (0 = none)
+  uint64_t seed = 0;            // coreset start point and projection matrix
+  int reweight_neighbours = 9;  // b in the paper's image-score reweighting
+  double sigma = 4;             // Gaussian smoothing of the score map, pixels (0 = off)
+  void Check() const;
+};
+
+struct AnomalyDetectorOptions {
+  std::string method = "spade";  // spade | patchcore
+  SpadeOptions spade;
+  PatchCoreOptions patchcore;
+  KnnOptions knn;
+  void Check() const;
+};
+
+std::vector<std::string> AnomalyDetectorNames();
+
+struct AnomalyResult {
+  float image_score = 0;
+  cv::Mat score_map;            // CV_32F at the model input resolution
+  std::vector<int> neighbours;  // SPADE: the K train images used, nearest first
+};
+
+class AnomalyDetector {
+ public:
+  static std::unique_ptr<AnomalyDetector> Create(const AnomalyDetectorOptions& options);
+  virtual ~AnomalyDetector() = default;
+
+  // Adds the method's arrays to `bank` from the train images' features (consumed: moved from,
+  // so memory does not double). `cancel` may be null.
+  virtual void Fit(std::vector<BackboneOutput> train, MemoryBank& bank,
+                   const CancelToken* cancel) const = 0;
+  virtual AnomalyResult Score(const BackboneOutput& query, const MemoryBank& bank) const = 0;
+};
+
+// --- feature-map operations shared by the detectors (exposed for tests) ---
+
+// Bilinear resize of an H x W x C pixel-major map, PyTorch's F.interpolate(mode="bilinear",
+// align_corners=False) convention (half-pixel centres, source index clamped at 0).
+std::vector<float> ResizeBilinear(const float* src, int height, int width, int channels,
+                                  int out_height, int out_width);
+
+// scipy.ndimage.gaussian_filter(mode="reflect", truncate=4) on a CV_32F map, in place.
+void GaussianSmooth(cv::Mat& map, double sigma);
+
+}  // namespace vigil::spade

@@ -1,0 +1,107 @@
+#include "vigil/spade/evaluate.h"
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
+
+#include "vigil/io/image_io.h"
+#include "vigil/spade/pipeline.h"
+#include "vigil/util/check.h"
+#include "vigil/util/testing.h"
+
+namespace vigil::spade {
+namespace {
+namespace fs = std::filesystem;
+
+std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Evaluate, ReadsMvtecLayout) {
+  const fs::path brick = testing::DataDir() / "textures" / "brick";
+  VIGIL_REQUIRE_FILE(brick);
+  const MvtecCategory c = ReadMvtecCategory(brick);
+  EXPECT_EQ(c.name, "brick");
+  EXPECT_EQ(c.train.size(), 60u);
+  EXPECT_TRUE(c.has_ground_truth);
+  int good = 0, with_mask = 0;
+  for (const MvtecTestImage& t : c.tests) {
+    good += t.defect == "good";
+    with_mask += !t.mask.empty();
+  }
+  EXPECT_EQ(good, 20);
+  EXPECT_EQ(with_mask, static_cast<int>(c.tests.size()) - 20);
+  EXPECT_EQ(FindMvtecCategories(testing::DataDir() / "textures").size(), 2u);
+}
+
+TEST(Evaluate, RejectsMaskOfWrongSizeAndEmptyTrainFolder) {
+  const fs::path dir = testing::MakeTempDir("eval_bad");
+  io::WriteImage(dir / "mask.png", cv::Mat::zeros(10, 12, CV_8U));
+  const std::string e1 = ErrorOf([&] { ReadMask(dir / "mask.png", cv::Size(224, 224)); });
+  EXPECT_NE(e1.find("mask.png: mask is 12x10 but its image is 224x224"), std::string::npos) << e1;
+  fs::create_directories(dir / "cat" / "train" / "good");
+  const std::string e2 = ErrorOf([&] { ReadMvtecCategory(dir / "cat"); });
+  EXPECT_NE(e2.find("no train images"), std::string::npos) << e2;
+}
+
+// A category without ground_truth/ gets image-level metrics only, and every picture is written.
+TEST(Evaluate, CategoryWithoutGroundTruthGetsImageMetricsOnly) {
+  const fs::path brick = testing::DataDir() / "textures" / "brick";
+  const fs::path model = testing::FixturesDir() / "spade" / "resnet18_random_taps.onnx";
+  VIGIL_REQUIRE_FILE(brick);
+  VIGIL_REQUIRE_FILE(model);
+  const fs::path root = testing::MakeTempDir("eval_nogt") / "mini";
+  for (const char* sub : {"train/good", "test/good", "test/hole"}) fs::create_directories(root / sub);
+  for (int i = 0; i < 4; ++i) {
+    const std::string name = fmt::format("{:03d}.png", i);
+    fs::copy_file(brick / "train" / "good" / name, root / "train" / "good" / name);
+  }
+  for (const char* name : {"002.png", "005.png"}) {
+    fs::copy_file(brick / "test" / "good" / name, root / "test" / "good" / name);
+  }
+  for (const char* name : {"000.png", "003.png"}) {
+    fs::copy_file(brick / "test" / "hole" / name, root / "test" / "hole" / name);
+  }
+  BackboneOptions options = BackbonePreset("resnet");
+  options.model = model.string();
+  Backbone backbone(options);
+  AnomalyDetectorOptions detector;
+  detector.spade.k = 2;
+  EvalOptions eval;
+  eval.out_dir = root.parent_path() / "out";
+  eval.show_progress = false;
+  const CategoryMetrics m = EvaluateCategory(ReadMvtecCategory(root), backbone, detector, eval, nullptr);
+  EXPECT_TRUE(std::isfinite(m.image_auroc));
+  EXPECT_GE(m.image_auroc, 0.0);
+  EXPECT_LE(m.image_auroc, 1.0);
+  EXPECT_TRUE(std::isnan(m.pixel_auroc));
+  EXPECT_TRUE(std::isnan(m.aupro));
+  ASSERT_EQ(m.by_defect.count("hole"), 1u);
+  EXPECT_EQ(m.by_defect.at("hole").images, 2);
+  const nlohmann::json j = MetricsToJson(m);
+  EXPECT_TRUE(j["pixel_auroc"].is_null());
+  EXPECT_TRUE(j["image_auroc"].is_number());
+  EXPECT_TRUE(fs::exists(eval.out_dir / "mini" / "index.html"));
+  EXPECT_TRUE(fs::exists(eval.out_dir / "mini" / "roc.png"));
+  EXPECT_TRUE(fs::exists(eval.out_dir / "mini" / "overlays" / "hole" / "003.png"));
+}
+
+TEST(Evaluate, OverlayDrawsMaskOutline) {
+  cv::Mat image(40, 60, CV_8UC3, cv::Scalar(0, 0, 0));
+  cv::Mat map = cv::Mat::zeros(20, 20, CV_32F);
+  cv::Mat mask = cv::Mat::zeros(40, 60, CV_8U);
+  cv::rectangle(mask, cv::Rect(10, 10, 20, 15), cv::Scalar(255), cv::FILLED);
+  const cv::Mat overlay = MakeOverlay(image, map, 0.f, 1.f, mask);
+  ASSERT_EQ(overlay.size(), image.size());
+  EXPECT_EQ(overlay.at<cv::Vec3b>(10, 20), cv::Vec3b(0, 255, 0));  // on the outline
+  EXPECT_NE(overlay.at<cv::Vec3b>(35, 50), cv::Vec3b(0, 255, 0));  // far from it
+}
+
+}  // namespace
+}  // namespace vigil::spade

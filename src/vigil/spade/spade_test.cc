@@ -1,0 +1,214 @@
+// SPADE / PatchCore end to end against the golden fixture (../shared/fixtures/spade, made with
+// SPADE-pytorch on the brick textures) and on hand-made feature maps.
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+
+#include "vigil/io/image_io.h"
+#include "vigil/spade/detector.h"
+#include "vigil/spade/pipeline.h"
+#include "vigil/util/check.h"
+#include "vigil/util/testing.h"
+
+namespace vigil::spade {
+namespace {
+namespace fs = std::filesystem;
+
+std::vector<std::string> ReadLines(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+fs::path FixtureModel() { return testing::FixturesDir() / "spade" / "resnet18_random_taps.onnx"; }
+
+BackboneOptions FixtureBackbone() {
+  BackboneOptions options = BackbonePreset("resnet");
+  options.model = FixtureModel().string();
+  return options;
+}
+
+std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Spade, MatchesSpadePytorchFixture) {
+  const fs::path dir = testing::FixturesDir() / "spade";
+  const fs::path category = testing::DataDir() / "textures" / "brick";
+  VIGIL_REQUIRE_FILE(dir / "spade_expected.yml.gz");
+  VIGIL_REQUIRE_FILE(category);
+  cv::FileStorage fs((dir / "spade_expected.yml.gz").string(), cv::FileStorage::READ);
+  ASSERT_TRUE(fs.isOpened());
+  cv::Mat expected_scores;
+  fs["image_scores"] >> expected_scores;
+  ASSERT_EQ(static_cast<int>(fs["K"]), 5);
+
+  std::vector<fs::path> train;
+  for (const std::string& rel : ReadLines(dir / "spade_train.txt")) train.push_back(category / rel);
+  // Test paths are relative to the category's test/ folder, train paths to the category.
+  const std::vector<std::string> tests = ReadLines(dir / "spade_tests.txt");
+  ASSERT_EQ(train.size(), 30u);
+  ASSERT_EQ(static_cast<int>(expected_scores.total()), static_cast<int>(tests.size()));
+
+  Backbone backbone(FixtureBackbone());
+  AnomalyDetectorOptions options;  // SPADE, K = 5, kappa = 1, sigma = 4
+  const MemoryBank bank = FitMemoryBank(backbone, options, train, false, nullptr);
+  const auto detector = AnomalyDetector::Create(options);
+  double worst_map_error = 0, worst_score_error = 0;
+  for (size_t i = 0; i < tests.size(); ++i) {
+    SCOPED_TRACE(tests[i]);
+    const AnomalyResult r = ScoreImageFile(backbone, *detector, bank, category / "test" / tests[i]);
+    const float expected = expected_scores.at<float>(static_cast<int>(i));
+    worst_score_error = std::max<double>(worst_score_error, std::abs(r.image_score - expected) / expected);
+    EXPECT_NEAR(r.image_score, expected, 1e-4 * expected);
+    if (i % 4 != 0) continue;
+    cv::Mat expected_map, expected_neighbours;
+    fs["score_map_" + std::to_string(i)] >> expected_map;
+    fs["neighbours_" + std::to_string(i)] >> expected_neighbours;
+    ASSERT_EQ(static_cast<int>(r.neighbours.size()), 5);
+    for (int j = 0; j < 5; ++j) EXPECT_EQ(r.neighbours[j], expected_neighbours.at<int>(j));
+    ASSERT_EQ(r.score_map.size(), expected_map.size());
+    const double err = cv::norm(r.score_map, expected_map, cv::NORM_INF);
+    worst_map_error = std::max(worst_map_error, err);
+    EXPECT_LE(err, 1e-3);
+  }
+  std::printf("fixture: worst image-score relative error %.2e, worst map max-abs error %.2e\n",
+              worst_score_error, worst_map_error);
+}
+
+// PyTorch F.interpolate(bilinear, align_corners=False) of [[1,2],[3,4]] to 4x4, row 0 and 1.
+TEST(Spade, ResizeBilinearMatchesPytorchConvention) {
+  const float src[4] = {1, 2, 3, 4};
+  const std::vector<float> out = ResizeBilinear(src, 2, 2, 1, 4, 4);
+  const float row0[4] = {1.f, 1.25f, 1.75f, 2.f};
+  const float row1[4] = {1.5f, 1.75f, 2.25f, 2.5f};
+  for (int x = 0; x < 4; ++x) {
+    EXPECT_FLOAT_EQ(out[x], row0[x]);
+    EXPECT_FLOAT_EQ(out[4 + x], row1[x]);
+  }
+}
+
+TEST(Spade, GaussianSmoothPreservesMassAndConstants) {
+  cv::Mat constant(40, 50, CV_32F, cv::Scalar(3.f));
+  GaussianSmooth(constant, 4);
+  double lo, hi;
+  cv::minMaxLoc(constant, &lo, &hi);
+  EXPECT_NEAR(lo, 3.0, 1e-5);
+  EXPECT_NEAR(hi, 3.0, 1e-5);
+  cv::Mat impulse = cv::Mat::zeros(64, 64, CV_32F);
+  impulse.at<float>(32, 32) = 1.f;
+  GaussianSmooth(impulse, 2);
+  EXPECT_NEAR(cv::sum(impulse)[0], 1.0, 1e-6);
+  // 1-D Gaussian weight at 0 for sigma 2 (normalised over radius 8), squared for 2-D.
+  double norm = 0;
+  for (int i = -8; i <= 8; ++i) norm += std::exp(-0.5 * i * i / 4.0);
+  EXPECT_NEAR(impulse.at<float>(32, 32), 1.0 / (norm * norm), 1e-6);
+}
+
+// Hand-made features: with all patches kept, PatchCore's patch score is the brute-force
+// distance to the nearest train patch, and a train image scores 0.
+TEST(PatchCore, PatchScoresAreNearestTrainPatchDistances) {
+  const int h = 6, w = 5, c = 4;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  auto random_output = [&] {
+    BackboneOutput out;
+    for (int l = 0; l < 2; ++l) {
+      FeatureMap m;
+      m.channels = c;
+      m.height = h;
+      m.width = w;
+      m.data.resize(static_cast<size_t>(h) * w * c);
+      for (float& v : m.data) v = normal(rng);
+      out.pyramid.push_back(m);
+    }
+    out.pooled = {0.f};
+    return out;
+  };
+  std::vector<BackboneOutput> train;
+  for (int i = 0; i < 3; ++i) train.push_back(random_output());
+  const std::vector<BackboneOutput> train_copy = train;
+  MemoryBank bank;
+  bank.method = "patchcore";
+  bank.preprocessing.pyramid_taps = {"a", "b"};
+  bank.preprocessing.input_width = w;
+  bank.preprocessing.input_height = h;
+  AnomalyDetectorOptions options;
+  options.method = "patchcore";
+  options.patchcore.layers = {0, 1};
+  options.patchcore.coreset_ratio = 1.0;
+  options.patchcore.sigma = 0;  // compare raw patch scores
+  const auto detector = AnomalyDetector::Create(options);
+  detector->Fit(train, bank, nullptr);
+  ASSERT_EQ(bank.Get("patchcore:bank").shape, (std::vector<int64_t>{3 * h * w, 2 * c}));
+
+  const AnomalyResult same = detector->Score(train_copy[1], bank);
+  EXPECT_NEAR(cv::norm(same.score_map, cv::NORM_INF), 0.0, 1e-5);
+  EXPECT_NEAR(same.image_score, 0.f, 1e-5);
+
+  const BackboneOutput query = random_output();
+  const AnomalyResult r = detector->Score(query, bank);
+  // Brute force: the bank holds every train patch, so score = min over them.
+  const BankArray& memory = bank.Get("patchcore:bank");
+  const int64_t m = memory.shape[0];
+  // Rebuild the query's patch features through a one-image fit with ratio 1.
+  MemoryBank query_bank = bank;
+  query_bank.arrays.clear();
+  detector->Fit({query}, query_bank, nullptr);
+  const BankArray& q = query_bank.Get("patchcore:bank");
+  ASSERT_EQ(q.shape[0], h * w);
+  // The coreset reorders patches; match each query patch through its own feature.
+  float max_score = 0;
+  for (int64_t p = 0; p < h * w; ++p) {
+    float best = INFINITY;
+    for (int64_t j = 0; j < m; ++j) {
+      best = std::min(best, L2Distance(q.data.data() + p * 2 * c, memory.data.data() + j * 2 * c, 2 * c));
+    }
+    max_score = std::max(max_score, best);
+  }
+  double lo, hi;
+  cv::minMaxLoc(r.score_map, &lo, &hi);
+  EXPECT_NEAR(hi, max_score, 1e-4);
+  // Reweighting scales the max patch score by a factor in (0, 1].
+  EXPECT_GT(r.image_score, 0.f);
+  EXPECT_LE(r.image_score, max_score + 1e-6);
+}
+
+TEST(Backbone, RejectsMissingTapSmallImagesAndBadModels) {
+  VIGIL_REQUIRE_FILE(FixtureModel());
+  BackboneOptions options = FixtureBackbone();
+  options.pyramid_taps = {"layer1", "layer9"};
+  const std::string e1 = ErrorOf([&] { Backbone b(options); });
+  EXPECT_NE(e1.find("no usable output 'layer9'"), std::string::npos) << e1;
+
+  Backbone backbone(FixtureBackbone());
+  EXPECT_EQ(backbone.pyramid_shapes()[0], (std::array<int, 3>{64, 56, 56}));
+  EXPECT_EQ(backbone.pooled_dim(), 256);
+  const std::string e2 = ErrorOf([&] { backbone.Run(cv::Mat(100, 300, CV_8UC3), "small.png"); });
+  EXPECT_NE(e2.find("small.png: image is 300x100, smaller than the model input 224x224"),
+            std::string::npos)
+      << e2;
+
+  const fs::path bogus = testing::MakeTempDir("backbone") / "bogus.onnx";
+  std::ofstream(bogus) << "not a model";
+  BackboneOptions bad = FixtureBackbone();
+  bad.model = bogus.string();
+  EXPECT_NE(ErrorOf([&] { Backbone b(bad); }).find("bogus.onnx: cannot load as ONNX"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([] { BackbonePreset("vgg"); }).find("unknown backbone preset 'vgg'"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace vigil::spade
