@@ -100,6 +100,8 @@ namespace {
 // asking for unbounded memory or time.
 constexpr int kMaxFlattenDepth = 64;           // nesting of dicts inside the state_dict
 constexpr int64_t kMaxFlattenVisits = 1 << 22;  // dict entries visited while flattening
+constexpr size_t kMaxKeyBytes = size_t{1} << 26;  // total length of the flattened tensor names
+constexpr size_t kMaxPickleObjects = size_t{1} << 22;  // values one pickle may create
 constexpr int kMaxTensorDims = 64;
 // The float32 output may exceed the file size only through shared storages; cap it at
 // max(64M elements, 4 x the input size in bytes).
@@ -322,6 +324,9 @@ class PickleVM {
   }
 
   Ref New(Object obj) {
+    if (result_.arena.size() >= kMaxPickleObjects) {
+      Fail(fmt::format("pickle creates more than {} objects", kMaxPickleObjects));
+    }
     result_.arena.push_back(std::move(obj));
     return static_cast<Ref>(result_.arena.size() - 1);
   }
@@ -778,6 +783,8 @@ class Flattener {
     for (size_t k = 0; k + 1 < items.size(); k += 2) {
       VIGIL_CHECK(++visits_ <= kMaxFlattenVisits, "{}: more than {} dict entries", name_,
                   kMaxFlattenVisits);
+      const Object& value = pickle_.arena[items[k + 1]];
+      if (value.kind != Kind::kTensor && value.kind != Kind::kDict) continue;
       const Object& key = pickle_.arena[items[k]];
       std::string name;
       if (key.kind == Kind::kString) {
@@ -787,8 +794,11 @@ class Flattener {
       } else {
         continue;
       }
+      // Shared sub-dicts and memoised strings can make names grow fast: bound their total.
+      key_bytes_ += prefix.size() + 1 + name.size();
+      VIGIL_CHECK(key_bytes_ <= kMaxKeyBytes, "{}: tensor names longer than {} bytes in all",
+                  name_, kMaxKeyBytes);
       const std::string full = prefix.empty() ? name : prefix + "." + name;
-      const Object& value = pickle_.arena[items[k + 1]];
       if (value.kind == Kind::kTensor) {
         out_.push_back({full, value.i});
       } else if (value.kind == Kind::kDict) {
@@ -801,6 +811,7 @@ class Flattener {
   const Pickle& pickle_;
   std::vector<NamedTensor> out_;
   int64_t visits_ = 0;
+  size_t key_bytes_ = 0;
 };
 
 // Raw bytes of one root storage, owned or pointing into the input buffer.

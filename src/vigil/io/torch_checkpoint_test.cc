@@ -399,5 +399,86 @@ TEST(TorchCheckpoint, RejectsOtherFormats) {
             std::string::npos);
 }
 
+// --- hostile pickles, assembled opcode by opcode into a legacy-format file ---
+
+std::string Str(const std::string& s) {  // BINUNICODE
+  const uint32_t n = static_cast<uint32_t>(s.size());
+  return "X" + std::string(reinterpret_cast<const char*>(&n), 4) + s;
+}
+std::string Long(int64_t v) {  // LONG1 with 8 bytes
+  return "\x8a\x08" + std::string(reinterpret_cast<const char*>(&v), 8);
+}
+// A legacy file: magic, protocol 1001, empty sys-info, `object`, the storage keys, `data`.
+std::string LegacyFile(const std::string& object, const std::string& keys = "\x80\x02]." ,
+                       const std::string& data = "") {
+  const std::string magic = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.";
+  return magic + "\x80\x02M\xe9\x03." + "\x80\x02}." + object + keys + data;
+}
+std::string LoadError(const std::string& bytes) {
+  return ErrorOf([&] { LoadTorchCheckpointFromMemory(bytes, "evil.pth"); });
+}
+
+TEST(TorchCheckpoint, HostilePicklesAreBounded) {
+  // 40 levels of dicts that each hold the level below twice: 2^40 paths to flatten (stopped by
+  // the bound on the total length of the names).
+  std::string blowup = "\x80\x02}q";
+  blowup += '\0';
+  blowup += '0';
+  for (int level = 1; level <= 40; ++level) {
+    blowup += "}(" + Str("a") + "h" + char(level - 1) + Str("b") + "h" + char(level - 1) + "uq" +
+              char(level) + "0";
+  }
+  blowup += "h";
+  blowup += char(40);
+  blowup += ".";
+  const std::string blowup_error = LoadError(LegacyFile(blowup));
+  EXPECT_NE(blowup_error.find("evil.pth: tensor names longer than 67108864 bytes in all"),
+            std::string::npos)
+      << blowup_error;
+
+  // A dict that contains itself.
+  std::string cycle = "\x80\x02}q";
+  cycle += '\0';
+  cycle += Str("self") + "h" + '\0' + "s.";
+  EXPECT_NE(LoadError(LegacyFile(cycle)).find("evil.pth: dicts nested more than 64 deep"),
+            std::string::npos);
+
+  EXPECT_NE(LoadError(LegacyFile("\x80\x02\x30.")).find("stack underflow"), std::string::npos);
+  EXPECT_NE(LoadError(LegacyFile("\x80\x02h\x05.")).find("memo index 5 not set"),
+            std::string::npos);
+  EXPECT_NE(LoadError(LegacyFile("\x80\x02X\xff\xff\xff\xff.")).find("truncated file"),
+            std::string::npos);
+  EXPECT_NE(LoadError(LegacyFile("\x80\x02N.")).find("holds a None, expected a dict"),
+            std::string::npos);
+  EXPECT_NE(LoadError(LegacyFile("\x80\x02}N.")).find("stack holds 2 values at STOP"),
+            std::string::npos);
+}
+
+TEST(TorchCheckpoint, HostileTensorGeometryIsRejected) {
+  // {"t": tensor over storage '0' of 4 floats with the given offset/size/stride}
+  auto file = [](int64_t offset, int64_t size, int64_t stride) {
+    const std::string storage = "(" + Str("storage") + "ctorch\nFloatStorage\n" + Str("0") +
+                                Str("cpu") + "K\x04" + "Nt" + "Q";
+    const std::string object = "\x80\x02}(" + Str("t") + "ctorch._utils\n_rebuild_tensor_v2\n(" +
+                               storage + Long(offset) + "(" + Long(size) + "t(" + Long(stride) +
+                               "t\x89}tRu.";
+    std::string count(8, '\0');
+    count[0] = 4;
+    return LegacyFile(object, "\x80\x02](" + Str("0") + "e.", count + std::string(16, '\0'));
+  };
+  ASSERT_EQ(LoadTorchCheckpointFromMemory(file(1, 3, 1), "ok.pth").Get("t", {3}).data,
+            (std::vector<float>{0, 0, 0}));
+  EXPECT_NE(LoadError(file(0, 5, 1)).find("evil.pth: tensor 't' (offset 0, size [5], stride [1]) "
+                                          "reads past the end of its storage '0' of 4 elements"),
+            std::string::npos);
+  EXPECT_NE(LoadError(file(0, int64_t{1} << 40, 0)).find("tensors hold more than"),
+            std::string::npos);
+  EXPECT_NE(LoadError(file(0, 2, int64_t{1} << 62)).find("reads past the end"), std::string::npos);
+  EXPECT_NE(LoadError(file(0, int64_t{1} << 62, int64_t{1} << 62)).find("strides [4611686018427387904] overflow"),
+            std::string::npos);
+  EXPECT_NE(LoadError(file(-1, 1, 1)).find("reads past the end"), std::string::npos);
+  EXPECT_NE(LoadError(file(0, -3, 1)).find("negative size or stride"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vigil::io
