@@ -29,6 +29,7 @@ struct Instance {
 
 // YOLOv8-seg exported to ONNX (Ultralytics; input 640x640 letterboxed, see yolov8_seg.h).
 struct YoloV8SegOptions {
+  int input_size = 640;          // square network input side, pixels (fixed by the export)
   std::string labels;            // label file; empty = coco80_labels.txt beside the weights
   float mask_threshold = 0.5f;   // threshold on sigmoid(coef . proto), as Ultralytics
   bool boxes_normalized = true;  // output0 boxes in 0..1 (the shared export); false = pixels
@@ -55,11 +56,14 @@ struct MaskRcnnOptions {
 // Felzenszwalb & Huttenlocher (IJCV 2004) graph segmentation, opencv_contrib ximgproc.
 // Defaults are for 640x480 indoor frames; images are segmented at their own size.
 struct GraphSegmenterOptions {
-  double sigma = 0.8;                 // Gaussian pre-smoothing, pixels
+  double sigma = 0.5;                 // Gaussian pre-smoothing, pixels (0.8 blurs edges into
+                                      // separate thin segments along object outlines)
   float k = 600.f;                    // merge threshold scale (larger = larger segments)
   int min_size = 400;                 // segments smaller than this are merged, pixels
   float max_area_fraction = 0.2f;     // drop segments larger than this share of the image
                                       // (walls, floor, background)
+  float min_fill_ratio = 0.15f;       // drop segments filling less of their box than this:
+                                      // thin rings along strong edges, not objects
   bool drop_border_touching = false;  // also drop segments touching 3+ image borders
   void Check() const;
 };

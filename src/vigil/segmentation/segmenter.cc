@@ -1,0 +1,108 @@
+#include "vigil/segmentation/segmenter.h"
+
+#include <functional>
+#include <map>
+
+#include <fmt/ranges.h>
+
+#include "vigil/segmentation/deeplabv3.h"
+#include "vigil/segmentation/graph_segmenter.h"
+#include "vigil/segmentation/mask_rcnn.h"
+#include "vigil/segmentation/yolov8_seg.h"
+#include "vigil/util/check.h"
+#include "vigil/util/model_path.h"
+
+namespace vigil {
+namespace {
+
+using Creator = std::function<std::unique_ptr<Segmenter>(const SegmenterOptions&)>;
+
+// The factory table: one line per segmenter.
+const std::map<std::string, Creator>& Registry() {
+  static const std::map<std::string, Creator> registry = {
+      {"yolov8-seg", CreateYoloV8Segmenter},
+      {"deeplabv3", CreateDeepLabV3Segmenter},
+      {"maskrcnn", CreateMaskRcnnSegmenter},
+      {"graph", CreateGraphSegmenter},
+  };
+  return registry;
+}
+
+bool ModelFound(const ModelSpec& spec) {
+  try {
+    FindModelFile("", spec);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+void YoloV8SegOptions::Check() const {
+  VIGIL_CHECK_OPTION(input_size >= 32 && input_size % 32 == 0, "yolov8_seg.input_size",
+                     "must be a multiple of 32 (the largest stride), >= 32");
+  VIGIL_CHECK_OPTION(mask_threshold > 0 && mask_threshold < 1, "yolov8_seg.mask_threshold",
+                     "must be in (0, 1)");
+}
+
+void DeepLabV3Options::Check() const {}
+
+void MaskRcnnOptions::Check() const {
+  VIGIL_CHECK_OPTION(input_size >= 32, "mask_rcnn.input_size", "must be >= 32 pixels");
+  VIGIL_CHECK_OPTION(mask_threshold > 0 && mask_threshold < 1, "mask_rcnn.mask_threshold",
+                     "must be in (0, 1)");
+}
+
+void GraphSegmenterOptions::Check() const {
+  VIGIL_CHECK_OPTION(sigma >= 0, "graph.sigma", "must be >= 0");
+  VIGIL_CHECK_OPTION(k > 0, "graph.k", "must be > 0");
+  VIGIL_CHECK_OPTION(min_size >= 1, "graph.min_size", "must be >= 1 pixel");
+  VIGIL_CHECK_OPTION(max_area_fraction > 0 && max_area_fraction <= 1, "graph.max_area_fraction",
+                     "must be in (0, 1]");
+  VIGIL_CHECK_OPTION(min_fill_ratio >= 0 && min_fill_ratio <= 1, "graph.min_fill_ratio",
+                     "must be in [0, 1]");
+}
+
+void SegmenterOptions::Check() const {
+  VIGIL_CHECK_OPTION(type == "auto" || Registry().count(type) != 0, "segmenter",
+                     fmt::format("unknown segmenter '{}' (known: auto, {})", type,
+                                 fmt::join(SegmenterNames(), ", ")));
+  // "auto" picks among several models, so one weights file cannot be meant for all of them.
+  VIGIL_CHECK_OPTION(type != "auto" || weights.empty(), "segmenter weights",
+                     "needs an explicit segmenter type, not 'auto'");
+  VIGIL_CHECK_OPTION(num_threads >= 1, "num_threads", "must be >= 1");
+  VIGIL_CHECK_OPTION(score_threshold >= 0 && score_threshold <= 1, "score_threshold",
+                     "must be in [0, 1]");
+  VIGIL_CHECK_OPTION(nms_threshold > 0 && nms_threshold <= 1, "nms_threshold",
+                     "must be in (0, 1]");
+  VIGIL_CHECK_OPTION(min_area_px >= 0, "min_area_px", "must be >= 0 pixels");
+  if (type == "yolov8-seg") yolov8_seg.Check();
+  if (type == "deeplabv3") deeplabv3.Check();
+  if (type == "maskrcnn") mask_rcnn.Check();
+  if (type == "graph") graph.Check();
+}
+
+std::vector<std::string> SegmenterNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, creator] : Registry()) names.push_back(name);
+  return names;
+}
+
+std::string ResolveSegmenterType(const SegmenterOptions& options) {
+  if (options.type != "auto") return options.type;
+  // Best masks first; the graph segmenter needs no weights, so vigil always has a segmenter.
+  if (ModelFound(YoloV8SegModelSpec())) return "yolov8-seg";
+  if (ModelFound(DeepLabV3ModelSpec())) return "deeplabv3";
+  return "graph";
+}
+
+std::unique_ptr<Segmenter> Segmenter::Create(const SegmenterOptions& options) {
+  options.Check();
+  SegmenterOptions resolved = options;
+  resolved.type = ResolveSegmenterType(options);
+  resolved.Check();
+  return Registry().at(resolved.type)(resolved);
+}
+
+}  // namespace vigil
