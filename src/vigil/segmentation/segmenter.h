@@ -82,6 +82,8 @@ struct SegmenterOptions {
   void Check() const;
 };
 
+// A Segmenter holds a network and scratch state: use one instance per thread. Segment() sets
+// OpenCV's (process-wide) thread count to options.num_threads for its duration and restores it.
 class Segmenter {
  public:
   virtual ~Segmenter() = default;
