@@ -39,6 +39,9 @@ function(vigil_add_test)
   endif()
   add_executable(${ARG_NAME} ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} vigil_testing GTest::gtest GTest::gtest_main)
+  # Two properties with one value each: gtest_discover_tests splits a "A=1;B=2" ENVIRONMENT
+  # list and drops the second variable.
   gtest_discover_tests(${ARG_NAME} DISCOVERY_TIMEOUT 60
-    PROPERTIES ENVIRONMENT "VIGIL_SHARED_DIR=${VIGIL_SHARED_DIR};VIGIL_TEST_DATA=${PROJECT_SOURCE_DIR}/tests/data")
+    PROPERTIES ENVIRONMENT "VIGIL_SHARED_DIR=${VIGIL_SHARED_DIR}"
+               ENVIRONMENT_MODIFICATION "VIGIL_TEST_DATA=set:${PROJECT_SOURCE_DIR}/tests/data")
 endfunction()
