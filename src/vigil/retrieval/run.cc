@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <set>
 #include <sstream>
 
 #include "vigil/io/image_io.h"
@@ -268,9 +267,10 @@ Run LoadRun(const fs::path& dir, const RunOptions& options) {
     for (const CsvPose& row : ReadPosesCsv(pose_file, options)) {
       const fs::path path = (dir / row.image).lexically_normal();
       auto it = by_path.find(path);
-      VIGIL_CHECK(it != by_path.end(), "{}:{}: image '{}' {} in the run folder {}",
+      VIGIL_CHECK(it != by_path.end(), "{}:{}: image '{}' {} the run folder {}",
                   pose_file.string(), row.line, row.image,
-                  fs::exists(path) ? "is not a readable image type" : "does not exist",
+                  fs::exists(path) ? "is not an image file (png/jpg/bmp/tif) directly in"
+                                   : "does not exist in",
                   dir.string());
       VIGIL_CHECK(!it->second->pose.has_value(), "{}:{}: image '{}' is listed twice",
                   pose_file.string(), row.line, row.image);
