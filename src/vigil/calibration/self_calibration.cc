@@ -263,7 +263,8 @@ std::vector<ImagePairSpec> ReadPairsCsv(const std::filesystem::path& csv) {
     const std::string trimmed = Trim(line);
     if (trimmed.empty() || trimmed[0] == '#') continue;
     const std::vector<std::string> fields = Split(trimmed, ',');
-    if (first && !fields.empty() && fields[0] == "image0") {
+    if (first && !fields.empty() &&
+        (fields[0] == "image0" || fields[0] == "query" || fields[0] == "reference")) {
       first = false;
       continue;
     }
@@ -657,7 +658,8 @@ cv::Mat RenderCalibrationPlot(const CalibrationResult& result, int width, int he
     y_hi += pad;
   }
   const double y_pad = 0.05 * (y_hi - y_lo);
-  y_lo -= y_pad;
+  // cv/m is never negative: do not pad the axis below 0.
+  y_lo = y_lo >= 0 ? std::max(0.0, y_lo - y_pad) : y_lo - y_pad;
   y_hi += y_pad;
   const double x_pad = 0.03 * (x_hi - x_lo);
   x_lo -= x_pad;
@@ -731,16 +733,11 @@ cv::Mat RenderCalibrationPlot(const CalibrationResult& result, int width, int he
       } else {
         cv::line(band, polygon[0], polygon[1], kBand, 3, cv::LINE_AA);
       }
-      for (size_t k = i + 1; k < j; ++k) {
-        cv::line(canvas, {px(result.thresholds[k - 1]), py(result.mean_curve[k - 1])},
-                 {px(result.thresholds[k]), py(result.mean_curve[k])}, kBlue, 2, cv::LINE_AA);
-      }
       i = j;
     }
     cv::Mat blended;
     cv::addWeighted(band, 0.55, canvas, 0.45, 0, blended);
-    // Re-draw the curve on top of the blend so it stays crisp.
-    canvas = blended;
+    canvas = blended;  // the grid shows through the band; the curve is drawn on top
     for (size_t k = 0; k < n; ++k) {
       if (!std::isfinite(result.mean_curve[k])) continue;
       if (k > 0 && std::isfinite(result.mean_curve[k - 1])) {

@@ -128,7 +128,7 @@ struct ImagePairSpec {
 
 // PAIRS.csv: one pair per line "image0,image1[,dx,dy]", relative paths resolved against the
 // CSV's folder; blank lines and lines starting with '#' skipped; an optional header line
-// "image0,image1[,dx,dy]" is recognised. Throws vigil::Error naming file and line.
+// (first field "image0", "query" or "reference") is skipped. Throws vigil::Error naming file and line.
 std::vector<ImagePairSpec> ReadPairsCsv(const std::filesystem::path& csv);
 
 // One synthetic pair per image of `dir` (io::ListImages), each shifted by `shift`.
