@@ -875,9 +875,22 @@ StateDict Materialise(const std::string& name, const Pickle& pickle,
     ct.dtype = sref.dtype;
     ct.tensor.shape = t.size;
     ct.tensor.data.resize(static_cast<size_t>(numel));
-    if (numel > 0) {
-      const size_t esize = ElementSize(sref.dtype);
-      const char* src = bytes.data + static_cast<size_t>(base + t.offset) * esize;
+    bool contiguous = true;  // row-major strides (dims of size 1 may have any stride)
+    for (int64_t d = static_cast<int64_t>(t.size.size()) - 1, expect = 1; d >= 0; --d) {
+      if (t.size[d] != 1 && t.stride[d] != expect) contiguous = false;
+      expect *= t.size[d];
+    }
+    const size_t esize = ElementSize(sref.dtype);
+    const char* src = numel > 0 ? bytes.data + static_cast<size_t>(base + t.offset) * esize
+                                : nullptr;
+    if (numel > 0 && contiguous) {  // the common case: one pass, no index arithmetic
+      float* dst = ct.tensor.data.data();
+      if (sref.dtype == DType::kFloat32) {
+        std::memcpy(dst, src, static_cast<size_t>(numel) * sizeof(float));
+      } else {
+        for (int64_t n = 0; n < numel; ++n) dst[n] = ElementToFloat(sref.dtype, src + n * esize);
+      }
+    } else if (numel > 0) {
       const int dims = static_cast<int>(t.size.size());
       std::vector<int64_t> index(static_cast<size_t>(dims), 0);
       int64_t src_offset = 0;

@@ -260,6 +260,11 @@ TEST(TorchCheckpoint, LegacyWithStorageViews) {
   ExpectTinyTensors(LoadTorchCheckpoint(CorpusDir() / "tiny_legacy.pth"), "");
 }
 
+TEST(TorchCheckpoint, PythonPicklerProtocols4And5) {
+  ExpectTinyTensors(LoadTorchCheckpoint(CorpusDir() / "tiny_zip_proto4.pth"), "model.");
+  ExpectTinyTensors(LoadTorchCheckpoint(CorpusDir() / "tiny_legacy_proto5.pth"), "");
+}
+
 TEST(TorchCheckpoint, RejectsBrokenCorpusFilesWithClearMessages) {
   const std::pair<const char*, const char*> kCases[] = {
       {"not_a_checkpoint.png", ": not a PyTorch checkpoint (unknown format, first bytes 89504e47"},

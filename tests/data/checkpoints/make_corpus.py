@@ -10,6 +10,8 @@ The pickles are assembled opcode by opcode, so no torch is needed. Contents of t
   n    = storage 2, size ()                               -> 12345  (0-dim int64)
 tiny_zip.pth nests them: {"model": OrderedDict(w, tail, h, n), "epoch": 3}.
 tiny_legacy.pth is a flat OrderedDict; its "tail" uses a legacy storage view (offset 4, size 2).
+tiny_zip_proto4.pth / tiny_legacy_proto5.pth: the same, written by Python's pickler at protocol
+4 / 5 (FRAME, MEMOIZE, STACK_GLOBAL, SHORT_BINUNICODE), as torch.save(..., pickle_protocol=4).
 """
 import struct
 import zipfile
@@ -86,11 +88,14 @@ def zip_pickle():
 
 def write_zip(path, pickle_bytes, storages, folder='archive'):
     with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as z:
+        def add(name, data):  # a fixed date keeps regenerated files byte-identical
+            z.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data)
+
         if pickle_bytes is not None:
-            z.writestr(folder + '/data.pkl', pickle_bytes)
-        z.writestr(folder + '/version', b'3\n')
+            add(folder + '/data.pkl', pickle_bytes)
+        add(folder + '/version', b'3\n')
         for key, data in storages.items():
-            z.writestr(folder + '/data/' + key, data)
+            add(folder + '/data/' + key, data)
 
 
 def long1(v):
@@ -113,9 +118,95 @@ def legacy_object():
     return proto() + odict(state_items(True)) + b'.'
 
 
+# --- the same checkpoints written by Python's own pickler at protocols 4/5 (torch.save's
+# pickle_protocol argument), which use SHORT_BINUNICODE, STACK_GLOBAL, MEMOIZE and FRAME.
+# Stand-in modules named like torch's let the pickler reference the classes by name, exactly
+# as torch.save does through persistent_id.
+def python_pickles(protocol, legacy):
+    import collections
+    import io
+    import pickle
+    import sys
+    import types
+
+    torch = types.ModuleType('torch')
+    utils = types.ModuleType('torch._utils')
+    sys.modules.update({'torch': torch, 'torch._utils': utils})
+    storage_types = {}
+    for name in ('FloatStorage', 'HalfStorage', 'LongStorage'):
+        cls = type(name, (), {'__module__': 'torch'})
+        setattr(torch, name, cls)
+        storage_types[name] = cls
+
+    def _rebuild_tensor_v2(*args):
+        raise NotImplementedError
+
+    def _rebuild_parameter(*args):
+        raise NotImplementedError
+
+    for fn in (_rebuild_tensor_v2, _rebuild_parameter):
+        fn.__module__ = 'torch._utils'
+        fn.__qualname__ = fn.__name__
+        setattr(utils, fn.__name__, fn)
+
+    class Storage:
+        def __init__(self, stype, key, numel, view=None):
+            self.pid = ('storage', storage_types[stype], key, 'cpu', numel)
+            if legacy:
+                self.pid += (view,)
+
+    class Tensor:
+        def __init__(self, storage, offset, size, stride):
+            self.args = (storage, offset, size, stride, False, collections.OrderedDict())
+
+        def __reduce__(self):
+            return (_rebuild_tensor_v2, self.args)
+
+    class Parameter:
+        def __init__(self, tensor):
+            self.tensor = tensor
+
+        def __reduce__(self):
+            return (_rebuild_parameter, (self.tensor, True, collections.OrderedDict()))
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return obj.pid if isinstance(obj, Storage) else None
+
+    s0 = Storage('FloatStorage', '0', 6)
+    tail = (Tensor(Storage('FloatStorage', '0', 6, ('v1', 4, 2)), 0, (2,), (1,)) if legacy
+            else Tensor(s0, 4, (2,), (1,)))
+    sd = collections.OrderedDict([
+        ('w', Tensor(s0, 0, (2, 3), (1, 2))),
+        ('tail', tail),
+        ('h', Parameter(Tensor(Storage('HalfStorage', '1', 3), 0, (3,), (1,)))),
+        ('n', Tensor(Storage('LongStorage', '2', 1), 0, (), ())),
+    ])
+    obj = sd if legacy else {'model': sd, 'epoch': 3}
+
+    def dumps(value):
+        buf = io.BytesIO()
+        Pickler(buf, protocol=protocol).dump(value)
+        return buf.getvalue()
+
+    try:
+        if not legacy:
+            return dumps(obj)
+        out = dumps(MAGIC) + dumps(1001) + dumps({'protocol_version': 1001, 'little_endian': True})
+        out += dumps(obj) + dumps(['0', '1', '2'])
+        for count, data in zip((6, 3, 1), (F32, F16, I64)):
+            out += struct.pack('<q', count) + data
+        return out
+    finally:
+        for name in ('torch', 'torch._utils'):
+            del sys.modules[name]
+
+
 def main():
     write_zip('tiny_zip.pth', zip_pickle(), {'0': F32, '1': F16, '2': I64}, folder='tiny_zip')
     open('tiny_legacy.pth', 'wb').write(legacy_bytes(legacy_object()))
+    write_zip('tiny_zip_proto4.pth', python_pickles(4, legacy=False), {'0': F32, '1': F16, '2': I64})
+    open('tiny_legacy_proto5.pth', 'wb').write(python_pickles(5, legacy=True))
     # --- broken files: each must be rejected with a clear message ---
     write_zip('zip_without_data_pkl.pth', None, {'0': F32})
     write_zip('zip_short_storage.pth', zip_pickle(), {'0': F32[:20], '1': F16, '2': I64})
