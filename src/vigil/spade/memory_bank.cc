@@ -178,14 +178,18 @@ MemoryBank LoadMemoryBank(const fs::path& path) {
   return bank;
 }
 
-void CheckBankMatchesBackbone(const MemoryBank& bank, const Backbone& backbone,
-                              const std::string& bank_path) {
-  const BackboneIdentity& have = backbone.identity();
+void CheckBankMatchesModel(const MemoryBank& bank, const BackboneIdentity& have,
+                           const std::string& bank_path) {
   VIGIL_CHECK(bank.backbone == have,
               "{}: bank was fitted with backbone {} ({} bytes, hash {}) but the given backbone is "
               "{} ({} bytes, hash {}); use the same model or refit the bank",
               bank_path, bank.backbone.file_name, bank.backbone.file_size,
               bank.backbone.content_hash, have.file_name, have.file_size, have.content_hash);
+}
+
+void CheckBankMatchesBackbone(const MemoryBank& bank, const Backbone& backbone,
+                              const std::string& bank_path) {
+  CheckBankMatchesModel(bank, backbone.identity(), bank_path);
   const json fitted = PreprocessingToJson(bank.preprocessing);
   const json now = PreprocessingToJson(backbone.options());
   for (const auto& [key, value] : fitted.items()) {

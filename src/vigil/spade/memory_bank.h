@@ -52,6 +52,9 @@ MemoryBank LoadMemoryBank(const std::filesystem::path& path);
 
 // Throws a one-line vigil::Error when `backbone` (model bytes, taps, input size,
 // normalisation) differs from the one the bank was fitted with; `bank_path` names the bank.
+// The model-file part of the check, usable before the model is loaded.
+void CheckBankMatchesModel(const MemoryBank& bank, const BackboneIdentity& model,
+                           const std::string& bank_path);
 void CheckBankMatchesBackbone(const MemoryBank& bank, const Backbone& backbone,
                               const std::string& bank_path);
 
