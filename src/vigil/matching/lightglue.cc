@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <string>
+
+#include <Eigen/Core>
 
 #include "vigil/matching/attention.h"
 #include "vigil/util/check.h"
@@ -228,33 +231,38 @@ struct LightGlueNetwork::Impl {
       glue::Gemm(false, true, end - begin, n1, dim, inv_sqrt_dim, m0.data() + begin * dim, dim,
                  m1.data(), dim, 0.f, scores.data() + begin * cols, cols);
     });
-    // Row and column log-sum-exps of the similarity.
-    std::vector<float> lse0(n0), lse1(n1, -std::numeric_limits<float>::infinity());
-    for (int64_t i = 0; i < n0; ++i) {
-      const float* row = scores.data() + i * cols;
-      const float max = *std::max_element(row, row + n1);
-      float sum = 0.f;
-      for (int64_t j = 0; j < n1; ++j) sum += std::exp(row[j] - max);
-      lse0[i] = max + std::log(sum);
-    }
-    std::vector<float> colmax(n1, -std::numeric_limits<float>::infinity()), colsum(n1, 0.f);
-    for (int64_t i = 0; i < n0; ++i) {
-      const float* row = scores.data() + i * cols;
-      for (int64_t j = 0; j < n1; ++j) colmax[j] = std::max(colmax[j], row[j]);
-    }
-    for (int64_t i = 0; i < n0; ++i) {
-      const float* row = scores.data() + i * cols;
-      for (int64_t j = 0; j < n1; ++j) colsum[j] += std::exp(row[j] - colmax[j]);
-    }
-    for (int64_t j = 0; j < n1; ++j) lse1[j] = colmax[j] + std::log(colsum[j]);
+    // Row and column log-sum-exps of the similarity (rows in parallel, columns in chunks).
+    std::vector<float> lse0(n0), lse1(n1);
+    glue::ParallelFor(threads, n0, 32, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const Eigen::Map<const Eigen::ArrayXf> row(scores.data() + i * cols, n1);
+        const float max = row.maxCoeff();
+        lse0[i] = max + std::log((row - max).exp().sum());
+      }
+    });
+    glue::ParallelFor(threads, n1, 64, [&](int64_t begin, int64_t end) {
+      const int64_t width = end - begin;
+      Eigen::ArrayXf max = Eigen::ArrayXf::Constant(width, -std::numeric_limits<float>::infinity());
+      for (int64_t i = 0; i < n0; ++i) {
+        max = max.max(Eigen::Map<const Eigen::ArrayXf>(scores.data() + i * cols + begin, width));
+      }
+      Eigen::ArrayXf sum = Eigen::ArrayXf::Zero(width);
+      for (int64_t i = 0; i < n0; ++i) {
+        sum += (Eigen::Map<const Eigen::ArrayXf>(scores.data() + i * cols + begin, width) - max).exp();
+      }
+      Eigen::Map<Eigen::ArrayXf>(lse1.data() + begin, width) = max + sum.log();
+    });
     std::vector<float> cert1(n1);
     for (int64_t j = 0; j < n1; ++j) cert1[j] = glue::LogSigmoid(z1[j]) - lse1[j];
-    for (int64_t i = 0; i < n0; ++i) {
-      float* row = scores.data() + i * cols;
-      const float c0 = glue::LogSigmoid(z0[i]) - lse0[i];
-      for (int64_t j = 0; j < n1; ++j) row[j] = 2.f * row[j] + c0 + cert1[j];
-      row[n1] = glue::LogSigmoid(-z0[i]);
-    }
+    const Eigen::Map<const Eigen::ArrayXf> c1(cert1.data(), n1);
+    glue::ParallelFor(threads, n0, 32, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        // log_softmax_row + log_softmax_col + log sigmoid(z0) + log sigmoid(z1).
+        Eigen::Map<Eigen::ArrayXf> row(scores.data() + i * cols, n1);
+        row = 2.f * row + (glue::LogSigmoid(z0[i]) - lse0[i]) + c1;
+        scores[i * cols + n1] = glue::LogSigmoid(-z0[i]);
+      }
+    });
     for (int64_t j = 0; j < n1; ++j) scores[n0 * cols + j] = glue::LogSigmoid(-z1[j]);
     return scores;
   }
