@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
+
+#include <Eigen/Geometry>
 
 #include "vigil/util/check.h"
 
@@ -32,6 +35,56 @@ TEST(Verification, HomographySeparatesInliersFromOutliers) {
   ASSERT_TRUE(report.success);
   EXPECT_EQ(report.num_inliers, 80);
   for (int i = 0; i < n; ++i) EXPECT_EQ(matches.inlier0[i], i < 80 ? 1 : 0) << i;
+}
+
+// Two views of a random 3-D point cloud (known K, R, t): 150 true correspondences and 40 gross
+// outliers placed >= 15 px from their true epipolar line. A fundamental matrix with MAGSAC must
+// keep (almost) every true match and reject every outlier.
+TEST(Verification, FundamentalSeparatesInliersFromOutliers) {
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<double> lateral(-2.0, 2.0), depth(4.0, 10.0);
+  std::uniform_real_distribution<double> px(0.0, 640.0), py(0.0, 480.0);
+  const double f = 500, cx = 320, cy = 240, angle = 0.08;
+  const Eigen::Matrix3d R = Eigen::AngleAxisd(angle, Eigen::Vector3d::UnitY()).toRotationMatrix();
+  const Eigen::Vector3d t(0.6, 0.05, 0.1);
+  Eigen::Matrix3d K;
+  K << f, 0, cx, 0, f, cy, 0, 0, 1;
+  Eigen::Matrix3d tx;
+  tx << 0, -t.z(), t.y(), t.z(), 0, -t.x(), -t.y(), t.x(), 0;
+  const Eigen::Matrix3d F = K.inverse().transpose() * tx * R * K.inverse();  // x1^T F x0 = 0
+  const int inliers = 150, outliers = 40, n = inliers + outliers;
+  Features f0, f1;
+  f0.keypoints.resize(n, 2);
+  f1.keypoints.resize(n, 2);
+  Matches matches;
+  for (int i = 0; i < n; ++i) {
+    const Eigen::Vector3d X(lateral(rng), lateral(rng), depth(rng));
+    const Eigen::Vector3d x0 = K * X, x1 = K * (R * X + t);
+    f0.keypoints.row(i) << float(x0.x() / x0.z()), float(x0.y() / x0.z());
+    f1.keypoints.row(i) << float(x1.x() / x1.z()), float(x1.y() / x1.z());
+    if (i >= inliers) {
+      // A random point in image 1 far from the epipolar line of x0.
+      const Eigen::Vector3d line = F * Eigen::Vector3d(x0.x() / x0.z(), x0.y() / x0.z(), 1);
+      Eigen::Vector2d p;
+      do {
+        p = {px(rng), py(rng)};
+      } while (std::abs(line.dot(p.homogeneous())) / line.head<2>().norm() < 15.0);
+      f1.keypoints.row(i) << float(p.x()), float(p.y());
+    }
+    matches.matches0.push_back(i);
+    matches.confidence0.push_back(1.f);
+  }
+  VerificationOptions options;
+  options.method = "fundamental";
+  const VerificationReport report = VerifyMatches(f0, f1, options, &matches);
+  ASSERT_TRUE(report.success);
+  int kept = 0;
+  for (int i = 0; i < n; ++i) {
+    if (i < inliers) kept += matches.inlier0[i];
+    else EXPECT_EQ(matches.inlier0[i], 0) << "outlier " << i << " accepted";
+  }
+  EXPECT_GE(kept, inliers * 95 / 100);
+  EXPECT_EQ(report.num_inliers, kept);
 }
 
 TEST(Verification, TooFewMatchesMarksAllOutliersWithoutError) {
