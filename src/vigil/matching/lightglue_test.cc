@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <random>
 
 #include "vigil/matching/glue_test_util.h"
 #include "vigil/util/check.h"
@@ -260,6 +261,31 @@ TEST(LightGlue, WrongDescriptorSizeIsOneClearError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("expect 256-d"), std::string::npos) << e.what();
   }
+}
+
+// ALIKED/DISK checkpoints carry an input projection (128 -> 256): input_dim comes from it, and
+// 128-d descriptors run while 256-d ones are refused.
+TEST(LightGlue, InputProjectionSetsDescriptorSize) {
+  VIGIL_REQUIRE_FILE(WeightsPath());
+  std::map<std::string, io::CheckpointTensor> tensors = FixtureWeights().entries();
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-0.09f, 0.09f);
+  io::CheckpointTensor w, b;
+  w.tensor = nn::Tensor({256, 128});
+  b.tensor = nn::Tensor({256});
+  for (float& v : w.tensor.data) v = u(rng);
+  for (float& v : b.tensor.data) v = u(rng);
+  tensors["input_proj.weight"] = w;
+  tensors["input_proj.bias"] = b;
+  const LightGlueNetwork net(io::StateDict("with input_proj", tensors), LightGlueOptions{}, 2);
+  EXPECT_EQ(net.input_dim(), 128);
+  EXPECT_EQ(net.descriptor_dim(), 256);
+  const Features a = glue_testing::RandomFeatures(200, 128, 10);
+  const Features b128 = glue_testing::RandomFeatures(150, 128, 11);
+  const auto out = net.Run(a, b128);
+  EXPECT_EQ(out.matches.matches0.size(), 200u);
+  const Features f256 = glue_testing::RandomFeatures(20, 256, 12);
+  EXPECT_THROW(net.Run(f256, f256), Error);
 }
 
 TEST(LightGlue, FactoryMatchesNetworkAndThresholdContract) {
