@@ -101,6 +101,33 @@ TEST(SuperGlue, ReportsPrecisionRecallOnSynthPair) {
   EXPECT_EQ(ours.predicted, reference.predicted);
 }
 
+// The comparison on the synthetic pair (600 known correspondences, 424 distractors):
+// precision / recall of all three matchers with their default settings. The learned matchers
+// use the random fixture weights, so their numbers say nothing about the trained models.
+TEST(MatcherComparison, PrecisionRecallOnSynthPair) {
+  VIGIL_REQUIRE_FILE(WeightsPath());
+  const auto lightglue_weights = testing::FixturesDir() / "lightglue/lightglue_random_zip.pth";
+  VIGIL_REQUIRE_FILE(lightglue_weights);
+  const auto in = LoadPairInputs("synth0_synth1");
+  for (const std::string type : {"nn", "superglue", "lightglue"}) {
+    MatcherOptions options;
+    options.type = type;
+    options.superglue.weights = WeightsPath().string();
+    options.lightglue.weights = lightglue_weights.string();
+    const Matches m = Matcher::Create(options)->Match(in.features0, in.features1);
+    const auto pr = glue_testing::Score(m.matches0, in.gt_matches0);
+    std::printf("[ %-9s synth0_synth1 ] precision %.4f recall %.4f (%d correct of %d, %d true)\n",
+                type.c_str(), pr.precision, pr.recall, pr.correct, pr.predicted, pr.positives);
+    RecordProperty(type + "_precision", std::to_string(pr.precision));
+    RecordProperty(type + "_recall", std::to_string(pr.recall));
+    EXPECT_EQ(pr.positives, 600);
+    // Consistency of the two directions for every matcher.
+    for (size_t i = 0; i < m.matches0.size(); ++i) {
+      if (m.matches0[i] >= 0) EXPECT_EQ(m.matches1[m.matches0[i]], static_cast<int>(i));
+    }
+  }
+}
+
 TEST(SuperGlue, ReadsLayerCountAndSizesFromCheckpoint) {
   VIGIL_REQUIRE_FILE(WeightsPath());
   EXPECT_EQ(FixtureNetwork().num_layers(), 4);
