@@ -121,6 +121,7 @@ int RunCalibrate(int argc, char** argv) {
       std::printf("calibrated threshold: %.3g (knee of the cv/m curve, %zu pair(s), %s + %s)\n",
                   result.threshold, result.pairs.size(), result.extractor.c_str(),
                   result.matcher.c_str());
+      if (!result.note.empty()) std::printf("note: %s\n", result.note.c_str());
     } else {
       std::printf("calibrated threshold: %.3g (FALLBACK: %s)\n", result.threshold,
                   result.note.c_str());

@@ -216,13 +216,33 @@ CalibrationResult SummarizeCalibration(std::vector<PairCalibration> pairs,
       why = "Kneedle found no knee: " + knee.no_knee_reason;
     }
   }
+  // Matchers whose confidences all sit high (mutual NN on cosine similarity: > 0.9 for SIFT)
+  // keep the same matches over most of the default 0..0.9 sweep; say so, since a finer sweep
+  // over the upper range is then what resolves the knee.
+  size_t same = 0;
+  while (!result.pairs.empty() && same + 1 < n &&
+         std::all_of(result.pairs.begin(), result.pairs.end(), [&](const PairCalibration& p) {
+           return p.stats[same + 1].num_matches == p.stats[0].num_matches;
+         })) {
+    ++same;
+  }
+  std::string coarse;
+  if (n >= 4 && same + 1 >= (n + 1) / 2) {
+    coarse = fmt::format(
+        "thresholds {} to {} keep exactly the same matches in every pair (the matcher's "
+        "confidences lie above them); a finer sweep over the upper range, e.g. {:.2g}:0.99:0.01, "
+        "resolves the knee better",
+        options.thresholds[0], options.thresholds[same], options.thresholds[same]);
+  }
   if (result.knee_threshold) {
     result.threshold = *result.knee_threshold;
     result.from_knee = true;
+    result.note = coarse;
   } else {
     result.threshold = options.fallback_threshold;
     result.from_knee = false;
     result.note = fmt::format("{}; using the fallback threshold {}", why, options.fallback_threshold);
+    if (!coarse.empty()) result.note += "; " + coarse;
   }
   return result;
 }

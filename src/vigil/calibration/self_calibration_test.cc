@@ -142,6 +142,7 @@ TEST(SelfCalibration, KneeLandsOnTheSeparatingThreshold) {
     ASSERT_TRUE(r.knee_threshold.has_value());
     EXPECT_EQ(r.matcher, "scripted");
     EXPECT_EQ(r.extractor, "synthetic");
+    EXPECT_TRUE(r.note.empty()) << r.note;
     ASSERT_EQ(r.thresholds.size(), 10u);
     ASSERT_EQ(r.pairs.size(), 3u);
     for (size_t t = 0; t < 10; ++t) {
@@ -175,6 +176,8 @@ TEST(SelfCalibration, NoKneeFallsBackAndSaysSo) {
   EXPECT_DOUBLE_EQ(r.threshold, 0.2);
   EXPECT_NE(r.note.find("fallback"), std::string::npos) << r.note;
   EXPECT_FALSE(r.knee_threshold.has_value());
+  // All confidences above the whole sweep: the note suggests a finer range.
+  EXPECT_NE(r.note.find("finer sweep"), std::string::npos) << r.note;
 
   // No pair with enough matches anywhere: NaN curve, fallback, no crash.
   ScriptedMatcher empty({MakeMatches(50, 50, {{0, 0, 0.9f}})});
