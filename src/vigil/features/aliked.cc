@@ -54,6 +54,15 @@ Conv2dLayer LoadConv(const io::StateDict& sd, const std::string& name, int cout,
   return conv;
 }
 
+// conv + SELU: the layer itself has no activation because nn's fused one runs on one thread.
+nn::Tensor ConvSelu(const Conv2dLayer& conv, const nn::Tensor& x, int threads) {
+  // Few-channel 3x3 convs (the score head) run faster directly than as skinny GEMMs.
+  const bool small = conv.weight.size(2) == 3 && conv.weight.size(0) * conv.weight.size(1) <= 64;
+  nn::Tensor y = small ? aliked::Conv3x3Direct(x, conv, threads) : conv.Forward(x);
+  aliked::SeluInPlace(y, threads);
+  return y;
+}
+
 void FoldBn(const io::StateDict& sd, const std::string& name, Conv2dLayer& conv) {
   const int64_t c = conv.weight.size(0);
   conv.FoldBatchNorm(sd.Get(name + ".weight", {c}), sd.Get(name + ".bias", {c}),
@@ -79,10 +88,8 @@ Block LoadBlock(const io::StateDict& sd, const std::string& name, int cin, int c
     b.conv2 = LoadConv(sd, c2 + ".regular_conv", cout, cout, 3, false);
     b.offset2 = LoadConv(sd, c2 + ".offset_conv", 18, cout, 3, true);
   } else {
-    b.conv1 = LoadConv(sd, c1, cout, cin, 3, false, Activation::kSELU);
-    // With a residual, SELU comes after the sum.
-    b.conv2 = LoadConv(sd, c2, cout, cout, 3, false,
-                       residual ? Activation::kNone : Activation::kSELU);
+    b.conv1 = LoadConv(sd, c1, cout, cin, 3, false);
+    b.conv2 = LoadConv(sd, c2, cout, cout, 3, false);
   }
   FoldBn(sd, name + ".bn1", b.conv1);
   FoldBn(sd, name + ".bn2", b.conv2);
@@ -102,31 +109,45 @@ nn::Tensor RunBlock(const Block& b, const nn::Tensor& x, int threads) {
     return aliked::DeformConv2d(mid, b.offset2, max_offset, b.conv2, Activation::kSELU,
                                 b.residual ? &identity : nullptr, threads);
   }
-  const nn::Tensor mid = b.conv1.Forward(x);
+  const nn::Tensor mid = ConvSelu(b.conv1, x, threads);
   nn::Tensor out = b.conv2.Forward(mid);
   if (b.residual) {
     for (int64_t i = 0; i < out.numel(); ++i) out.data[i] += identity.data[i];
-    nn::ApplyActivation(Activation::kSELU, out);
   }
+  aliked::SeluInPlace(out, threads);
   return out;
 }
 
-// A (c x h x w) map upsampled lazily to (oh x ow) with align_corners=True.
+// A map stored pixel-major (h x w x c, so one pixel's channels are contiguous), upsampled lazily
+// to (oh x ow) with align_corners=True.
 struct UpsampledMap {
-  const float* data = nullptr;
+  std::vector<float> hwc;
   int c = 0, h = 0, w = 0;
   aliked::UpsampleAxis ys, xs;
-  UpsampledMap(const float* d, int channels, int in_h, int in_w, int out_h, int out_w)
-      : data(d), c(channels), h(in_h), w(in_w), ys(in_h, out_h), xs(in_w, out_w) {}
-  // Channel values at output pixel (x, y).
-  void At(int x, int y, float* out) const {
+  UpsampledMap(const nn::Tensor& chw, int out_h, int out_w)
+      : c(static_cast<int>(chw.size(-3))),
+        h(static_cast<int>(chw.size(-2))),
+        w(static_cast<int>(chw.size(-1))),
+        ys(h, out_h),
+        xs(w, out_w) {
     const int64_t hw = static_cast<int64_t>(h) * w;
+    hwc.resize(static_cast<size_t>(hw * c));
+    for (int ch = 0; ch < c; ++ch) {
+      const float* src = chw.ptr() + ch * hw;
+      for (int64_t p = 0; p < hw; ++p) hwc[p * c + ch] = src[p];
+    }
+  }
+  // Channel values at output pixel (x, y), added to `out` when accumulate.
+  void At(int x, int y, float* out, bool accumulate) const {
     const int64_t r0 = static_cast<int64_t>(ys.i0[y]) * w, r1 = static_cast<int64_t>(ys.i1[y]) * w;
-    const int x0 = xs.i0[x], x1 = xs.i1[x];
+    const float* p00 = hwc.data() + (r0 + xs.i0[x]) * c;
+    const float* p01 = hwc.data() + (r0 + xs.i1[x]) * c;
+    const float* p10 = hwc.data() + (r1 + xs.i0[x]) * c;
+    const float* p11 = hwc.data() + (r1 + xs.i1[x]) * c;
     const float h0 = ys.l0[y], h1 = ys.l1[y], w0 = xs.l0[x], w1 = xs.l1[x];
     for (int ch = 0; ch < c; ++ch) {
-      const float* p = data + ch * hw;
-      out[ch] = h0 * (w0 * p[r0 + x0] + w1 * p[r0 + x1]) + h1 * (w0 * p[r1 + x0] + w1 * p[r1 + x1]);
+      const float v = h0 * (w0 * p00[ch] + w1 * p01[ch]) + h1 * (w0 * p10[ch] + w1 * p11[ch]);
+      out[ch] = accumulate ? out[ch] + v : v;
     }
   }
 };
@@ -159,10 +180,10 @@ class AlikedExtractor : public FeatureExtractor {
     block2_ = LoadBlock(sd, "block2", c.c1, c.c2, false, true);
     block3_ = LoadBlock(sd, "block3", c.c2, c.c3, true, true);
     block4_ = LoadBlock(sd, "block4", c.c3, c.c4, true, true);
-    conv_[0] = LoadConv(sd, "conv1", q, c.c1, 1, false, Activation::kSELU);
-    conv_[1] = LoadConv(sd, "conv2", q, c.c2, 1, false, Activation::kSELU);
-    conv_[2] = LoadConv(sd, "conv3", q, c.c3, 1, false, Activation::kSELU);
-    conv_[3] = LoadConv(sd, "conv4", q, c.dim, 1, false, Activation::kSELU);
+    conv_[0] = LoadConv(sd, "conv1", q, c.c1, 1, false);
+    conv_[1] = LoadConv(sd, "conv2", q, c.c2, 1, false);
+    conv_[2] = LoadConv(sd, "conv3", q, c.c3, 1, false);
+    conv_[3] = LoadConv(sd, "conv4", q, c.dim, 1, false);
     // score_head.0 (8 x dim) split by input scale: columns [i*q, (i+1)*q) act on scale i.
     const nn::Tensor& s0 = sd.Get("score_head.0.weight", {8, c.dim, 1, 1});
     for (int i = 0; i < 4; ++i) {
@@ -173,8 +194,8 @@ class AlikedExtractor : public FeatureExtractor {
       }
       part.params = nn::Conv2dParams::Make(1, 0);
     }
-    score1_ = LoadConv(sd, "score_head.2", 4, 8, 3, false, Activation::kSELU);
-    score2_ = LoadConv(sd, "score_head.4", 4, 4, 3, false, Activation::kSELU);
+    score1_ = LoadConv(sd, "score_head.2", 4, 8, 3, false);
+    score2_ = LoadConv(sd, "score_head.4", 4, 4, 3, false);
     score3_ = LoadConv(sd, "score_head.6", 1, 4, 3, false, Activation::kSigmoid);
     const int m2 = 2 * c.num_samples;
     sddh_.dim = c.dim;
@@ -243,10 +264,9 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
 
   // Aggregation: per-scale 1x1 conv + SELU (g[i] at scale 1, 1/2, 1/8, 1/32), and score_head.0
   // applied per scale (t[i]).
-  const std::array<int, 4> scale = {1, 2, 8, 32};
   std::array<nn::Tensor, 4> g, t;
   for (int i = 0; i < 4; ++i) {
-    g[i] = conv_[i].Forward(x[i]);
+    g[i] = ConvSelu(conv_[i], x[i], threads);
     x[i] = {};
     t[i] = score0_[i].Forward(g[i]);
   }
@@ -254,26 +274,24 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
   // Score head: selu(t1 + up2(t2) + up8(t3) + up32(t4)), then three 3x3 convs and a sigmoid.
   std::vector<UpsampledMap> up_t;
   for (int i = 1; i < 4; ++i) {
-    up_t.emplace_back(t[i].ptr(), 8, H / scale[i], W / scale[i], H, W);
+    up_t.emplace_back(t[i], H, W);
   }
   nn::Tensor& s0 = t[0];
   aliked::ParallelFor(H, threads, [&](int64_t y0, int64_t y1) {
-    float v[8];
     for (int64_t y = y0; y < y1; ++y) {
       for (int xx = 0; xx < W; ++xx) {
         const int64_t pix = y * W + xx;
         float sum[8];
         for (int ch = 0; ch < 8; ++ch) sum[ch] = s0.data[ch * HW + pix];
-        for (const UpsampledMap& up : up_t) {
-          up.At(xx, static_cast<int>(y), v);
-          for (int ch = 0; ch < 8; ++ch) sum[ch] += v[ch];
-        }
+        for (const UpsampledMap& up : up_t) up.At(xx, static_cast<int>(y), sum, true);
         for (int ch = 0; ch < 8; ++ch) s0.data[ch * HW + pix] = sum[ch];
       }
     }
   });
-  nn::ApplyActivation(Activation::kSELU, s0);
-  const nn::Tensor score_padded = score3_.Forward(score2_.Forward(score1_.Forward(s0)));
+  aliked::SeluInPlace(s0, threads);
+  const nn::Tensor score_padded =
+      aliked::Conv3x3Direct(ConvSelu(score2_, ConvSelu(score1_, s0, threads), threads), score3_,
+                            threads);
   s0 = {};
 
   // Unpad and detect.
@@ -292,14 +310,14 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
   // Descriptors on the lazily evaluated, L2-normalised feature map.
   std::vector<UpsampledMap> up_g;
   for (int i = 1; i < 4; ++i) {
-    up_g.emplace_back(g[i].ptr(), q, H / scale[i], W / scale[i], H, W);
+    up_g.emplace_back(g[i], H, W);
   }
   const float* g1 = g[0].ptr();
   const aliked::FeatureLookup lookup = [&](int x, int y, float* out) {
     const int px = x + left, py = y + top;
     const int64_t pix = static_cast<int64_t>(py) * W + px;
     for (int ch = 0; ch < q; ++ch) out[ch] = g1[ch * HW + pix];
-    for (int i = 0; i < 3; ++i) up_g[i].At(px, py, out + (i + 1) * q);
+    for (int i = 0; i < 3; ++i) up_g[i].At(px, py, out + (i + 1) * q, false);
     float sq = 0.f;
     for (int ch = 0; ch < c.dim; ++ch) sq += out[ch] * out[ch];
     const float inv = 1.f / std::max(std::sqrt(sq), 1e-12f);

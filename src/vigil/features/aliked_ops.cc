@@ -6,6 +6,8 @@
 #include <numeric>
 #include <thread>
 
+#include <Eigen/Core>
+
 #include "vigil/nn/gemm.h"
 #include "vigil/util/check.h"
 
@@ -85,6 +87,62 @@ void ParallelFor(int64_t n, int num_threads, const std::function<void(int64_t, i
   for (auto& thread : pool) thread.join();
 }
 
+void SeluInPlace(float* data, int64_t count, int num_threads) {
+  constexpr float kAlpha = 1.6732632423543772f, kScale = 1.0507009873554805f;
+  constexpr int64_t kChunk = 1 << 16;
+  ParallelFor((count + kChunk - 1) / kChunk, num_threads, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t begin = c * kChunk, len = std::min(kChunk, count - begin);
+      Eigen::Map<Eigen::ArrayXf> a(data + begin, len);
+      a = (a > 0.f).select(kScale * a, (kScale * kAlpha) * (a.min(0.f).exp() - 1.f));
+    }
+  });
+}
+
+nn::Tensor Conv3x3Direct(const nn::Tensor& x, const nn::Conv2dLayer& conv, int num_threads) {
+  const nn::ImageShape shape = nn::GetImageShape(x, "conv3x3");
+  const int64_t cin = shape.c, h = shape.h, w = shape.w, cout = conv.weight.size(0);
+  VIGIL_CHECK(conv.weight.dim() == 4 && conv.weight.size(1) == cin && conv.weight.size(2) == 3 &&
+                  conv.weight.size(3) == 3,
+              "conv3x3: weight {} does not fit a 3x3 conv on {} channels",
+              conv.weight.ShapeString(), cin);
+  nn::Tensor y = nn::MakeImageLike(x, cout, h, w);
+  const int64_t hw = h * w;
+  const float* in = x.ptr();
+  const float* wt = conv.weight.ptr();
+  ParallelFor(h, num_threads, [&](int64_t y0, int64_t y1) {
+    // One input row with a zero on each side, so the three taps of a row need no bounds checks.
+    std::vector<float> row(static_cast<size_t>(w + 2), 0.f);
+    for (int64_t oy = y0; oy < y1; ++oy) {
+      for (int64_t o = 0; o < cout; ++o) {
+        float* out = y.ptr() + o * hw + oy * w;
+        const float b = conv.bias.numel() > 0 ? conv.bias.data[o] : 0.f;
+        std::fill(out, out + w, b);
+      }
+      for (int64_t c = 0; c < cin; ++c) {
+        for (int ky = 0; ky < 3; ++ky) {
+          const int64_t iy = oy + ky - 1;
+          if (iy < 0 || iy >= h) continue;
+          std::copy_n(in + c * hw + iy * w, w, row.data() + 1);
+          const float* r = row.data();
+          for (int64_t o = 0; o < cout; ++o) {
+            const float* k = wt + ((o * cin + c) * 3 + ky) * 3;
+            const float k0 = k[0], k1 = k[1], k2 = k[2];
+            float* out = y.ptr() + o * hw + oy * w;
+            for (int64_t ox = 0; ox < w; ++ox) {
+              out[ox] += k0 * r[ox] + k1 * r[ox + 1] + k2 * r[ox + 2];
+            }
+          }
+        }
+      }
+    }
+  });
+  if (conv.params.activation != nn::Activation::kNone) {
+    nn::ApplyActivation(conv.params.activation, y, conv.params.activation_alpha);
+  }
+  return y;
+}
+
 nn::Tensor DeformConv2d(const nn::Tensor& x, const nn::Conv2dLayer& offset_conv, float max_offset,
                         const nn::Conv2dLayer& conv, nn::Activation act,
                         const nn::Tensor* residual, int num_threads) {
@@ -161,9 +219,12 @@ nn::Tensor DeformConv2d(const nn::Tensor& x, const nn::Conv2dLayer& offset_conv,
         if (res != nullptr) {
           for (int64_t p = 0; p < n; ++p) oc[p] += res[c * hw + p];
         }
-        nn::ApplyActivation(act, oc, n);
+        if (act != nn::Activation::kSELU) nn::ApplyActivation(act, oc, n);
       }
     });
+    if (act == nn::Activation::kSELU) {
+      for (int64_t c = 0; c < cout; ++c) SeluInPlace(o + c * hw, n, num_threads);
+    }
   }
   return y;
 }
@@ -346,7 +407,7 @@ std::vector<float> SddhDescriptors(const FeatureLookup& lookup, int h, int w,
   for (int64_t i = 0; i < n; ++i) {
     for (int j = 0; j < m2; ++j) hidden[i * m2 + j] += weights.offset0_bias.data[j];
   }
-  nn::ApplyActivation(nn::Activation::kSELU, hidden.data(), static_cast<int64_t>(hidden.size()));
+  SeluInPlace(hidden.data(), static_cast<int64_t>(hidden.size()), num_threads);
   nn::Gemm(false, true, n, m2, m2, 1.f, hidden.data(), m2, weights.offset1_weight.ptr(), m2, 0.f,
            offsets.data(), m2);
 
@@ -385,9 +446,7 @@ std::vector<float> SddhDescriptors(const FeatureLookup& lookup, int h, int w,
   std::vector<float> sf(samples.size());
   nn::Gemm(false, true, static_cast<int64_t>(n) * m, dim, dim, 1.f, samples.data(), dim,
            weights.sf_conv.ptr(), dim, 0.f, sf.data(), dim);
-  ParallelFor(static_cast<int64_t>(sf.size()), num_threads, [&](int64_t a, int64_t b) {
-    nn::ApplyActivation(nn::Activation::kSELU, sf.data() + a, b - a);
-  });
+  SeluInPlace(sf.data(), static_cast<int64_t>(sf.size()), num_threads);
   nn::Gemm(false, false, n, dim, static_cast<int64_t>(m) * dim, 1.f, sf.data(),
            static_cast<int64_t>(m) * dim, weights.agg.ptr(), dim, 0.f, desc.data(), dim);
   nn::L2NormalizeRows(desc.data(), n, dim);

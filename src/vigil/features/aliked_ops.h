@@ -25,6 +25,17 @@ namespace vigil::aliked {
 // Runs fn(begin, end) over [0, n) split into contiguous chunks on up to num_threads threads.
 void ParallelFor(int64_t n, int num_threads, const std::function<void(int64_t, int64_t)>& fn);
 
+// SELU in place (torch.nn.SELU constants), vectorised (Eigen's exp) and split over threads: on
+// full-resolution maps it is the costliest element-wise step of the network.
+void SeluInPlace(float* data, int64_t count, int num_threads);
+inline void SeluInPlace(nn::Tensor& t, int num_threads) { SeluInPlace(t.ptr(), t.numel(), num_threads); }
+
+// A 3x3 stride-1 convolution with zero padding 1 (torch semantics, bias optional), computed
+// directly with the loops running along image rows. For the score head's 8 -> 4 -> 4 -> 1
+// channel convs at full resolution this is several times faster than im2col + GEMM, whose
+// 4-row GEMMs cannot use the machine.
+nn::Tensor Conv3x3Direct(const nn::Tensor& x, const nn::Conv2dLayer& conv, int num_threads);
+
 // torchvision.ops.deform_conv2d with a 3x3 kernel, stride 1, padding 1, no mask, as ALIKED's
 // DeformableConv2d runs it: offsets = offset_conv(x) (18 x h x w; channel 2t = dy and 2t+1 = dx of
 // tap t = 3 * ky + kx), clamped to +-max_offset; each tap samples x bilinearly at

@@ -116,6 +116,34 @@ TEST(AlikedOps, DeformConvWithZeroOffsetsIsConv) {
   for (int64_t i = 0; i < expected.numel(); ++i) ASSERT_NEAR(y.data[i], expected.data[i], 1e-5f);
 }
 
+TEST(AlikedOps, DirectConvMatchesNnConv) {
+  const uint32_t seed = 21;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  nn::Conv2dLayer conv;
+  conv.weight = RandomTensor({4, 8, 3, 3}, seed);
+  conv.params = nn::Conv2dParams::Make(1, 1);
+  for (const bool with_bias : {false, true}) {
+    conv.bias = with_bias ? RandomTensor({4}, seed + 1) : nn::Tensor();
+    const nn::Tensor x = RandomTensor({8, 7, 19}, seed + 2);
+    const nn::Tensor expected = conv.Forward(x);
+    const nn::Tensor y = aliked::Conv3x3Direct(x, conv, 2);
+    ASSERT_EQ(y.shape, expected.shape);
+    for (int64_t i = 0; i < y.numel(); ++i) ASSERT_NEAR(y.data[i], expected.data[i], 1e-5f) << i;
+  }
+}
+
+TEST(AlikedOps, SeluMatchesDefinition) {
+  std::vector<float> v;
+  for (float x = -20.f; x <= 5.f; x += 0.01f) v.push_back(x);
+  std::vector<float> y = v;
+  aliked::SeluInPlace(y.data(), static_cast<int64_t>(y.size()), 2);
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double x = v[i];
+    const double expected = 1.0507009873554805 * (x > 0 ? x : 1.6732632423543772 * std::expm1(x));
+    ASSERT_NEAR(y[i], expected, 2e-6 * std::max(1.0, std::abs(expected))) << x;
+  }
+}
+
 TEST(AlikedOps, UpsampleAxisAlignCorners) {
   // 4 -> 8 with align_corners: source of output o is o * 3 / 7.
   const aliked::UpsampleAxis axis(4, 8);
