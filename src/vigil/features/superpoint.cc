@@ -113,31 +113,40 @@ class SuperPointExtractor : public FeatureExtractor {
     cv::Mat gray = image;
     if (image.channels() == 3) cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
     if (image.channels() == 4) cv::cvtColor(image, gray, cv::COLOR_BGRA2GRAY);
-    nn::Tensor x({1, 1, gray.rows, gray.cols});
+    nn::Tensor& x = input_;
+    x.Resize({1, 1, gray.rows, gray.cols});
     for (int r = 0; r < gray.rows; ++r) {
       const uint8_t* row = gray.ptr<uint8_t>(r);
       float* dst = x.ptr() + static_cast<int64_t>(r) * gray.cols;
       for (int c = 0; c < gray.cols; ++c) dst[c] = row[c] / 255.f;
     }
 
-    // Shared encoder. Max pooling floors odd sizes, so like the reference, an image whose sides
-    // are not multiples of 8 is seen as its top-left floor(H/8)*8 x floor(W/8)*8 crop.
-    x = layers_[kConv1a].Forward(x);
-    x = nn::MaxPool2d(layers_[kConv1b].Forward(x), 2, 2);
-    x = layers_[kConv2a].Forward(x);
-    x = nn::MaxPool2d(layers_[kConv2b].Forward(x), 2, 2);
-    x = layers_[kConv3a].Forward(x);
-    x = nn::MaxPool2d(layers_[kConv3b].Forward(x), 2, 2);
-    x = layers_[kConv4a].Forward(x);
-    x = layers_[kConv4b].Forward(x);
-    const int64_t h = x.size(-2), w = x.size(-1);
+    // Shared encoder, ping-ponging between two activation buffers kept across calls. Max
+    // pooling floors odd sizes, so like the reference, an image whose sides are not multiples
+    // of 8 is seen as its top-left floor(H/8)*8 x floor(W/8)*8 crop.
+    nn::Tensor& a = buffer_a_;
+    nn::Tensor& b = buffer_b_;
+    layers_[kConv1a].Forward(x, a);
+    layers_[kConv1b].Forward(a, b);
+    nn::MaxPool2d(b, 2, 2, 0, a);
+    layers_[kConv2a].Forward(a, b);
+    layers_[kConv2b].Forward(b, a);
+    nn::MaxPool2d(a, 2, 2, 0, b);
+    layers_[kConv3a].Forward(b, a);
+    layers_[kConv3b].Forward(a, b);
+    nn::MaxPool2d(b, 2, 2, 0, a);
+    layers_[kConv4a].Forward(a, b);
+    nn::Tensor& features_map = x;  // the input is no longer needed
+    layers_[kConv4b].Forward(b, features_map);
+    const int64_t h = features_map.size(-2), w = features_map.size(-1);
     const int64_t height = h * kCell, width = w * kCell;
 
     // Detector head: softmax over 64 cell positions + dustbin, drop the dustbin, depth-to-space.
-    nn::Tensor logits = layers_[kConvPb].Forward(layers_[kConvPa].Forward(x));
+    layers_[kConvPa].Forward(features_map, a);
+    nn::Tensor& logits = b;
+    layers_[kConvPb].Forward(a, logits);
     nn::SoftmaxChannels(logits);
-    logits.data.resize(static_cast<size_t>(kCell * kCell * h * w));
-    logits.shape = {kCell * kCell, h, w};
+    logits.Resize({kCell * kCell, h, w});  // keeps the first 64 channels' values
     nn::Tensor scores = nn::PixelShuffle(logits, kCell);  // 1 x height x width
     SimpleNms(scores, options_.nms_radius);
 
@@ -174,7 +183,9 @@ class SuperPointExtractor : public FeatureExtractor {
     features.extractor = "superpoint";
 
     // Descriptor head: dense L2-normalised descriptors, bilinearly sampled, normalised again.
-    nn::Tensor desc = layers_[kConvDb].Forward(layers_[kConvDa].Forward(x));
+    layers_[kConvDa].Forward(features_map, a);
+    nn::Tensor& desc = b;
+    layers_[kConvDb].Forward(a, desc);
     nn::L2NormalizeChannels(desc);
     // sample_descriptors: pixel p maps to (p - s/2 + 0.5) / (w*s - s/2 - 0.5) * 2 - 1 and is
     // sampled with align_corners=True: the reference passes it when `torch.__version__ >= '1.3'`,
@@ -200,6 +211,10 @@ class SuperPointExtractor : public FeatureExtractor {
   SuperPointOptions options_;
   int num_threads_;
   std::array<nn::Conv2dLayer, kLayers.size()> layers_;
+  // Activations reused from call to call (Extract is not reentrant): fresh allocations of the
+  // full-resolution maps (2 x 64 x H x W floats) cost more in page faults than their layers'
+  // non-GEMM work.
+  nn::Tensor input_, buffer_a_, buffer_b_;
 };
 
 }  // namespace

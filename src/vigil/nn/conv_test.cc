@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "vigil/nn/gemm.h"
 #include "vigil/nn/test_util.h"
 #include "vigil/util/check.h"
 
@@ -67,7 +68,7 @@ TEST(Conv2d, MatchesNaiveOnRandomConfigurations) {
     std::mt19937 rng(seed);
     Conv2dParams p;
     p.groups = 1 + rng() % 3;
-    const int64_t cig = 1 + rng() % 5, cog = 1 + rng() % 6;
+    const int64_t cig = 1 + rng() % 12, cog = 1 + rng() % 6;  // both the direct and GEMM paths
     const int kh = 1 + rng() % 4, kw = 1 + rng() % 4;
     p.stride_h = 1 + rng() % 2;
     p.stride_w = 1 + rng() % 3;
@@ -88,18 +89,68 @@ TEST(Conv2d, MatchesNaiveOnRandomConfigurations) {
   }
 }
 
-TEST(Conv2d, LargeBandedInputMatchesNaive) {
-  // Big enough that the im2col buffer is split into several bands of rows.
+TEST(Conv2d, LargeBandedInputMatchesNaiveWithOneAndTwoThreads) {
+  // Big enough that the im2col (or Winograd) buffers are split into many bands of rows, which
+  // two threads share. Both the Winograd and the im2col path of this 3x3 convolution.
   const uint32_t seed = 77;
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
-  const Tensor x = RandomTensor({1, 24, 70, 90}, seed);
-  const Tensor w = RandomTensor({16, 24, 3, 3}, seed + 1);
-  const Tensor b = RandomTensor({16}, seed + 2);
+  const Tensor x = RandomTensor({1, 24, 100, 240}, seed);
+  const Tensor w = RandomTensor({8, 24, 3, 3}, seed + 1);
+  const Tensor b = RandomTensor({8}, seed + 2);
+  Conv2dParams p = Conv2dParams::Make(1, 1, 1, 1, Activation::kReLU);
+  const Tensor expected = NaiveConv2d(x, w, &b, p);
+  const int before = NumThreads();
+  for (bool winograd : {true, false}) {
+    p.allow_winograd = winograd;
+    for (int threads : {1, 2}) {
+      SetNumThreads(threads);
+      const Tensor got = Conv2d(x, w, &b, p);
+      ASSERT_EQ(got.shape, (std::vector<int64_t>{1, 8, 100, 240}));  // keeps the batch dim
+      EXPECT_LT(MaxAbsDiff(got.data, expected.data), 1e-4f)
+          << threads << " threads, winograd " << winograd;
+      EXPECT_EQ(NumThreads(), threads);  // restored after the banded parallel loop
+    }
+  }
+  SetNumThreads(before);
+}
+
+TEST(Conv2d, WinogradMatchesNaiveOnRandomShapes) {
+  const int before = NumThreads();
+  for (uint32_t seed = 100; seed < 112; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    const int64_t cin = 16 + rng() % 40, cout = 1 + rng() % 40;
+    const int64_t h = 3 + rng() % 30, w = 3 + rng() % 70;  // odd and even output sizes
+    Conv2dParams p = Conv2dParams::Make(1, static_cast<int>(rng() % 3));
+    p.activation = seed % 2 ? Activation::kReLU : Activation::kNone;
+    const Tensor x = RandomTensor({cin, h, w}, seed);
+    const Tensor wt = RandomTensor({cout, cin, 3, 3}, seed + 1000);
+    const Tensor b = RandomTensor({cout}, seed + 2000);
+    const Tensor expected = NaiveConv2d(x, wt, &b, p);
+    SetNumThreads(1 + seed % 2);
+    const Tensor got = Conv2d(x, wt, &b, p);
+    ASSERT_EQ(got.shape, expected.shape);
+    // Sums of ~500 products of magnitude <= 1: Winograd's extra rounding stays near 1e-6.
+    EXPECT_LT(MaxAbsDiff(got.data, expected.data), 2e-5f);
+  }
+  SetNumThreads(before);
+}
+
+TEST(Conv2d, DirectPathForFewTapsMatchesNaive) {
+  // 1 input channel, 3x3 (a gray-image first layer), with and without threads.
+  const uint32_t seed = 13;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  const Tensor x = RandomTensor({1, 1, 37, 53}, seed);
+  const Tensor w = RandomTensor({10, 1, 3, 3}, seed + 1);
+  const Tensor b = RandomTensor({10}, seed + 2);
   const Conv2dParams p = Conv2dParams::Make(1, 1, 1, 1, Activation::kReLU);
   const Tensor expected = NaiveConv2d(x, w, &b, p);
-  const Tensor got = Conv2d(x, w, &b, p);
-  ASSERT_EQ(got.shape, (std::vector<int64_t>{1, 16, 70, 90}));  // keeps the batch dimension
-  EXPECT_LT(MaxAbsDiff(got.data, expected.data), 1e-4f);
+  const int before = NumThreads();
+  for (int threads : {1, 2}) {
+    SetNumThreads(threads);
+    EXPECT_LT(MaxAbsDiff(Conv2d(x, w, &b, p).data, expected.data), 1e-5f) << threads;
+  }
+  SetNumThreads(before);
 }
 
 TEST(Conv2d, PointwiseMatchesNaive) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "vigil/nn/gemm.h"
+#include "vigil/nn/parallel.h"
 #include "vigil/util/check.h"
 
 namespace vigil::nn {
@@ -61,7 +62,22 @@ void ApplyActivation(Activation act, float* d, int64_t n, float alpha) {
   ThrowError("ApplyActivation: unknown activation");
 }
 
+void ResizeImageLike(const Tensor& like, int64_t c, int64_t h, int64_t w, Tensor& out) {
+  if (like.dim() == 4) {
+    out.Resize({1, c, h, w});
+  } else {
+    out.Resize({c, h, w});
+  }
+}
+
 Tensor MaxPool2d(const Tensor& x, int kernel, int stride, int padding) {
+  Tensor y;
+  MaxPool2d(x, kernel, stride, padding, y);
+  return y;
+}
+
+void MaxPool2d(const Tensor& x, int kernel, int stride, int padding, Tensor& y) {
+  VIGIL_CHECK(&x != &y, "max_pool2d: output must not alias the input");
   const ImageShape s = GetImageShape(x, "max_pool2d");
   VIGIL_CHECK(kernel >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernel,
               "max_pool2d: bad kernel {} stride {} padding {}", kernel, stride, padding);
@@ -69,37 +85,54 @@ Tensor MaxPool2d(const Tensor& x, int kernel, int stride, int padding) {
   const int64_t ow = (s.w + 2 * padding - kernel) / stride + 1;
   VIGIL_CHECK(oh > 0 && ow > 0, "max_pool2d: input {} smaller than kernel {}", x.ShapeString(),
               kernel);
-  Tensor y = MakeImageLike(x, s.c, oh, ow);
+  ResizeImageLike(x, s.c, oh, ow, y);
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  // Separable: the max over a square window is the max over its rows of the row maxima. Exact,
-  // and k + k instead of k * k comparisons per output (the NMS of SuperPoint uses k = 9).
-  std::vector<float> rows(static_cast<size_t>(s.h * ow));
-  for (int64_t c = 0; c < s.c; ++c) {
-    const float* in = x.ptr() + c * s.h * s.w;
-    for (int64_t iy = 0; iy < s.h; ++iy) {
-      const float* r = in + iy * s.w;
-      float* o = rows.data() + iy * ow;
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        const int64_t x0 = std::max<int64_t>(ox * stride - padding, 0);
-        const int64_t x1 = std::min<int64_t>(ox * stride - padding + kernel, s.w);
-        float m = kNegInf;
-        for (int64_t ix = x0; ix < x1; ++ix) m = std::max(m, r[ix]);
-        o[ox] = m;
+  ParallelFor(s.c, NumThreads(), [&](int64_t c_begin, int64_t c_end) {
+    if (kernel == 2 && stride == 2 && padding == 0) {  // the encoders' downsampling
+      for (int64_t c = c_begin; c < c_end; ++c) {
+        const float* in = x.ptr() + c * s.h * s.w;
+        float* out = y.ptr() + c * oh * ow;
+        for (int64_t oy = 0; oy < oh; ++oy) {
+          const float* r0 = in + 2 * oy * s.w;
+          const float* r1 = r0 + s.w;
+          float* o = out + oy * ow;
+          for (int64_t ox = 0; ox < ow; ++ox) {
+            o[ox] = std::max(std::max(r0[2 * ox], r0[2 * ox + 1]),
+                             std::max(r1[2 * ox], r1[2 * ox + 1]));
+          }
+        }
+      }
+      return;
+    }
+    // Separable: the max over a square window is the max over its rows of the row maxima.
+    // Exact, and k + k instead of k * k comparisons per output (SuperPoint's NMS uses k = 9).
+    std::vector<float> rows(static_cast<size_t>(s.h * ow));
+    for (int64_t c = c_begin; c < c_end; ++c) {
+      const float* in = x.ptr() + c * s.h * s.w;
+      for (int64_t iy = 0; iy < s.h; ++iy) {
+        const float* r = in + iy * s.w;
+        float* o = rows.data() + iy * ow;
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const int64_t x0 = std::max<int64_t>(ox * stride - padding, 0);
+          const int64_t x1 = std::min<int64_t>(ox * stride - padding + kernel, s.w);
+          float m = kNegInf;
+          for (int64_t ix = x0; ix < x1; ++ix) m = std::max(m, r[ix]);
+          o[ox] = m;
+        }
+      }
+      float* out = y.ptr() + c * oh * ow;
+      for (int64_t oy = 0; oy < oh; ++oy) {
+        const int64_t y0 = std::max<int64_t>(oy * stride - padding, 0);
+        const int64_t y1 = std::min<int64_t>(oy * stride - padding + kernel, s.h);
+        float* o = out + oy * ow;
+        std::fill(o, o + ow, kNegInf);
+        for (int64_t iy = y0; iy < y1; ++iy) {
+          const float* r = rows.data() + iy * ow;
+          for (int64_t ox = 0; ox < ow; ++ox) o[ox] = std::max(o[ox], r[ox]);
+        }
       }
     }
-    float* out = y.ptr() + c * oh * ow;
-    for (int64_t oy = 0; oy < oh; ++oy) {
-      const int64_t y0 = std::max<int64_t>(oy * stride - padding, 0);
-      const int64_t y1 = std::min<int64_t>(oy * stride - padding + kernel, s.h);
-      float* o = out + oy * ow;
-      std::fill(o, o + ow, kNegInf);
-      for (int64_t iy = y0; iy < y1; ++iy) {
-        const float* r = rows.data() + iy * ow;
-        for (int64_t ox = 0; ox < ow; ++ox) o[ox] = std::max(o[ox], r[ox]);
-      }
-    }
-  }
-  return y;
+  });
 }
 
 Tensor AvgPool2d(const Tensor& x, int kernel, int stride, int padding, bool count_include_pad) {

@@ -32,6 +32,8 @@ inline void ApplyActivation(Activation act, Tensor& t, float alpha = 0.01f) {
 // Padding of max pooling counts as -inf; of average pooling as zeros, divided by the full
 // kernel area when count_include_pad (torch default) else by the in-image count.
 Tensor MaxPool2d(const Tensor& x, int kernel, int stride, int padding = 0);
+// Same, into `out` (reusing its allocation; `out` must not alias `x`).
+void MaxPool2d(const Tensor& x, int kernel, int stride, int padding, Tensor& out);
 Tensor AvgPool2d(const Tensor& x, int kernel, int stride, int padding = 0,
                  bool count_include_pad = true);
 
@@ -75,5 +77,7 @@ struct ImageShape {
 ImageShape GetImageShape(const Tensor& x, const char* op);
 // A C x H x W tensor, or 1 x C x H x W when `like` is 4-D.
 Tensor MakeImageLike(const Tensor& like, int64_t c, int64_t h, int64_t w);
+// Gives `out` that shape with Tensor::Resize (values unspecified).
+void ResizeImageLike(const Tensor& like, int64_t c, int64_t h, int64_t w, Tensor& out);
 
 }  // namespace vigil::nn

@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 
+#include "vigil/nn/gemm.h"
 #include "vigil/nn/test_util.h"
 #include "vigil/util/check.h"
 
@@ -68,6 +69,20 @@ TEST(Pooling, MaxPoolMatchesNaive) {
     ASSERT_EQ(got.shape, expected.shape);
     EXPECT_EQ(MaxAbsDiff(got.data, expected.data), 0.f);
   }
+}
+
+TEST(Pooling, MaxPool2x2FastPathMatchesNaiveWithThreads) {
+  const uint32_t seed = 17;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  const Tensor x = RandomTensor({1, 5, 31, 46}, seed);
+  const Tensor expected = NaiveMaxPool(x, 2, 2, 0);
+  const int before = NumThreads();
+  for (int threads : {1, 2}) {
+    SetNumThreads(threads);
+    EXPECT_EQ(MaxAbsDiff(MaxPool2d(x, 2, 2).data, expected.data), 0.f) << threads;
+    EXPECT_EQ(MaxAbsDiff(MaxPool2d(x, 9, 1, 4).data, NaiveMaxPool(x, 9, 1, 4).data), 0.f);
+  }
+  SetNumThreads(before);
 }
 
 TEST(Pooling, MaxPool2x2FloorsOddSizes) {

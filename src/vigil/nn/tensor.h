@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vigil::nn {
@@ -26,6 +27,13 @@ struct Tensor {
   float* ptr() { return data.data(); }
   const float* ptr() const { return data.data(); }
   std::string ShapeString() const;  // "[256, 128, 3, 3]"
+  // Gives the tensor a new shape, keeping its allocation when large enough (element values are
+  // then unspecified). Networks reuse their activation tensors this way between calls, which
+  // avoids page-faulting fresh memory for every layer of every image.
+  void Resize(std::vector<int64_t> dims) {
+    shape = std::move(dims);
+    data.resize(static_cast<size_t>(NumElements(shape)));
+  }
 };
 
 }  // namespace vigil::nn

@@ -1,0 +1,35 @@
+#include "vigil/nn/parallel.h"
+
+#include <algorithm>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace vigil::nn {
+
+void ParallelFor(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  const int64_t slices = std::clamp<int64_t>(threads, 1, n);
+  if (slices == 1) {
+    fn(0, n);
+    return;
+  }
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto run = [&](int64_t s) {
+    try {
+      fn(n * s / slices, n * (s + 1) / slices);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int64_t s = 1; s < slices; ++s) workers.emplace_back(run, s);
+  run(0);
+  for (auto& w : workers) w.join();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace vigil::nn

@@ -1,0 +1,220 @@
+#include "vigil/nn/winograd.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "vigil/nn/gemm.h"
+#include "vigil/nn/parallel.h"
+#include "vigil/util/check.h"
+
+namespace vigil::nn {
+namespace {
+
+// Per thread, the transformed inputs (16 x C_in x T) and products (16 x C_out x T) of one band
+// of T tiles; sized to stay in the last-level cache, with at least a few hundred tiles so that
+// the GEMMs keep their efficiency.
+constexpr int64_t kBandBytes = 4 << 20;
+constexpr int64_t kMinBandTiles = 256;
+
+// U[xi][co][ci] = (G g G^T)[xi] for each 3x3 kernel g, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
+std::vector<float> TransformWeights(const Tensor& weight) {
+  const int64_t cout = weight.size(0), cin = weight.size(1);
+  std::vector<float> u(static_cast<size_t>(16 * cout * cin));
+  for (int64_t co = 0; co < cout; ++co) {
+    for (int64_t ci = 0; ci < cin; ++ci) {
+      const float* g = weight.ptr() + (co * cin + ci) * 9;
+      float t[3][4];  // g G^T
+      for (int i = 0; i < 3; ++i) {
+        const float a = g[i * 3], b = g[i * 3 + 1], c = g[i * 3 + 2];
+        t[i][0] = a;
+        t[i][1] = 0.5f * (a + b + c);
+        t[i][2] = 0.5f * (a - b + c);
+        t[i][3] = c;
+      }
+      for (int l = 0; l < 4; ++l) {
+        const float a = t[0][l], b = t[1][l], c = t[2][l];
+        const float col[4] = {a, 0.5f * (a + b + c), 0.5f * (a - b + c), c};
+        for (int k = 0; k < 4; ++k) u[((k * 4 + l) * cout + co) * cin + ci] = col[k];
+      }
+    }
+  }
+  return u;
+}
+
+}  // namespace
+
+bool WinogradApplies(const Tensor& weight, const Conv2dParams& p) {
+  return weight.dim() == 4 && weight.size(2) == 3 && weight.size(3) == 3 && p.stride_h == 1 &&
+         p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 && p.groups == 1;
+}
+
+void WinogradConv3x3(const Tensor& x, const Tensor& weight, const float* bias,
+                     const Conv2dParams& p, Tensor& y) {
+  VIGIL_CHECK(WinogradApplies(weight, p), "winograd: needs a 3x3 stride-1 ungrouped convolution");
+  const ImageShape s = GetImageShape(x, "conv2d");
+  const ImageShape o = GetImageShape(y, "conv2d");
+  const int64_t cin = s.c, cout = o.c, out_h = o.h, out_w = o.w;
+  const int64_t tiles_w = (out_w + 1) / 2, tiles_h = (out_h + 1) / 2;
+  const std::vector<float> u = TransformWeights(weight);
+
+  const int64_t per_tile = 16 * (cin + cout) * static_cast<int64_t>(sizeof(float));
+  const int64_t band_tiles = std::max(kBandBytes / per_tile, kMinBandTiles);
+  const int64_t band_rows = std::clamp<int64_t>(band_tiles / tiles_w, 1, tiles_h);
+  const int64_t num_bands = (tiles_h + band_rows - 1) / band_rows;
+  const int threads = std::max(1, NumThreads());
+
+  auto run_bands = [&](int64_t first, int64_t last) {
+    const int64_t max_t = band_rows * tiles_w;
+    const int64_t rows_in = 2 * band_rows + 2;
+    // One channel's band of input rows, zero-padded and split into even and odd columns so that
+    // the transforms below read contiguous memory and vectorise (tile tx starts at column 2 tx).
+    const int64_t half = tiles_w + 1;
+    std::vector<float> even(static_cast<size_t>(rows_in * half));
+    std::vector<float> odd(even.size());
+    std::vector<float> v(static_cast<size_t>(16 * cin * max_t));
+    std::vector<float> m(static_cast<size_t>(16 * cout * max_t));
+    std::vector<float> y4(static_cast<size_t>(4 * tiles_w));
+    std::vector<float> row0(static_cast<size_t>(2 * tiles_w)), row1(row0.size());
+    for (int64_t band = first; band < last; ++band) {
+      const int64_t ty0 = band * band_rows;
+      const int64_t rows = std::min(band_rows, tiles_h - ty0);
+      const int64_t t_count = rows * tiles_w;
+      // Input transform V = B^T d B per 4x4 patch, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+      for (int64_t ci = 0; ci < cin; ++ci) {
+        const float* plane = x.ptr() + ci * s.h * s.w;
+        const int64_t iy0 = 2 * ty0 - p.pad_h;
+        for (int64_t r = 0; r < 2 * rows + 2; ++r) {
+          float* e = even.data() + r * half;
+          float* o = odd.data() + r * half;
+          const int64_t iy = iy0 + r;
+          if (iy < 0 || iy >= s.h) {
+            std::fill(e, e + half, 0.f);
+            std::fill(o, o + half, 0.f);
+            continue;
+          }
+          // Padded column 2c (+1) is input column 2c (+1) - pad_w; zero outside the image.
+          const float* src = plane + iy * s.w - p.pad_w;
+          const int64_t c_lo = std::min<int64_t>((p.pad_w + 1) / 2, half);  // 2c >= pad_w
+          const int64_t c_hi = std::clamp<int64_t>((s.w + p.pad_w - 1) / 2, c_lo, half);
+          for (int64_t c = 0; c < c_lo; ++c) {
+            const int64_t x0 = 2 * c - p.pad_w, x1 = x0 + 1;
+            e[c] = x0 >= 0 && x0 < s.w ? src[2 * c] : 0.f;
+            o[c] = x1 >= 0 && x1 < s.w ? src[2 * c + 1] : 0.f;
+          }
+          for (int64_t c = c_lo; c < c_hi; ++c) {  // 2c + 1 < s.w + pad_w: both inside
+            e[c] = src[2 * c];
+            o[c] = src[2 * c + 1];
+          }
+          for (int64_t c = c_hi; c < half; ++c) {
+            const int64_t x0 = 2 * c - p.pad_w, x1 = x0 + 1;
+            e[c] = x0 >= 0 && x0 < s.w ? src[2 * c] : 0.f;
+            o[c] = x1 >= 0 && x1 < s.w ? src[2 * c + 1] : 0.f;
+          }
+        }
+        const int64_t stride = cin * t_count;  // between the 16 transform components
+        for (int64_t j = 0; j < rows; ++j) {
+          const float* e0 = even.data() + (2 * j) * half;
+          const float* e1 = e0 + half;
+          const float* e2 = e1 + half;
+          const float* e3 = e2 + half;
+          const float* o0 = odd.data() + (2 * j) * half;
+          const float* o1 = o0 + half;
+          const float* o2 = o1 + half;
+          const float* o3 = o2 + half;
+          float* vt = v.data() + ci * t_count + j * tiles_w;
+#pragma GCC ivdep
+          for (int64_t tx = 0; tx < tiles_w; ++tx) {
+            // d B for the 4 rows: columns c..c+3 are e[tx], o[tx], e[tx+1], o[tx+1].
+            const float a0 = e0[tx] - e0[tx + 1], a1 = o0[tx] + e0[tx + 1];
+            const float a2 = e0[tx + 1] - o0[tx], a3 = o0[tx] - o0[tx + 1];
+            const float b0 = e1[tx] - e1[tx + 1], b1 = o1[tx] + e1[tx + 1];
+            const float b2 = e1[tx + 1] - o1[tx], b3 = o1[tx] - o1[tx + 1];
+            const float c0 = e2[tx] - e2[tx + 1], c1 = o2[tx] + e2[tx + 1];
+            const float c2 = e2[tx + 1] - o2[tx], c3 = o2[tx] - o2[tx + 1];
+            const float d0 = e3[tx] - e3[tx + 1], d1 = o3[tx] + e3[tx + 1];
+            const float d2 = e3[tx + 1] - o3[tx], d3 = o3[tx] - o3[tx + 1];
+            // B^T applied to the rows (a, b, c, d).
+            vt[0 * stride + tx] = a0 - c0;
+            vt[1 * stride + tx] = a1 - c1;
+            vt[2 * stride + tx] = a2 - c2;
+            vt[3 * stride + tx] = a3 - c3;
+            vt[4 * stride + tx] = b0 + c0;
+            vt[5 * stride + tx] = b1 + c1;
+            vt[6 * stride + tx] = b2 + c2;
+            vt[7 * stride + tx] = b3 + c3;
+            vt[8 * stride + tx] = c0 - b0;
+            vt[9 * stride + tx] = c1 - b1;
+            vt[10 * stride + tx] = c2 - b2;
+            vt[11 * stride + tx] = c3 - b3;
+            vt[12 * stride + tx] = b0 - d0;
+            vt[13 * stride + tx] = b1 - d1;
+            vt[14 * stride + tx] = b2 - d2;
+            vt[15 * stride + tx] = b3 - d3;
+          }
+        }
+      }
+      // 16 independent products M[xi] = U[xi] V[xi].
+      for (int xi = 0; xi < 16; ++xi) {
+        Gemm(false, false, cout, t_count, cin, 1.f, u.data() + xi * cout * cin, cin,
+             v.data() + xi * cin * t_count, t_count, 0.f, m.data() + xi * cout * t_count,
+             t_count);
+      }
+      // Output transform Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1], then bias and activation.
+      const int64_t stride = cout * t_count;
+      float* y00 = y4.data();
+      float* y01 = y00 + tiles_w;
+      float* y10 = y01 + tiles_w;
+      float* y11 = y10 + tiles_w;
+      for (int64_t co = 0; co < cout; ++co) {
+        const float bv = bias != nullptr ? bias[co] : 0.f;
+        float* out = y.ptr() + co * out_h * out_w;
+        for (int64_t j = 0; j < rows; ++j) {
+          const float* mt = m.data() + co * t_count + j * tiles_w;
+#pragma GCC ivdep
+          for (int64_t tx = 0; tx < tiles_w; ++tx) {
+            float t[4][2];
+            for (int k = 0; k < 4; ++k) {
+              const float m0 = mt[(k * 4 + 0) * stride + tx], m1 = mt[(k * 4 + 1) * stride + tx];
+              const float m2 = mt[(k * 4 + 2) * stride + tx], m3 = mt[(k * 4 + 3) * stride + tx];
+              t[k][0] = m0 + m1 + m2;
+              t[k][1] = m1 - m2 - m3;
+            }
+            y00[tx] = t[0][0] + t[1][0] + t[2][0] + bv;
+            y01[tx] = t[0][1] + t[1][1] + t[2][1] + bv;
+            y10[tx] = t[1][0] - t[2][0] - t[3][0] + bv;
+            y11[tx] = t[1][1] - t[2][1] - t[3][1] + bv;
+          }
+          for (int64_t tx = 0; tx < tiles_w; ++tx) {
+            row0[2 * tx] = y00[tx];
+            row0[2 * tx + 1] = y01[tx];
+            row1[2 * tx] = y10[tx];
+            row1[2 * tx + 1] = y11[tx];
+          }
+          const int64_t oy = 2 * (ty0 + j);
+          ApplyActivation(p.activation, row0.data(), out_w, p.activation_alpha);
+          std::memcpy(out + oy * out_w, row0.data(), sizeof(float) * out_w);
+          if (oy + 1 < out_h) {
+            ApplyActivation(p.activation, row1.data(), out_w, p.activation_alpha);
+            std::memcpy(out + (oy + 1) * out_w, row1.data(), sizeof(float) * out_w);
+          }
+        }
+      }
+    }
+  };
+  if (threads <= 1 || num_bands < 2) {
+    run_bands(0, num_bands);
+    return;
+  }
+  // Bands are shared between threads, each running single-threaded GEMMs (see conv.cc).
+  SetNumThreads(1);
+  try {
+    ParallelFor(num_bands, threads, run_bands);
+  } catch (...) {
+    SetNumThreads(threads);
+    throw;
+  }
+  SetNumThreads(threads);
+}
+
+}  // namespace vigil::nn
