@@ -99,17 +99,20 @@ KnnResult ExactKnn(const float* query, int64_t nq, const float* gallery, int64_t
         const float* row = dots.data() + i * gn;
         const float* gnorm = gallery_norms.data() + g0;
         if (k == 1) {
-          float best = top.values[0];
-          int32_t best_index = top.indices[0];
-          for (int64_t j = 0; j < gn; ++j) {
-            const float d2 = qn2 + gnorm[j] - 2.f * row[j];
-            if (d2 < best) {
-              best = d2;
-              best_index = static_cast<int32_t>(g0 + j);
+          // Two passes: a vectorised min (the query's own norm does not change the argmin),
+          // then the index, searched only when this block improves on the best so far.
+          float block_min = std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(min : block_min)
+          for (int64_t j = 0; j < gn; ++j) block_min = std::min(block_min, gnorm[j] - 2.f * row[j]);
+          if (qn2 + block_min < top.values[0]) {
+            for (int64_t j = 0; j < gn; ++j) {
+              if (gnorm[j] - 2.f * row[j] == block_min) {
+                top.values[0] = qn2 + block_min;
+                top.indices[0] = static_cast<int32_t>(g0 + j);
+                break;
+              }
             }
           }
-          top.values[0] = best;
-          top.indices[0] = best_index;
         } else {
           for (int64_t j = 0; j < gn; ++j) {
             top.Push(qn2 + gnorm[j] - 2.f * row[j], static_cast<int32_t>(g0 + j));

@@ -12,8 +12,8 @@
 namespace vigil::spade {
 
 struct KnnOptions {
-  int query_block = 1024;    // queries per GEMM block
-  int gallery_block = 4096;  // gallery rows per GEMM block
+  int query_block = 512;     // queries per GEMM block (block of distances ~2 MiB: stays in cache)
+  int gallery_block = 1024;  // gallery rows per GEMM block
   int num_threads = 2;       // OpenBLAS threads (openblas_set_num_threads)
   void Check() const;
 };
