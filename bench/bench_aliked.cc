@@ -3,13 +3,15 @@
 // (../shared/fixtures/REFERENCE_TIMINGS.md). Each benchmark first checks its output against the
 // authors' fixture (keypoints within 0.05 px), so a fast wrong answer fails instead of counting.
 //
-// Run: build/bench/bench_aliked [--benchmark_repetitions=5]
+// Run: build/bench/bench_aliked [--benchmark_repetitions=5]   (VIGIL_BENCH_THREADS=1 for 1 thread)
 #include <benchmark/benchmark.h>
 
 #include <sys/resource.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -35,7 +37,11 @@ double ProcessCpuSeconds() {
 }
 
 const fs::path kShared = VIGIL_SHARED_DIR;
-constexpr int kThreads = 2;
+// 2 threads as in REFERENCE_TIMINGS.md; VIGIL_BENCH_THREADS overrides (e.g. 1 for profiling).
+int Threads() {
+  const char* env = std::getenv("VIGIL_BENCH_THREADS");
+  return env != nullptr ? std::max(1, std::atoi(env)) : 2;
+}
 constexpr int kTopK = 1024;
 
 struct Config {
@@ -74,12 +80,12 @@ void BM_Aliked(benchmark::State& state, const std::string& model, Config config,
     state.SkipWithError(("missing " + image_path.string()).c_str());
     return;
   }
-  vigil::nn::SetNumThreads(kThreads);
+  vigil::nn::SetNumThreads(Threads());
   const double sgemm = vigil::bench::MeasureSgemmGflops();
 
   vigil::FeatureExtractorOptions options;
   options.type = model;
-  options.num_threads = kThreads;
+  options.num_threads = Threads();
   options.aliked.top_k = kTopK;
   options.aliked.weights = (kShared / "models" / "aliked" / (model + ".pth")).string();
   auto extractor = vigil::FeatureExtractor::Create(options);

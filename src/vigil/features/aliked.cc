@@ -264,8 +264,14 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
 
   // Aggregation: per-scale 1x1 conv + SELU (g[i] at scale 1, 1/2, 1/8, 1/32), and score_head.0
   // applied per scale (t[i]).
+  // At full resolution both 1x1 convs run fused, and g[0] is kept pixel-major (g1_hwc).
   std::array<nn::Tensor, 4> g, t;
-  for (int i = 0; i < 4; ++i) {
+  std::vector<float> g1_hwc(static_cast<size_t>(HW) * q);
+  t[0] = nn::Tensor({8, H, W});
+  aliked::FusedPointwiseSelu(x[0].ptr(), HW, c.c1, conv_[0].weight.ptr(), q, score0_[0].weight.ptr(),
+                             8, g1_hwc.data(), t[0].ptr(), threads);
+  x[0] = {};
+  for (int i = 1; i < 4; ++i) {
     g[i] = ConvSelu(conv_[i], x[i], threads);
     x[i] = {};
     t[i] = score0_[i].Forward(g[i]);
@@ -312,11 +318,12 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
   for (int i = 1; i < 4; ++i) {
     up_g.emplace_back(g[i], H, W);
   }
-  const float* g1 = g[0].ptr();
+  for (int i = 1; i < 4; ++i) g[i] = {};
+  const float* g1 = g1_hwc.data();
   const aliked::FeatureLookup lookup = [&](int x, int y, float* out) {
     const int px = x + left, py = y + top;
     const int64_t pix = static_cast<int64_t>(py) * W + px;
-    for (int ch = 0; ch < q; ++ch) out[ch] = g1[ch * HW + pix];
+    std::copy_n(g1 + pix * q, q, out);
     for (int i = 0; i < 3; ++i) up_g[i].At(px, py, out + (i + 1) * q, false);
     float sq = 0.f;
     for (int ch = 0; ch < c.dim; ++ch) sq += out[ch] * out[ch];

@@ -99,6 +99,41 @@ void SeluInPlace(float* data, int64_t count, int num_threads) {
   });
 }
 
+void FusedPointwiseSelu(const float* x, int64_t hw, int cin, const float* wg, int q,
+                        const float* wt, int m, float* g_hwc, float* t_chw, int num_threads) {
+  constexpr int64_t kTile = 128;
+  const int64_t tiles = (hw + kTile - 1) / kTile;
+  ParallelFor(tiles, num_threads, [&](int64_t t0, int64_t t1) {
+    std::vector<float> g(static_cast<size_t>(q) * kTile);
+    for (int64_t tile = t0; tile < t1; ++tile) {
+      const int64_t p0 = tile * kTile, n = std::min(kTile, hw - p0);
+      for (int o = 0; o < q; ++o) {
+        float* go = g.data() + o * kTile;
+        std::fill(go, go + n, 0.f);
+        for (int c = 0; c < cin; ++c) {
+          const float wv = wg[o * cin + c];
+          const float* xc = x + c * hw + p0;
+          for (int64_t p = 0; p < n; ++p) go[p] += wv * xc[p];
+        }
+        SeluInPlace(go, n, 1);
+      }
+      for (int j = 0; j < m; ++j) {
+        float* tj = t_chw + j * hw + p0;
+        std::fill(tj, tj + n, 0.f);
+        for (int o = 0; o < q; ++o) {
+          const float wv = wt[j * q + o];
+          const float* go = g.data() + o * kTile;
+          for (int64_t p = 0; p < n; ++p) tj[p] += wv * go[p];
+        }
+      }
+      for (int64_t p = 0; p < n; ++p) {
+        float* dst = g_hwc + (p0 + p) * q;
+        for (int o = 0; o < q; ++o) dst[o] = g[o * kTile + p];
+      }
+    }
+  });
+}
+
 nn::Tensor Conv3x3Direct(const nn::Tensor& x, const nn::Conv2dLayer& conv, int num_threads) {
   const nn::ImageShape shape = nn::GetImageShape(x, "conv3x3");
   const int64_t cin = shape.c, h = shape.h, w = shape.w, cout = conv.weight.size(0);

@@ -36,6 +36,14 @@ inline void SeluInPlace(nn::Tensor& t, int num_threads) { SeluInPlace(t.ptr(), t
 // 4-row GEMMs cannot use the machine.
 nn::Tensor Conv3x3Direct(const nn::Tensor& x, const nn::Conv2dLayer& conv, int num_threads);
 
+// Two chained 1x1 convs without bias at full resolution, fused per tile of pixels:
+// g = SELU(wg * x) (wg: q x cin) and t = wt * g (wt: m x q). x is cin x hw (channel-major).
+// g comes out pixel-major (hw x q: what the descriptor head reads), t channel-major (m x hw).
+// Skinny GEMMs (K = 8..32) run far below OpenBLAS's peak and the intermediate would cost two
+// extra passes over memory; ALIKED's aggregation conv1 + score_head.0 is this shape.
+void FusedPointwiseSelu(const float* x, int64_t hw, int cin, const float* wg, int q,
+                        const float* wt, int m, float* g_hwc, float* t_chw, int num_threads);
+
 // torchvision.ops.deform_conv2d with a 3x3 kernel, stride 1, padding 1, no mask, as ALIKED's
 // DeformableConv2d runs it: offsets = offset_conv(x) (18 x h x w; channel 2t = dy and 2t+1 = dx of
 // tap t = 3 * ky + kx), clamped to +-max_offset; each tap samples x bilinearly at

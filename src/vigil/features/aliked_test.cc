@@ -132,6 +132,26 @@ TEST(AlikedOps, DirectConvMatchesNnConv) {
   }
 }
 
+TEST(AlikedOps, FusedPointwiseMatchesTwoConvs) {
+  const uint32_t seed = 31;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  const int cin = 5, q = 6, m = 3, h = 9, w = 31;  // 279 pixels: two full tiles and a partial one
+  const nn::Tensor x = RandomTensor({cin, h, w}, seed);
+  nn::Conv2dLayer first, second;
+  first.weight = RandomTensor({q, cin, 1, 1}, seed + 1);
+  second.weight = RandomTensor({m, q, 1, 1}, seed + 2);
+  nn::Tensor g = first.Forward(x);
+  nn::ApplyActivation(nn::Activation::kSELU, g);
+  const nn::Tensor t = second.Forward(g);
+  std::vector<float> g_hwc(static_cast<size_t>(h) * w * q), t_chw(static_cast<size_t>(m) * h * w);
+  aliked::FusedPointwiseSelu(x.ptr(), h * w, cin, first.weight.ptr(), q, second.weight.ptr(), m,
+                             g_hwc.data(), t_chw.data(), 2);
+  for (int p = 0; p < h * w; ++p) {
+    for (int o = 0; o < q; ++o) ASSERT_NEAR(g_hwc[p * q + o], g.data[o * h * w + p], 1e-5f);
+    for (int j = 0; j < m; ++j) ASSERT_NEAR(t_chw[j * h * w + p], t.data[j * h * w + p], 1e-5f);
+  }
+}
+
 TEST(AlikedOps, SeluMatchesDefinition) {
   std::vector<float> v;
   for (float x = -20.f; x <= 5.f; x += 0.01f) v.push_back(x);
