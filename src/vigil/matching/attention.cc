@@ -223,31 +223,61 @@ float LogSigmoid(float x) { return std::min(x, 0.f) - std::log1p(std::exp(-std::
 void LogSinkhorn(float* z, int64_t rows, int64_t cols, const float* log_mu, const float* log_nu,
                  int iterations, int num_threads) {
   std::vector<float> u(rows, 0.f), v(cols, 0.f);
+  // After a row update, z_ij + u_i + v_j <= log mu_i for every j (the row's mass is mu_i), so
+  // -v_j + max(log mu) bounds column j of z + u from above; likewise after a column update
+  // -u_i + max(log nu) bounds row i of z + v. With that bound as the log-sum-exp offset the max
+  // pass is not needed: one exp pass per update. A row or column whose sum underflows (its true
+  // maximum far below the bound, possible in the first iterations) is redone exactly.
+  const float max_log_mu = *std::max_element(log_mu, log_mu + rows);
+  const float max_log_nu = *std::max_element(log_nu, log_nu + cols);
+  constexpr float kTiny = 1e-30f;
+  auto exact_row = [&](int64_t i) {
+    const ConstArrayMap row(z + i * cols, cols), vv(v.data(), cols);
+    const float max = (row + vv).maxCoeff();
+    u[i] = log_mu[i] - (max + std::log((row + vv - max).exp().sum()));
+  };
+  auto exact_column = [&](int64_t j) {
+    float max = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < rows; ++i) max = std::max(max, z[i * cols + j] + u[i]);
+    float sum = 0.f;
+    for (int64_t i = 0; i < rows; ++i) sum += std::exp(z[i * cols + j] + u[i] - max);
+    v[j] = log_nu[j] - (max + std::log(sum));
+  };
   // Column ranges per thread, each swept over all rows so the inner loop stays contiguous.
   auto update_columns = [&](int64_t begin, int64_t end) {
     const int64_t width = end - begin;
-    Eigen::ArrayXf max = Eigen::ArrayXf::Constant(width, -std::numeric_limits<float>::infinity());
-    for (int64_t i = 0; i < rows; ++i) {
-      max = max.max(ConstArrayMap(z + i * cols + begin, width) + u[i]);
-    }
+    const ArrayMap vj(v.data() + begin, width);
+    const Eigen::ArrayXf offset = vj - max_log_mu;  // minus the bound
     Eigen::ArrayXf sum = Eigen::ArrayXf::Zero(width);
     for (int64_t i = 0; i < rows; ++i) {
-      sum += (ConstArrayMap(z + i * cols + begin, width) + (u[i] - max)).exp();
+      sum += (ConstArrayMap(z + i * cols + begin, width) + offset + u[i]).exp();
     }
-    ArrayMap(v.data() + begin, width) =
-        ConstArrayMap(log_nu + begin, width) - (max + sum.log());
+    for (int64_t k = 0; k < width; ++k) {
+      if (sum[k] > kTiny && std::isfinite(sum[k])) {
+        v[begin + k] = log_nu[begin + k] - (std::log(sum[k]) - offset[k]);
+      } else {
+        exact_column(begin + k);
+      }
+    }
   };
-  auto update_rows = [&](int64_t begin, int64_t end) {
+  auto update_rows = [&](int64_t begin, int64_t end, bool bounded) {
     const ConstArrayMap vv(v.data(), cols);
     for (int64_t i = begin; i < end; ++i) {
-      const ConstArrayMap row(z + i * cols, cols);
-      const float max = (row + vv).maxCoeff();
-      const float sum = (row + vv - max).exp().sum();
-      u[i] = log_mu[i] - (max + std::log(sum));
+      if (bounded) {
+        const float bound = max_log_nu - u[i];
+        const float sum = (ConstArrayMap(z + i * cols, cols) + vv - bound).exp().sum();
+        if (sum > kTiny && std::isfinite(sum)) {
+          u[i] = log_mu[i] - (bound + std::log(sum));
+          continue;
+        }
+      }
+      exact_row(i);
     }
   };
   for (int it = 0; it < iterations; ++it) {
-    ParallelFor(num_threads, rows, 64, update_rows);
+    // The first row update has no column update before it, hence no bound.
+    ParallelFor(num_threads, rows, 64,
+                [&](int64_t begin, int64_t end) { update_rows(begin, end, it > 0); });
     ParallelFor(num_threads, cols, 64, update_columns);
   }
   ParallelFor(num_threads, rows, 64, [&](int64_t begin, int64_t end) {
