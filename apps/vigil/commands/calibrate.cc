@@ -8,11 +8,12 @@
 #include <filesystem>
 #include <sstream>
 
-#include "cli_common.h"
-#include "commands.h"
 #include "vigil/calibration/self_calibration.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
+
+#include "cli_common.h"
+#include "commands.h"
 
 namespace vigil::cli {
 namespace fs = std::filesystem;
@@ -23,9 +24,9 @@ cv::Point2d ParseShift(const std::string& text) {
   double dx = 0, dy = 0;
   char comma = 0;
   in >> dx >> comma >> dy;
-  VIGIL_CHECK(in && !in.rdbuf()->in_avail() && comma == ',' && std::isfinite(dx) &&
-                  std::isfinite(dy),
-              "option --shift: expected DX,DY in pixels, got '{}'", text);
+  VIGIL_CHECK(
+      in && !in.rdbuf()->in_avail() && comma == ',' && std::isfinite(dx) && std::isfinite(dy),
+      "option --shift: expected DX,DY in pixels, got '{}'", text);
   VIGIL_CHECK(dx != 0 || dy != 0, "option --shift: the shift must not be 0,0");
   return {dx, dy};
 }
@@ -33,13 +34,14 @@ cv::Point2d ParseShift(const std::string& text) {
 }  // namespace
 
 int RunCalibrate(int argc, char** argv) {
-  CLI::App app{"Self-calibrate the matcher's confidence threshold on image pairs with a linear "
-               "shift: for each threshold, the coefficient of variation of the matched "
-               "keypoints' displacement lengths divided by the match count, averaged over the "
-               "pairs; the calibrated threshold is the knee of that curve (Kneedle). Pairs come "
-               "from a CSV (image0,image1[,dx,dy]) or are made from single images by a synthetic "
-               "shift. Writes calibration.json and calibration.png to --out.",
-               "calibrate"};
+  CLI::App app{
+      "Self-calibrate the matcher's confidence threshold on image pairs with a linear "
+      "shift: for each threshold, the coefficient of variation of the matched "
+      "keypoints' displacement lengths divided by the match count, averaged over the "
+      "pairs; the calibrated threshold is the knee of that curve (Kneedle). Pairs come "
+      "from a CSV (image0,image1[,dx,dy]) or are made from single images by a synthetic "
+      "shift. Writes calibration.json and calibration.png to --out.",
+      "calibrate"};
   std::string pairs_file, images_dir, shift_text = "32,0", thresholds_text = "0:0.9:0.1";
   std::string out_dir, knee_curve, knee_direction;
   bool detect_shape = false, knee_offline = false, quiet = false;
@@ -50,9 +52,9 @@ int RunCalibrate(int argc, char** argv) {
       "--pairs", pairs_file,
       "CSV with one pair per line: image0,image1[,dx,dy] (paths relative to the CSV; dx,dy = "
       "known shift, used only for diagnostics)");
-  auto* images_option =
-      app.add_option("--images", images_dir, "folder of single images, each paired with itself "
-                                             "shifted by --shift");
+  auto* images_option = app.add_option("--images", images_dir,
+                                       "folder of single images, each paired with itself "
+                                       "shifted by --shift");
   pairs_option->excludes(images_option);
   app.add_option("--shift", shift_text, "synthetic shift DX,DY in pixels for --images")
       ->capture_default_str();

@@ -17,8 +17,8 @@ void CheckInput(const std::vector<double>& x, const std::vector<double>& y) {
     VIGIL_CHECK(std::isfinite(y[i]), "Kneedle: y[{}] is not finite ({})", i, y[i]);
     if (i > 0) {
       VIGIL_CHECK(x[i] > x[i - 1],
-                  "Kneedle: x must be strictly increasing (x[{}] = {} follows x[{}] = {})", i,
-                  x[i], i - 1, x[i - 1]);
+                  "Kneedle: x must be strictly increasing (x[{}] = {} follows x[{}] = {})", i, x[i],
+                  i - 1, x[i - 1]);
     }
   }
 }
@@ -169,8 +169,8 @@ void DetectKneeShape(const std::vector<double>& x, const std::vector<double>& y,
     mx += x[i];
     my += y[i];
   }
-  mx /= n;
-  my /= n;
+  mx /= static_cast<double>(n);
+  my /= static_cast<double>(n);
   double sxy = 0, sxx = 0;
   for (size_t i = 0; i < n; ++i) {
     sxy += (x[i] - mx) * (y[i] - my);
@@ -178,8 +178,8 @@ void DetectKneeShape(const std::vector<double>& x, const std::vector<double>& y,
   }
   const double slope = sxy / sxx;
   const double intercept = my - slope * mx;
-  const size_t begin = static_cast<size_t>(n * 0.2);
-  const size_t end = std::max(begin + 1, static_cast<size_t>(n * 0.8));
+  const auto begin = static_cast<size_t>(static_cast<double>(n) * 0.2);
+  const size_t end = std::max(begin + 1, static_cast<size_t>(static_cast<double>(n) * 0.8));
   double residual = 0;
   for (size_t i = begin; i < end; ++i) residual += y[i] - (slope * x[i] + intercept);
   residual /= static_cast<double>(end - begin);

@@ -36,21 +36,21 @@ enum class KneeCurve {
 enum class KneeDirection { kIncreasing, kDecreasing };
 
 struct KneedleOptions {
-  double sensitivity = 1.0;                               // S: flat points needed before a knee
-  KneeCurve curve = KneeCurve::kConcave;                  // shape of the curve around the knee
-  KneeDirection direction = KneeDirection::kIncreasing;   // overall trend of y with x
-  bool online = false;         // false: first knee found (kneed default); true: last knee found
+  double sensitivity = 1.0;                              // S: flat points needed before a knee
+  KneeCurve curve = KneeCurve::kConcave;                 // shape of the curve around the knee
+  KneeDirection direction = KneeDirection::kIncreasing;  // overall trend of y with x
+  bool online = false;          // false: first knee found (kneed default); true: last knee found
   bool polynomial_fit = false;  // smooth y by a least-squares polynomial first (kneed "polynomial")
   int polynomial_degree = 7;    // degree of that polynomial (kneed default)
   void Check() const;
 };
 
 struct Knee {
-  size_t index = 0;           // index into the input arrays
-  double x = 0;               // input x at the knee
-  double y = 0;               // input (unsmoothed) y at the knee
-  double x_normalized = 0;    // x in [0, 1]
-  double y_normalized = 0;    // smoothed y in [0, 1], original orientation
+  size_t index = 0;         // index into the input arrays
+  double x = 0;             // input x at the knee
+  double y = 0;             // input (unsmoothed) y at the knee
+  double x_normalized = 0;  // x in [0, 1]
+  double y_normalized = 0;  // smoothed y in [0, 1], original orientation
 };
 
 struct KneedleResult {
@@ -62,8 +62,8 @@ struct KneedleResult {
   // The difference curve in kneed's transformed frame (index i pairs with x_normalized[i]; for
   // increasing/convex and decreasing/concave curves that frame is y reversed).
   std::vector<double> y_difference;
-  std::vector<size_t> maxima_indices;  // local maxima of y_difference
-  std::vector<size_t> minima_indices;  // local minima of y_difference
+  std::vector<size_t> maxima_indices;     // local maxima of y_difference
+  std::vector<size_t> minima_indices;     // local minima of y_difference
   std::vector<double> maxima_thresholds;  // T for each maximum
 };
 

@@ -99,9 +99,9 @@ void SelfCalibrationOptions::Check() const {
   CheckThresholds(thresholds, "option thresholds");
   VIGIL_CHECK_OPTION(min_matches >= 2, "min_matches", "must be >= 2 (a spread needs 2 matches)");
   kneedle.Check();
-  VIGIL_CHECK_OPTION(std::isfinite(fallback_threshold) && fallback_threshold >= 0 &&
-                         fallback_threshold < 1,
-                     "fallback_threshold", "must be in [0, 1)");
+  VIGIL_CHECK_OPTION(
+      std::isfinite(fallback_threshold) && fallback_threshold >= 0 && fallback_threshold < 1,
+      "fallback_threshold", "must be in [0, 1)");
   VIGIL_CHECK_OPTION(std::isfinite(shift_tolerance_px) && shift_tolerance_px > 0,
                      "shift_tolerance_px", "must be > 0");
 }
@@ -128,8 +128,9 @@ PairCalibration ComputePairCalibration(const FeaturePair& pair, const Matches& m
     for (size_t i = 0; i < kept.matches0.size(); ++i) {
       const int j = kept.matches0[i];
       if (j < 0) continue;
-      VIGIL_CHECK(j < f1.size(), "calibration pair '{}': match {} -> {} but image 1 has {} keypoints",
-                  pair.name, i, j, f1.size());
+      VIGIL_CHECK(j < f1.size(),
+                  "calibration pair '{}': match {} -> {} but image 1 has {} keypoints", pair.name,
+                  i, j, f1.size());
       const double dx = f1.keypoints(j, 0) - f0.keypoints(i, 0);
       const double dy = f1.keypoints(j, 1) - f0.keypoints(i, 1);
       distances.push_back(std::hypot(dx, dy));
@@ -202,8 +203,8 @@ CalibrationResult SummarizeCalibration(std::vector<PairCalibration> pairs,
   if (result.pairs.empty()) {
     why = "no image pairs";
   } else if (knee_x.size() < 3) {
-    why = fmt::format("only {} threshold(s) have a value (pairs need >= {} matches)",
-                      knee_x.size(), options.min_matches);
+    why = fmt::format("only {} threshold(s) have a value (pairs need >= {} matches)", knee_x.size(),
+                      options.min_matches);
   } else {
     if (options.detect_shape) {
       DetectKneeShape(knee_x, knee_y, &result.kneedle.curve, &result.kneedle.direction);
@@ -241,7 +242,8 @@ CalibrationResult SummarizeCalibration(std::vector<PairCalibration> pairs,
   } else {
     result.threshold = options.fallback_threshold;
     result.from_knee = false;
-    result.note = fmt::format("{}; using the fallback threshold {}", why, options.fallback_threshold);
+    result.note =
+        fmt::format("{}; using the fallback threshold {}", why, options.fallback_threshold);
     if (!coarse.empty()) result.note += "; " + coarse;
   }
   return result;
@@ -292,8 +294,8 @@ std::vector<ImagePairSpec> ReadPairsCsv(const std::filesystem::path& csv) {
     VIGIL_CHECK(fields.size() == 2 || fields.size() == 4,
                 "{}:{}: expected 'image0,image1' or 'image0,image1,dx,dy', got {} field(s)",
                 csv.string(), line_number, fields.size());
-    VIGIL_CHECK(!fields[0].empty() && !fields[1].empty(), "{}:{}: empty image name",
-                csv.string(), line_number);
+    VIGIL_CHECK(!fields[0].empty() && !fields[1].empty(), "{}:{}: empty image name", csv.string(),
+                line_number);
     ImagePairSpec pair;
     pair.image0 = resolve(fields[0]);
     pair.image1 = resolve(fields[1]);
@@ -333,8 +335,8 @@ std::pair<cv::Mat, cv::Mat> MakeShiftedPair(const cv::Mat& image, cv::Point2d sh
   const auto [x0, x1] = range(shift.x, image.cols);
   const auto [y0, y1] = range(shift.y, image.rows);
   VIGIL_CHECK(x1 - x0 + 1 >= 32 && y1 - y0 + 1 >= 32,
-              "shift ({}, {}) leaves less than 32 x 32 pixels of a {} x {} image", shift.x,
-              shift.y, image.cols, image.rows);
+              "shift ({}, {}) leaves less than 32 x 32 pixels of a {} x {} image", shift.x, shift.y,
+              image.cols, image.rows);
   const cv::Rect roi(x0, y0, x1 - x0 + 1, y1 - y0 + 1);
   return {image(roi).clone(), shifted(roi).clone()};
 }
@@ -363,8 +365,8 @@ CalibrationResult CalibrateThresholdFromImages(const std::vector<ImagePairSpec>&
       pair.features1 = extractor.Extract(crop1);
     } else {
       const cv::Mat image1 = io::ReadImage(spec.image1);
-      pair.name = fmt::format("{} {}", spec.image0.filename().string(),
-                              spec.image1.filename().string());
+      pair.name =
+          fmt::format("{} {}", spec.image0.filename().string(), spec.image1.filename().string());
       pair.features0 = extractor.Extract(image0);
       if (cancel) cancel->ThrowIfCancelled();
       pair.features1 = extractor.Extract(image1);
@@ -420,8 +422,8 @@ class JsonReader {
   }
   int Int(const json& object, const std::string& key, const std::string& where = "") const {
     const json& v = Field(object, key, where);
-    VIGIL_CHECK(v.is_number_integer(), "{}: field '{}{}' must be an integer", file_,
-                Prefix(where), key);
+    VIGIL_CHECK(v.is_number_integer(), "{}: field '{}{}' must be an integer", file_, Prefix(where),
+                key);
     return v.get<int>();
   }
   bool Bool(const json& object, const std::string& key, const std::string& where = "") const {
@@ -470,10 +472,9 @@ void WriteCalibrationJson(const std::filesystem::path& path, const CalibrationRe
   root["min_curve"] = Curve(result.min_curve);
   root["max_curve"] = Curve(result.max_curve);
   root["valid_pairs"] = result.valid_pairs;
-  root["knee"] = result.knee_threshold
-                     ? json{{"threshold", *result.knee_threshold},
-                            {"value", Number(result.knee_value.value_or(kNaN))}}
-                     : json(nullptr);
+  root["knee"] = result.knee_threshold ? json{{"threshold", *result.knee_threshold},
+                                              {"value", Number(result.knee_value.value_or(kNaN))}}
+                                       : json(nullptr);
   root["kneedle"] = {{"sensitivity", result.kneedle.sensitivity},
                      {"curve", ToString(result.kneedle.curve)},
                      {"direction", ToString(result.kneedle.direction)},
@@ -512,8 +513,8 @@ CalibrationResult ReadCalibrationJson(const std::filesystem::path& path) {
   try {
     root = json::parse(text);
   } catch (const json::parse_error& e) {
-    ThrowError(fmt::format("{}: not a valid calibration file (JSON error: {})", path.string(),
-                           e.what()));
+    ThrowError(
+        fmt::format("{}: not a valid calibration file (JSON error: {})", path.string(), e.what()));
   }
   const JsonReader r(path.string());
   VIGIL_CHECK(root.is_object(), "{}: not a calibration file (expected a JSON object)",
@@ -582,9 +583,9 @@ CalibrationResult ReadCalibrationJson(const std::filesystem::path& path) {
     pair.num_keypoints1 = r.Int(item, "num_keypoints1", where);
     const json& shift = r.Field(item, "shift", where);
     if (!shift.is_null()) {
-      VIGIL_CHECK(shift.is_array() && shift.size() == 2 && shift[0].is_number() &&
-                      shift[1].is_number(),
-                  "{}: field '{}.shift' must be [dx, dy] or null", path.string(), where);
+      VIGIL_CHECK(
+          shift.is_array() && shift.size() == 2 && shift[0].is_number() && shift[1].is_number(),
+          "{}: field '{}.shift' must be [dx, dy] or null", path.string(), where);
       pair.shift = cv::Point2d(shift[0].get<double>(), shift[1].get<double>());
     }
     const json& stats = r.Field(item, "stats", where);
@@ -688,7 +689,8 @@ cv::Mat RenderCalibrationPlot(const CalibrationResult& result, int width, int he
     return static_cast<int>(std::lround(plot.x + (x - x_lo) / (x_hi - x_lo) * plot.width));
   };
   const auto py = [&](double y) {
-    return static_cast<int>(std::lround(plot.y + plot.height - (y - y_lo) / (y_hi - y_lo) * plot.height));
+    return static_cast<int>(
+        std::lround(plot.y + plot.height - (y - y_lo) / (y_hi - y_lo) * plot.height));
   };
 
   // Grid, ticks and tick labels.
@@ -730,8 +732,8 @@ cv::Mat RenderCalibrationPlot(const CalibrationResult& result, int width, int he
   }
 
   if (!has_data) {
-    PutText(canvas, "no threshold has enough matches", {plot.x + 20, plot.y + plot.height / 2},
-            0.6, kRed);
+    PutText(canvas, "no threshold has enough matches", {plot.x + 20, plot.y + plot.height / 2}, 0.6,
+            kRed);
   } else {
     // Min-max band over runs of consecutive valid thresholds, blended under the curve.
     cv::Mat band = canvas.clone();
@@ -746,8 +748,10 @@ cv::Mat RenderCalibrationPlot(const CalibrationResult& result, int width, int he
       size_t j = i;
       while (j < n && std::isfinite(result.mean_curve[j])) ++j;
       std::vector<cv::Point> polygon;
-      for (size_t k = i; k < j; ++k) polygon.push_back({px(result.thresholds[k]), py(result.max_curve[k])});
-      for (size_t k = j; k-- > i;) polygon.push_back({px(result.thresholds[k]), py(result.min_curve[k])});
+      for (size_t k = i; k < j; ++k)
+        polygon.push_back({px(result.thresholds[k]), py(result.max_curve[k])});
+      for (size_t k = j; k-- > i;)
+        polygon.push_back({px(result.thresholds[k]), py(result.min_curve[k])});
       if (polygon.size() >= 3) {
         cv::fillPoly(band, std::vector<std::vector<cv::Point>>{polygon}, kBand, cv::LINE_AA);
       } else {

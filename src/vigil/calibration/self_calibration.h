@@ -64,11 +64,11 @@ struct SelfCalibrationOptions {
 // Per pair and threshold.
 struct PairThresholdStats {
   int num_matches = 0;
-  double mean_distance = 0;  // mu_n, pixels
-  double std_distance = 0;   // sigma_n (population), pixels
-  double cv = 0;             // sigma_n / mu_n
-  double cv_per_match = 0;   // cv_n / m_n, the value averaged into the curve
-  bool valid = false;        // num_matches >= min_matches and mu_n > 0
+  double mean_distance = 0;   // mu_n, pixels
+  double std_distance = 0;    // sigma_n (population), pixels
+  double cv = 0;              // sigma_n / mu_n
+  double cv_per_match = 0;    // cv_n / m_n, the value averaged into the curve
+  bool valid = false;         // num_matches >= min_matches and mu_n > 0
   double correct_ratio = -1;  // fraction of matches consistent with the known shift; -1 = unknown
 };
 
@@ -76,19 +76,19 @@ struct PairCalibration {
   std::string name;  // e.g. "img0.png img1.png"
   int num_keypoints0 = 0;
   int num_keypoints1 = 0;
-  std::optional<cv::Point2d> shift;        // known shift image0 -> image1, if any
-  std::vector<PairThresholdStats> stats;   // one per threshold
+  std::optional<cv::Point2d> shift;       // known shift image0 -> image1, if any
+  std::vector<PairThresholdStats> stats;  // one per threshold
 };
 
 struct CalibrationResult {
-  double threshold = 0;           // the calibrated threshold (knee, or fallback)
-  bool from_knee = false;         // false: fallback_threshold was used
-  std::string note;               // why the fallback was used / anything a user should know
-  std::vector<double> thresholds;  // the sweep
-  std::vector<double> mean_curve;  // Eq. 2 per threshold; NaN where no pair has a value
-  std::vector<double> min_curve;   // min over pairs; NaN where no pair has a value
-  std::vector<double> max_curve;   // max over pairs
-  std::vector<int> valid_pairs;    // pairs with a value per threshold
+  double threshold = 0;                  // the calibrated threshold (knee, or fallback)
+  bool from_knee = false;                // false: fallback_threshold was used
+  std::string note;                      // why the fallback was used / anything a user should know
+  std::vector<double> thresholds;        // the sweep
+  std::vector<double> mean_curve;        // Eq. 2 per threshold; NaN where no pair has a value
+  std::vector<double> min_curve;         // min over pairs; NaN where no pair has a value
+  std::vector<double> max_curve;         // max over pairs
+  std::vector<int> valid_pairs;          // pairs with a value per threshold
   std::optional<double> knee_threshold;  // where Kneedle put the knee
   std::optional<double> knee_value;      // mean_curve at the knee
   KneedleOptions kneedle;                // options Kneedle ran with (after shape detection)
@@ -122,13 +122,14 @@ CalibrationResult CalibrateThreshold(const std::vector<FeaturePair>& pairs, Matc
 // Image pairs: two files, or one file and a synthetic shift.
 struct ImagePairSpec {
   std::filesystem::path image0;
-  std::filesystem::path image1;        // empty: image1 = image0 shifted by `shift`
-  std::optional<cv::Point2d> shift;    // known shift image0 -> image1 in pixels, if any
+  std::filesystem::path image1;      // empty: image1 = image0 shifted by `shift`
+  std::optional<cv::Point2d> shift;  // known shift image0 -> image1 in pixels, if any
 };
 
 // PAIRS.csv: one pair per line "image0,image1[,dx,dy]", relative paths resolved against the
 // CSV's folder; blank lines and lines starting with '#' skipped; an optional header line
-// (first field "image0", "query" or "reference") is skipped. Throws vigil::Error naming file and line.
+// (first field "image0", "query" or "reference") is skipped. Throws vigil::Error naming file and
+// line.
 std::vector<ImagePairSpec> ReadPairsCsv(const std::filesystem::path& csv);
 
 // One synthetic pair per image of `dir` (io::ListImages), each shifted by `shift`.

@@ -408,7 +408,8 @@ TEST(SelfCalibration, RealImagesWithSiftAndSyntheticShift) {
   std::vector<std::filesystem::path> files = io::ListImages(image);
   ASSERT_FALSE(files.empty());
   std::vector<ImagePairSpec> pairs;
-  for (size_t i = 0; i < files.size() && i < 2; ++i) pairs.push_back({files[i], {}, cv::Point2d(24, 0)});
+  for (size_t i = 0; i < files.size() && i < 2; ++i)
+    pairs.push_back({files[i], {}, cv::Point2d(24, 0)});
   FeatureExtractorOptions extractor_options;
   extractor_options.type = "sift";
   extractor_options.sift.max_keypoints = 1000;

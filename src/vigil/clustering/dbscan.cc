@@ -28,8 +28,8 @@ class HashGrid {
     if (points.rows() == 0) return;
     origin_x_ = points.col(0).minCoeff();
     origin_y_ = points.col(1).minCoeff();
-    const double span = std::max(points.col(0).maxCoeff() - origin_x_,
-                                 points.col(1).maxCoeff() - origin_y_);
+    const double span =
+        std::max(points.col(0).maxCoeff() - origin_x_, points.col(1).maxCoeff() - origin_y_);
     // Cell indices are packed into 32 bits each.
     VIGIL_CHECK(span / cell_ < 1e9,
                 "DBSCAN: eps = {} is too small for points spread over {} (more than 1e9 cells)",
@@ -60,11 +60,14 @@ class HashGrid {
   }
 
  private:
-  int64_t CellX(double x) const { return static_cast<int64_t>(std::floor((x - origin_x_) / cell_)); }
-  int64_t CellY(double y) const { return static_cast<int64_t>(std::floor((y - origin_y_) / cell_)); }
+  int64_t CellX(double x) const {
+    return static_cast<int64_t>(std::floor((x - origin_x_) / cell_));
+  }
+  int64_t CellY(double y) const {
+    return static_cast<int64_t>(std::floor((y - origin_y_) / cell_));
+  }
   static uint64_t Key(int64_t cx, int64_t cy) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(cx)) << 32) |
-           static_cast<uint32_t>(cy);
+    return (static_cast<uint64_t>(static_cast<uint32_t>(cx)) << 32) | static_cast<uint32_t>(cy);
   }
 
   const Points2f& points_;
@@ -139,8 +142,8 @@ EpsEstimate EstimateDbscanEps(const Points2f& points, const EpsEstimateOptions& 
   const int n = static_cast<int>(points.rows());
   EpsEstimate estimate;
   if (n <= options.k) {
-    estimate.note = fmt::format("no eps: {} points, the k-distance needs more than k = {}", n,
-                                options.k);
+    estimate.note =
+        fmt::format("no eps: {} points, the k-distance needs more than k = {}", n, options.k);
     return estimate;
   }
   // k-th smallest distance to the other points. A bounded max-heap per point keeps this
@@ -166,13 +169,14 @@ EpsEstimate EstimateDbscanEps(const Points2f& points, const EpsEstimateOptions& 
 
   const auto fallback = [&](const std::string& why) {
     const double position = options.fallback_quantile * (n - 1);
-    const size_t lo = static_cast<size_t>(std::floor(position));
+    const auto lo = static_cast<size_t>(std::floor(position));
     const size_t hi = std::min<size_t>(lo + 1, n - 1);
-    const double t = position - lo;
+    const double t = position - static_cast<double>(lo);
     estimate.eps = estimate.k_distances[lo] * (1 - t) + estimate.k_distances[hi] * t;
-    estimate.note = fmt::format("no knee in the k-distance curve ({}); eps = {:.3g} quantile of "
-                                "the {}-distances",
-                                why, options.fallback_quantile, options.k);
+    estimate.note = fmt::format(
+        "no knee in the k-distance curve ({}); eps = {:.3g} quantile of "
+        "the {}-distances",
+        why, options.fallback_quantile, options.k);
   };
 
   std::vector<double> x(n);
@@ -188,8 +192,8 @@ EpsEstimate EstimateDbscanEps(const Points2f& points, const EpsEstimateOptions& 
   // few float ulps of the largest coordinate counts as flat.
   const double spread = estimate.k_distances.back() - estimate.k_distances.front();
   const double magnitude = points.cwiseAbs().maxCoeff();
-  const double tolerance = 8 * std::numeric_limits<float>::epsilon() * magnitude +
-                           1e-9 * estimate.k_distances.back();
+  const double tolerance =
+      8 * std::numeric_limits<float>::epsilon() * magnitude + 1e-9 * estimate.k_distances.back();
   if (spread <= tolerance) {
     fallback("all k-distances are equal");
   } else if (!knee.knee) {

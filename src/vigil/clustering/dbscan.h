@@ -36,8 +36,8 @@ struct DbscanOptions {
 };
 
 struct DbscanResult {
-  std::vector<int> labels;     // per point: cluster id 0..num_clusters-1, or -1 for noise
-  std::vector<bool> is_core;   // per point: core point?
+  std::vector<int> labels;    // per point: cluster id 0..num_clusters-1, or -1 for noise
+  std::vector<bool> is_core;  // per point: core point?
   int num_clusters = 0;
 
   // Indices of the points with label `cluster`.
@@ -64,11 +64,11 @@ struct EpsEstimateOptions {
 };
 
 struct EpsEstimate {
-  std::optional<double> eps;           // empty only when there are <= k points
-  bool from_knee = false;              // true: the knee of the k-distance curve; false: fallback
-  std::string note;                    // how eps was chosen (fallback reason), for reports
-  std::vector<double> k_distances;     // sorted ascending, one per point
-  std::optional<size_t> knee_index;    // index into k_distances
+  std::optional<double> eps;         // empty only when there are <= k points
+  bool from_knee = false;            // true: the knee of the k-distance curve; false: fallback
+  std::string note;                  // how eps was chosen (fallback reason), for reports
+  std::vector<double> k_distances;   // sorted ascending, one per point
+  std::optional<size_t> knee_index;  // index into k_distances
 };
 
 // The sorted k-distance curve and its knee (Kneedle, curve convex, direction increasing).

@@ -85,8 +85,10 @@ TEST(Dbscan, TwoClustersAndNoise) {
 TEST(Dbscan, BorderPointJoinsFirstClusterThatReachesIt) {
   // A: 5 points on [0, 0.4], C: 5 points on [2.0, 2.4], P at 1.2: within eps = 0.85 of A's 0.4
   // and C's 2.0 (both core) but only 3 neighbours itself, so a border point of both.
-  const std::vector<std::pair<float, float>> a = {{0, 0}, {0.1f, 0}, {0.2f, 0}, {0.3f, 0}, {0.4f, 0}};
-  const std::vector<std::pair<float, float>> c = {{2.0f, 0}, {2.1f, 0}, {2.2f, 0}, {2.3f, 0}, {2.4f, 0}};
+  const std::vector<std::pair<float, float>> a = {
+      {0, 0}, {0.1f, 0}, {0.2f, 0}, {0.3f, 0}, {0.4f, 0}};
+  const std::vector<std::pair<float, float>> c = {
+      {2.0f, 0}, {2.1f, 0}, {2.2f, 0}, {2.3f, 0}, {2.4f, 0}};
   const std::pair<float, float> p = {1.2f, 0};
 
   std::vector<std::pair<float, float>> a_first = a;
@@ -249,8 +251,8 @@ TEST(DbscanEps, FallbacksAndTooFewPoints) {
   const double diagonal = 2 * 10 * std::sin(2 * M_PI / 5);
   EXPECT_NEAR(*flat.eps, diagonal, 1e-3);
   // All duplicates: every k-distance 0, no usable eps.
-  const EpsEstimate dup = EstimateDbscanEps(
-      MakePoints({{1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}), options);
+  const EpsEstimate dup =
+      EstimateDbscanEps(MakePoints({{1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}}), options);
   EXPECT_FALSE(dup.eps.has_value());
   EXPECT_FALSE(dup.note.empty());
   options.k = 0;
