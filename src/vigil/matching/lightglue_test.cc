@@ -288,6 +288,20 @@ TEST(LightGlue, InputProjectionSetsDescriptorSize) {
   EXPECT_THROW(net.Run(f256, f256), Error);
 }
 
+// Splitting rows/columns over threads must not change the result beyond summation order.
+TEST(LightGlue, ThreadCountDoesNotChangeResult) {
+  VIGIL_REQUIRE_FILE(WeightsPath());
+  const Features a = glue_testing::RandomFeatures(333, 256, 20);
+  const Features b = glue_testing::RandomFeatures(271, 256, 21);
+  const auto one = LightGlueNetwork(FixtureWeights(), FullOptions(), 1).Run(a, b);
+  const auto three = LightGlueNetwork(FixtureWeights(), FullOptions(), 3).Run(a, b);
+  EXPECT_EQ(one.matches.matches0, three.matches.matches0);
+  ASSERT_EQ(one.log_assignment.size(), three.log_assignment.size());
+  for (size_t k = 0; k < one.log_assignment.size(); ++k) {
+    ASSERT_NEAR(one.log_assignment[k], three.log_assignment[k], 1e-4) << k;
+  }
+}
+
 TEST(LightGlue, FactoryMatchesNetworkAndThresholdContract) {
   VIGIL_REQUIRE_FILE(WeightsPath());
   MatcherOptions options;

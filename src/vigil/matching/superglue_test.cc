@@ -175,6 +175,21 @@ TEST(SuperGlue, FourThousandKeypoints) {
   for (float z : out.log_assignment) ASSERT_TRUE(std::isfinite(z));
 }
 
+// Splitting rows/columns over threads must not change the result beyond summation order.
+TEST(SuperGlue, ThreadCountDoesNotChangeResult) {
+  VIGIL_REQUIRE_FILE(WeightsPath());
+  const auto weights = io::LoadTorchCheckpoint(WeightsPath());
+  const Features a = glue_testing::RandomFeatures(333, 256, 20);
+  const Features b = glue_testing::RandomFeatures(271, 256, 21);
+  const auto one = SuperGlueNetwork(weights, SuperGlueOptions{}, 1).Run(a, b);
+  const auto three = SuperGlueNetwork(weights, SuperGlueOptions{}, 3).Run(a, b);
+  EXPECT_EQ(one.matches.matches0, three.matches.matches0);
+  ASSERT_EQ(one.log_assignment.size(), three.log_assignment.size());
+  for (size_t k = 0; k < one.log_assignment.size(); ++k) {
+    ASSERT_NEAR(one.log_assignment[k], three.log_assignment[k], 1e-4) << k;
+  }
+}
+
 TEST(SuperGlue, WrongDescriptorSizeIsOneClearError) {
   VIGIL_REQUIRE_FILE(WeightsPath());
   const Features f128 = glue_testing::RandomFeatures(10, 128, 6);
