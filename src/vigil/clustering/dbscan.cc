@@ -7,6 +7,8 @@
 #include <queue>
 #include <unordered_map>
 
+#include <opencv2/imgproc.hpp>
+
 #include "vigil/util/check.h"
 
 namespace vigil {
@@ -212,6 +214,61 @@ EpsEstimate EstimateDbscanEps(const Points2f& points, const EpsEstimateOptions& 
     estimate.note += "; all k-distances are 0 (duplicate points), no usable eps";
   }
   return estimate;
+}
+
+void ClusterPointsOptions::Check() const {
+  VIGIL_CHECK_OPTION(min_samples >= 1, "min_samples", "must be >= 1");
+  VIGIL_CHECK_OPTION(std::isfinite(eps), "eps", "must be finite (<= 0 = estimate)");
+  VIGIL_CHECK_OPTION(eps > 0 || min_samples >= 2, "min_samples",
+                     "must be >= 2 when eps is estimated (k = min_samples - 1)");
+}
+
+ClusterPointsResult ClusterPoints(const Points2f& points, const ClusterPointsOptions& options) {
+  options.Check();
+  CheckPoints(points);
+  ClusterPointsResult result;
+  const int n = static_cast<int>(points.rows());
+  result.dbscan.labels.assign(n, -1);
+  result.dbscan.is_core.assign(n, false);
+  if (options.eps > 0) {
+    result.eps = options.eps;
+  } else {
+    EpsEstimateOptions estimate;
+    estimate.k = options.min_samples - 1;
+    estimate.sensitivity = options.eps_sensitivity;
+    estimate.fallback_quantile = options.eps_fallback_quantile;
+    result.eps_estimated = true;
+    result.eps_estimate = EstimateDbscanEps(points, estimate);
+    if (!result.eps_estimate.eps) return result;  // too few points: everything is noise
+    result.eps = *result.eps_estimate.eps;
+  }
+  DbscanOptions dbscan;
+  dbscan.eps = result.eps;
+  dbscan.min_samples = options.min_samples;
+  result.dbscan = Dbscan(points, dbscan);
+  for (int label = 0; label < result.dbscan.num_clusters; ++label) {
+    PointCluster cluster;
+    cluster.label = label;
+    cluster.members = result.dbscan.ClusterMembers(label);
+    std::vector<cv::Point2f> member_points;
+    for (int i : cluster.members) member_points.emplace_back(points(i, 0), points(i, 1));
+    float x0 = member_points[0].x, y0 = member_points[0].y, x1 = x0, y1 = y0;
+    cv::Point2d sum(0, 0);
+    for (const cv::Point2f& p : member_points) {
+      x0 = std::min(x0, p.x);
+      y0 = std::min(y0, p.y);
+      x1 = std::max(x1, p.x);
+      y1 = std::max(y1, p.y);
+      sum += cv::Point2d(p.x, p.y);
+    }
+    cluster.bbox = cv::Rect2f(x0, y0, x1 - x0, y1 - y0);
+    const double count = static_cast<double>(member_points.size());
+    cluster.centroid =
+        cv::Point2f(static_cast<float>(sum.x / count), static_cast<float>(sum.y / count));
+    cv::convexHull(member_points, cluster.hull, /*clockwise=*/false);
+    result.clusters.push_back(std::move(cluster));
+  }
+  return result;
 }
 
 }  // namespace vigil

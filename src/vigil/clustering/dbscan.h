@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <Eigen/Core>
+#include <opencv2/core.hpp>
 
 #include "vigil/calibration/kneedle.h"
 
@@ -64,7 +65,7 @@ struct EpsEstimateOptions {
 };
 
 struct EpsEstimate {
-  std::optional<double> eps;         // empty only when there are <= k points
+  std::optional<double> eps;         // empty when there are <= k points or all coincide
   bool from_knee = false;            // true: the knee of the k-distance curve; false: fallback
   std::string note;                  // how eps was chosen (fallback reason), for reports
   std::vector<double> k_distances;   // sorted ascending, one per point
@@ -73,5 +74,33 @@ struct EpsEstimate {
 
 // The sorted k-distance curve and its knee (Kneedle, curve convex, direction increasing).
 EpsEstimate EstimateDbscanEps(const Points2f& points, const EpsEstimateOptions& options);
+
+// Algorithm 1's clustering step in one call: eps from the k-distance knee (k = min_samples - 1)
+// unless given, DBSCAN, and a summary per cluster for reports.
+struct ClusterPointsOptions {
+  int min_samples = 5;                 // the paper's minPts (self included)
+  double eps = 0;                      // pixels; <= 0 = estimate from the k-distance knee
+  double eps_sensitivity = 1.0;        // Kneedle S for the estimate
+  double eps_fallback_quantile = 0.5;  // estimate's fallback when the curve has no knee
+  void Check() const;
+};
+
+struct PointCluster {
+  int label = 0;                  // DBSCAN label
+  std::vector<int> members;       // indices into the input points
+  std::vector<cv::Point2f> hull;  // convex hull of the members (counter-clockwise)
+  cv::Rect2f bbox;                // axis-aligned box from min to max coordinates
+  cv::Point2f centroid;           // mean of the members
+};
+
+struct ClusterPointsResult {
+  DbscanResult dbscan;                 // labels per point (all -1 when no eps was available)
+  double eps = 0;                      // eps used; 0 when none (too few points)
+  bool eps_estimated = false;          // true: from EstimateDbscanEps
+  EpsEstimate eps_estimate;            // filled when estimated
+  std::vector<PointCluster> clusters;  // one per DBSCAN cluster, by label
+};
+
+ClusterPointsResult ClusterPoints(const Points2f& points, const ClusterPointsOptions& options);
 
 }  // namespace vigil

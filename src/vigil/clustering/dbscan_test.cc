@@ -6,6 +6,7 @@
 #include <set>
 
 #include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
 
 #include "vigil/util/check.h"
 
@@ -257,6 +258,51 @@ TEST(DbscanEps, FallbacksAndTooFewPoints) {
   EXPECT_FALSE(dup.note.empty());
   options.k = 0;
   EXPECT_THROW(EstimateDbscanEps(MakePoints(lattice), options), Error);
+}
+
+TEST(ClusterPoints, EstimatesEpsAndSummarisesClusters) {
+  // Two 5x5 grids (spacing 2) and three far points; eps estimated with k = min_samples - 1 = 4.
+  std::vector<std::pair<float, float>> xy;
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 5; ++j) {
+      xy.push_back({10.0f + 2 * i, 20.0f + 2 * j});
+      xy.push_back({200.0f + 2 * i, 100.0f + 2 * j});
+    }
+  xy.push_back({400, 400});
+  xy.push_back({50, 300});
+  xy.push_back({600, 30});
+  ClusterPointsOptions options;
+  const ClusterPointsResult r = ClusterPoints(MakePoints(xy), options);
+  EXPECT_TRUE(r.eps_estimated);
+  EXPECT_EQ(r.eps_estimate.k_distances.size(), xy.size());
+  ASSERT_EQ(r.clusters.size(), 2u) << "eps " << r.eps << ": " << r.eps_estimate.note;
+  const PointCluster& a = r.clusters[0];
+  EXPECT_EQ(a.members.size(), 25u);
+  EXPECT_FLOAT_EQ(a.bbox.x, 10);
+  EXPECT_FLOAT_EQ(a.bbox.y, 20);
+  EXPECT_FLOAT_EQ(a.bbox.width, 8);
+  EXPECT_FLOAT_EQ(a.bbox.height, 8);
+  EXPECT_NEAR(a.centroid.x, 14, 1e-4);
+  EXPECT_NEAR(a.centroid.y, 24, 1e-4);
+  EXPECT_EQ(a.hull.size(), 4u);  // the grid's four corners
+  EXPECT_NEAR(cv::contourArea(a.hull), 64.0, 1e-3);
+  EXPECT_EQ(r.dbscan.labels[50], -1);
+
+  // A given eps is used as is.
+  options.eps = 1.0;  // below the grid spacing: nothing is dense enough
+  const ClusterPointsResult fixed = ClusterPoints(MakePoints(xy), options);
+  EXPECT_FALSE(fixed.eps_estimated);
+  EXPECT_DOUBLE_EQ(fixed.eps, 1.0);
+  EXPECT_TRUE(fixed.clusters.empty());
+
+  // Too few points to estimate eps: all noise, no error.
+  options.eps = 0;
+  const ClusterPointsResult few = ClusterPoints(MakePoints({{0, 0}, {1, 1}}), options);
+  EXPECT_EQ(few.eps, 0);
+  EXPECT_EQ(few.dbscan.labels, (std::vector<int>{-1, -1}));
+  EXPECT_FALSE(few.eps_estimate.note.empty());
+  options.min_samples = 1;
+  EXPECT_THROW(ClusterPoints(MakePoints(xy), options), Error);
 }
 
 }  // namespace
