@@ -49,7 +49,7 @@ struct Knee {
   size_t index = 0;         // index into the input arrays
   double x = 0;             // input x at the knee
   double y = 0;             // input (unsmoothed) y at the knee
-  double x_normalized = 0;  // x in [0, 1]
+  double x_normalized = 0;  // x in [0, 1] (kneed reports norm_knee in its reversed frame; not here)
   double y_normalized = 0;  // smoothed y in [0, 1], original orientation
 };
 
