@@ -23,6 +23,7 @@
 #include "vigil/nn/conv.h"
 #include "vigil/nn/gemm.h"
 #include "vigil/nn/ops.h"
+#include "vigil/nn/parallel.h"
 #include "vigil/util/check.h"
 #include "vigil/util/model_path.h"
 
@@ -283,7 +284,7 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
     up_t.emplace_back(t[i], H, W);
   }
   nn::Tensor& s0 = t[0];
-  aliked::ParallelFor(H, threads, [&](int64_t y0, int64_t y1) {
+  nn::ParallelFor(H, threads, [&](int64_t y0, int64_t y1) {
     for (int64_t y = y0; y < y1; ++y) {
       for (int xx = 0; xx < W; ++xx) {
         const int64_t pix = y * W + xx;

@@ -4,15 +4,17 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
-#include <thread>
 
 #include <Eigen/Core>
 
 #include "vigil/nn/gemm.h"
+#include "vigil/nn/parallel.h"
 #include "vigil/util/check.h"
 
 namespace vigil::aliked {
 namespace {
+
+using nn::ParallelFor;
 
 // Floats of im2col buffer per band: ~8 MB keeps it in L2/L3 while the GEMM streams it.
 constexpr int64_t kBandFloats = int64_t{2} << 20;
@@ -68,24 +70,6 @@ void MaxPool(const float* in, int h, int w, int r, float* out, std::vector<float
 }
 
 }  // namespace
-
-void ParallelFor(int64_t n, int num_threads, const std::function<void(int64_t, int64_t)>& fn) {
-  if (n <= 0) return;
-  const int64_t threads = std::clamp<int64_t>(num_threads, 1, n);
-  if (threads == 1) {
-    fn(0, n);
-    return;
-  }
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<size_t>(threads - 1));
-  const int64_t chunk = (n + threads - 1) / threads;
-  for (int64_t t = 1; t < threads; ++t) {
-    const int64_t begin = t * chunk, end = std::min(n, begin + chunk);
-    if (begin < end) pool.emplace_back([&fn, begin, end] { fn(begin, end); });
-  }
-  fn(0, std::min(n, chunk));
-  for (auto& thread : pool) thread.join();
-}
 
 void SeluInPlace(float* data, int64_t count, int num_threads) {
   constexpr float kAlpha = 1.6732632423543772f, kScale = 1.0507009873554805f;

@@ -22,9 +22,6 @@
 
 namespace vigil::aliked {
 
-// Runs fn(begin, end) over [0, n) split into contiguous chunks on up to num_threads threads.
-void ParallelFor(int64_t n, int num_threads, const std::function<void(int64_t, int64_t)>& fn);
-
 // SELU in place (torch.nn.SELU constants), vectorised (Eigen's exp) and split over threads: on
 // full-resolution maps it is the costliest element-wise step of the network.
 void SeluInPlace(float* data, int64_t count, int num_threads);
