@@ -192,9 +192,9 @@ void Conv2d(const Tensor& x, const Tensor& weight, const Tensor* bias, const Con
       kColumnBufferBytes / static_cast<int64_t>(sizeof(float) * k * out_w), 1, out_h);
   const int64_t bands_per_group = (out_h + band_rows - 1) / band_rows;
   const int64_t num_bands = bands_per_group * p.groups;
-  auto run_bands = [&](int64_t first, int64_t last) {
+  auto run_bands = [&](const NextItem& next) {
     std::vector<float> col(static_cast<size_t>(k * band_rows * out_w));
-    for (int64_t band = first; band < last; ++band) {
+    for (int64_t band; (band = next()) >= 0;) {
       const int64_t g = band / bands_per_group;
       const int64_t oy0 = (band % bands_per_group) * band_rows;
       const int64_t rows = std::min(band_rows, out_h - oy0);
@@ -207,13 +207,14 @@ void Conv2d(const Tensor& x, const Tensor& weight, const Tensor* bias, const Con
     }
   };
   if (threads <= 1 || num_bands < 2 * threads) {
-    run_bands(0, num_bands);  // too few bands to share: OpenBLAS threads each GEMM instead
+    // Too few bands to share: OpenBLAS threads each GEMM instead.
+    ParallelWorkers(num_bands, 1, run_bands);
     return;
   }
   // OpenBLAS runs a single-threaded GEMM in the calling thread; restore the caller's setting.
   SetNumThreads(1);
   try {
-    ParallelFor(num_bands, threads, run_bands);
+    ParallelWorkers(num_bands, threads, run_bands);
   } catch (...) {
     SetNumThreads(threads);
     throw;

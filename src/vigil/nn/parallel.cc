@@ -1,6 +1,7 @@
 #include "vigil/nn/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -30,6 +31,19 @@ void ParallelFor(int64_t n, int threads, const std::function<void(int64_t, int64
   run(0);
   for (auto& w : workers) w.join();
   if (error) std::rethrow_exception(error);
+}
+
+void ParallelWorkers(int64_t n, int threads, const std::function<void(const NextItem&)>& worker) {
+  if (n <= 0) return;
+  std::atomic<int64_t> counter{0};
+  const NextItem next = [&]() -> int64_t {
+    const int64_t i = counter.fetch_add(1, std::memory_order_relaxed);
+    return i < n ? i : -1;
+  };
+  ParallelFor(std::clamp<int64_t>(threads, 1, n), threads,
+              [&](int64_t begin, int64_t end) {
+                for (int64_t w = begin; w < end; ++w) worker(next);
+              });
 }
 
 }  // namespace vigil::nn

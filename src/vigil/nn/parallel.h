@@ -13,4 +13,11 @@ namespace vigil::nn {
 // in the calling thread. Rethrows the first exception a slice threw after all have finished.
 void ParallelFor(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn);
 
+// Hands out the items [0, n) dynamically: min(threads, n) workers (the first in the calling
+// thread) each run worker(next), where next() returns an unclaimed item or -1 when none is left.
+// A worker sets up its scratch buffers once and loops; a worker that the OS preempts (a busy
+// machine) then simply takes fewer items instead of holding the others up.
+using NextItem = std::function<int64_t()>;
+void ParallelWorkers(int64_t n, int threads, const std::function<void(const NextItem&)>& worker);
+
 }  // namespace vigil::nn

@@ -64,7 +64,7 @@ void WinogradConv3x3(const Tensor& x, const Tensor& weight, const float* bias,
   const int64_t num_bands = (tiles_h + band_rows - 1) / band_rows;
   const int threads = std::max(1, NumThreads());
 
-  auto run_bands = [&](int64_t first, int64_t last) {
+  auto run_bands = [&](const NextItem& next) {
     const int64_t max_t = band_rows * tiles_w;
     const int64_t rows_in = 2 * band_rows + 2;
     // One channel's band of input rows, zero-padded and split into even and odd columns so that
@@ -76,7 +76,7 @@ void WinogradConv3x3(const Tensor& x, const Tensor& weight, const float* bias,
     std::vector<float> m(static_cast<size_t>(16 * cout * max_t));
     std::vector<float> y4(static_cast<size_t>(4 * tiles_w));
     std::vector<float> row0(static_cast<size_t>(2 * tiles_w)), row1(row0.size());
-    for (int64_t band = first; band < last; ++band) {
+    for (int64_t band; (band = next()) >= 0;) {
       const int64_t ty0 = band * band_rows;
       const int64_t rows = std::min(band_rows, tiles_h - ty0);
       const int64_t t_count = rows * tiles_w;
@@ -203,13 +203,13 @@ void WinogradConv3x3(const Tensor& x, const Tensor& weight, const float* bias,
     }
   };
   if (threads <= 1 || num_bands < 2) {
-    run_bands(0, num_bands);
+    ParallelWorkers(num_bands, 1, run_bands);
     return;
   }
   // Bands are shared between threads, each running single-threaded GEMMs (see conv.cc).
   SetNumThreads(1);
   try {
-    ParallelFor(num_bands, threads, run_bands);
+    ParallelWorkers(num_bands, threads, run_bands);
   } catch (...) {
     SetNumThreads(threads);
     throw;
