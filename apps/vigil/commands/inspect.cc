@@ -1,11 +1,91 @@
-// In progress: this subcommand lands with its issue.
+// vigil inspect --reference DIR --query DIR [--calibration FILE] --out DIR
 #include <cstdio>
 
+#include "cli_common.h"
 #include "commands.h"
+#include "vigil/inspection/inspector.h"
 
 namespace vigil::cli {
-int RunInspect(int, char**) {
-  std::fprintf(stderr, "vigil: this command is not available in this build yet\n");
-  return 2;
+
+int RunInspect(int argc, char** argv) {
+  CLI::App app{"Detect new, missing and changed objects: for every image of a query run, pick "
+               "the reference image nearest in pose (or appearance), match keypoints, and report "
+               "what the reference does not explain (Algorithm 1 of the robot change-detection "
+               "paper). Writes per query <stem>.json, masks/<stem>.png, panels/<stem>.png and a "
+               "report.html; re-running on the same --out resumes.",
+               "inspect"};
+  std::string reference_dir, query_dir, out_dir, segmenter_weights;
+  bool no_segmenter = false, no_missing = false, no_resume = false, no_panels = false,
+       quiet = false, paper_clusters = false, no_photometric = false;
+  ExtractorFlags extractor_flags;
+  MatcherFlags matcher_flags;
+  InspectorOptions options;
+  app.add_option("--reference", reference_dir, "reference run folder (images + optional poses.csv "
+                 "or TUM trajectory)")->required()->check(CLI::ExistingDirectory);
+  app.add_option("--query", query_dir, "query run folder")->required()->check(CLI::ExistingDirectory);
+  app.add_option("--out", out_dir, "output folder")->required();
+  app.add_option("--calibration", options.calibration_file,
+                 "calibration.json from vigil calibrate (sets the match threshold)");
+  AddExtractorOptions(app, extractor_flags);
+  AddMatcherOptions(app, matcher_flags);
+  app.add_option("--segmenter", options.segmenter.type,
+                 "auto|yolov8-seg|deeplabv3|maskrcnn|graph (auto: the first whose weights are found)")
+      ->capture_default_str();
+  app.add_option("--segmenter-weights", options.segmenter.weights, "segmenter model file");
+  app.add_flag("--no-segmenter", no_segmenter, "skip instance segmentation (DBSCAN only)");
+  app.add_option("--overlap", options.detector.overlap.method, "overlap mask: box|hull|homography")
+      ->capture_default_str();
+  app.add_option("--min-excess", options.detector.min_unmatched_excess,
+                 "an instance is an anomaly when unmatched - matched keypoints >= this")
+      ->capture_default_str();
+  app.add_option("--min-samples", options.detector.min_samples, "DBSCAN minPts")->capture_default_str();
+  app.add_option("--eps", options.detector.eps_px, "DBSCAN eps in pixels (0 = k-distance knee)")
+      ->capture_default_str();
+  app.add_option("--max-eps", options.detector.max_eps_px,
+                 "upper bound on the automatic DBSCAN eps, pixels")->capture_default_str();
+  app.add_option("--min-ncc", options.detector.photometric.min_ncc,
+                 "photometric check: an unmatched keypoint whose patch is found again in the other "
+                 "image with this normalised cross-correlation is not a change")
+      ->capture_default_str();
+  app.add_option("--search-radius", options.detector.photometric.search_radius,
+                 "photometric check: search radius around the predicted position, pixels")
+      ->capture_default_str();
+  app.add_flag("--no-photometric", no_photometric, "disable the photometric check (the paper)");
+  app.add_flag("--paper-clusters", paper_clusters,
+               "keep every DBSCAN cluster (the paper), not only those with more unmatched than "
+               "matched keypoints");
+  app.add_flag("--no-missing", no_missing, "do not look for objects missing from the query");
+  app.add_option("--max-distance", options.selection.max_distance_m,
+                 "pose retrieval: largest reference distance, metres")->capture_default_str();
+  app.add_option("--max-angle", options.selection.max_angle_deg,
+                 "pose retrieval: largest orientation difference, degrees")->capture_default_str();
+  app.add_flag("--no-resume", no_resume, "recompute queries already done in --out");
+  app.add_flag("--no-panels", no_panels, "do not write panels/<stem>.png");
+  app.add_flag("--quiet", quiet, "no progress bar");
+  return RunCommand(app, argc, argv, [&] {
+    options.extractor = extractor_flags.Resolve();
+    options.matcher = matcher_flags.Resolve();
+    options.segmenter.num_threads = options.extractor.num_threads;
+    options.segment = !no_segmenter;
+    options.detector.detect_missing = !no_missing;
+    options.detector.cluster_excess_rule = !paper_clusters;
+    options.detector.photometric.enabled = !no_photometric;
+    options.resume = !no_resume;
+    options.write_panels = !no_panels;
+    options.show_progress = !quiet;
+    const InspectionSummary summary =
+        RunInspection(reference_dir, query_dir, out_dir, options, &InterruptToken());
+    int with_changes = 0, flagged = 0, resumed = 0;
+    for (const QueryOutcome& q : summary.queries) {
+      with_changes += !q.result.value("anomalies", nlohmann::json::array()).empty();
+      flagged += q.result.value("localization_error", false);
+      resumed += q.resumed;
+    }
+    std::printf("%zu queries (%d resumed): %d with changes, %d flagged as localization errors; "
+                "threshold %.2f (%s), segmenter %s\nreport: %s/report.html\n",
+                summary.queries.size(), resumed, with_changes, flagged, summary.threshold,
+                summary.threshold_source.c_str(), summary.segmenter.c_str(), out_dir.c_str());
+  });
 }
+
 }  // namespace vigil::cli

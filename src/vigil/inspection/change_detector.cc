@@ -31,6 +31,18 @@ PointPool SplitByMatch(const Features& features, const std::vector<int>& partner
   return pool;
 }
 
+// Moves the unmatched points that the other image explains (photometric check) to the matched
+// side of the pool; returns them.
+std::vector<int> MoveExplained(PointPool* pool, const std::vector<bool>& explained) {
+  std::vector<int> moved, still_unmatched;
+  for (size_t k = 0; k < pool->unmatched.size(); ++k) {
+    (explained[k] ? moved : still_unmatched).push_back(pool->unmatched[k]);
+  }
+  pool->unmatched = std::move(still_unmatched);
+  pool->matched.insert(pool->matched.end(), moved.begin(), moved.end());
+  return moved;
+}
+
 int CountInside(const Features& features, const std::vector<int>& indices, const cv::Mat& mask) {
   int n = 0;
   for (int i : indices) n += InsideMask(mask, features.keypoints(i, 0), features.keypoints(i, 1));
@@ -41,6 +53,67 @@ cv::Rect MaskBox(const cv::Mat& mask) {
   std::vector<cv::Point> nonzero;
   cv::findNonZero(mask, nonzero);
   return nonzero.empty() ? cv::Rect() : cv::boundingRect(nonzero);
+}
+
+cv::Mat ToGray(const cv::Mat& image) {
+  if (image.empty() || image.channels() == 1) return image;
+  cv::Mat gray;
+  cv::cvtColor(image, gray, image.channels() == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
+  return gray;
+}
+
+// Which of `candidates` (unmatched keypoints of image 0) the other image explains: the patch
+// around the keypoint is found again (NCC >= min_ncc) near the position its matched neighbours
+// predict in image 1. Hand-written search around a prediction: cv::matchTemplate does the NCC.
+std::vector<bool> ExplainedByOtherImage(const Features& f0, const Features& f1,
+                                        const std::vector<int>& partner0,
+                                        const std::vector<int>& candidates, const cv::Mat& gray0,
+                                        const cv::Mat& gray1, const PhotometricCheckOptions& o) {
+  std::vector<bool> explained(candidates.size(), false);
+  std::vector<int> matched;
+  for (int i = 0; i < f0.size(); ++i) {
+    if (partner0[i] >= 0) matched.push_back(i);
+  }
+  if (!o.enabled || gray0.empty() || gray1.empty() || matched.empty()) return explained;
+  const int r = o.patch_radius, s = o.search_radius;
+  std::vector<std::pair<float, int>> by_distance(matched.size());
+  std::vector<float> dx, dy;
+  for (size_t k = 0; k < candidates.size(); ++k) {
+    const int i = candidates[k];
+    const float x = f0.keypoints(i, 0), y = f0.keypoints(i, 1);
+    for (size_t m = 0; m < matched.size(); ++m) {
+      const float ex = f0.keypoints(matched[m], 0) - x, ey = f0.keypoints(matched[m], 1) - y;
+      by_distance[m] = {ex * ex + ey * ey, matched[m]};
+    }
+    const size_t n = std::min<size_t>(o.neighbours, by_distance.size());
+    std::partial_sort(by_distance.begin(), by_distance.begin() + n, by_distance.end());
+    dx.clear();
+    dy.clear();
+    for (size_t m = 0; m < n; ++m) {
+      const int j = partner0[by_distance[m].second];
+      dx.push_back(f1.keypoints(j, 0) - f0.keypoints(by_distance[m].second, 0));
+      dy.push_back(f1.keypoints(j, 1) - f0.keypoints(by_distance[m].second, 1));
+    }
+    std::nth_element(dx.begin(), dx.begin() + n / 2, dx.end());
+    std::nth_element(dy.begin(), dy.begin() + n / 2, dy.end());
+    const cv::Rect patch_rect(cvRound(x) - r, cvRound(y) - r, 2 * r + 1, 2 * r + 1);
+    const cv::Rect search_rect(cvRound(x + dx[n / 2]) - r - s, cvRound(y + dy[n / 2]) - r - s,
+                               2 * (r + s) + 1, 2 * (r + s) + 1);
+    if ((patch_rect & cv::Rect({}, gray0.size())) != patch_rect ||
+        (search_rect & cv::Rect({}, gray1.size())) != search_rect) {
+      continue;  // too close to a border to judge: stays unexplained
+    }
+    const cv::Mat patch = gray0(patch_rect);
+    cv::Scalar mean, stddev;
+    cv::meanStdDev(patch, mean, stddev);
+    if (stddev[0] < o.min_patch_std) continue;
+    cv::Mat scores;
+    cv::matchTemplate(gray1(search_rect), patch, scores, cv::TM_CCOEFF_NORMED);
+    double best = 0;
+    cv::minMaxLoc(scores, nullptr, &best);
+    explained[k] = best >= o.min_ncc;
+  }
+  return explained;
 }
 
 // Region of a cluster: the convex hull of its points grown by `dilation` pixels, in `size`.
@@ -161,7 +234,10 @@ void DetectMissing(const ChangeDetectionInput& input, const ChangeDetectorOption
   OverlapOptions overlap_options = options.overlap;
   const Overlap reference_overlap = ComputeOverlap(reference, query, reverse, input.reference_size,
                                                    input.query_size, overlap_options);
-  const PointPool pool = SplitByMatch(reference, reverse.matches0, reference_overlap.mask);
+  PointPool pool = SplitByMatch(reference, reverse.matches0, reference_overlap.mask);
+  MoveExplained(&pool, ExplainedByOtherImage(reference, query, reverse.matches0, pool.unmatched,
+                                             ToGray(input.reference_image),
+                                             ToGray(input.query_image), options.photometric));
   ClusterAnomalies missing = ClusterUnmatched(reference, pool.unmatched, pool.matched,
                                               input.reference_size, options);
   if (missing.anomalies.empty()) return;
@@ -177,8 +253,17 @@ void DetectMissing(const ChangeDetectionInput& input, const ChangeDetectorOption
 
 }  // namespace
 
+void PhotometricCheckOptions::Check() const {
+  VIGIL_CHECK_OPTION(patch_radius >= 2, "patch_radius", "must be >= 2");
+  VIGIL_CHECK_OPTION(search_radius >= 0, "search_radius", "must be >= 0");
+  VIGIL_CHECK_OPTION(neighbours >= 1, "neighbours", "must be >= 1");
+  VIGIL_CHECK_OPTION(min_ncc > -1 && min_ncc <= 1, "min_ncc", "must be in (-1, 1]");
+  VIGIL_CHECK_OPTION(min_patch_std >= 0, "min_patch_std", "must be >= 0");
+}
+
 void ChangeDetectorOptions::Check() const {
   overlap.Check();
+  photometric.Check();
   VIGIL_CHECK_OPTION(min_unmatched_excess >= 1, "min_unmatched_excess", "must be >= 1");
   VIGIL_CHECK_OPTION(min_samples >= 2, "min_samples", "must be >= 2");
   VIGIL_CHECK_OPTION(eps_px >= 0, "eps", "must be >= 0 (0 = automatic)");
@@ -215,6 +300,12 @@ ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,
   result.matched_in_overlap = pool.matched;
   result.unmatched_in_overlap = pool.unmatched;
   result.timings_ms["overlap"] = MsSince(start);
+  start = Clock::now();
+  result.explained = MoveExplained(
+      &pool, ExplainedByOtherImage(query, *input.reference, matches.matches0, pool.unmatched,
+                                   ToGray(input.query_image), ToGray(input.reference_image),
+                                   options.photometric));
+  result.timings_ms["photometric"] = MsSince(start);
 
   // Step 3: instances with more unmatched than matched keypoints.
   start = Clock::now();

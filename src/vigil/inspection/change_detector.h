@@ -17,6 +17,12 @@
 //   - detect_missing: the same search the other way round (reference keypoints unmatched in the
 //     query, inside the reference's overlap), clusters mapped into the query by a homography
 //     fitted to the matches: objects that were removed since the reference run.
+//   - photometric check: an unmatched keypoint whose neighbourhood looks the same in the other
+//     image (normalised cross-correlation >= min_ncc of a patch around it against the other
+//     image, searched around where its matched neighbours say it should be) is "explained":
+//     detectors do not fire repeatably and mutual NN drops ambiguous matches, so most unmatched
+//     keypoints in an unchanged scene are of this kind. Explained points count as matched in the
+//     rules above. NCC is invariant to the gain/offset lighting changes between runs.
 //   - localization check: when the overlap is tiny, or the anomalies cover most of it, the
 //     frame is flagged as a likely localization error (paper Sec. V) and its anomalies are
 //     withheld instead of reported as a wall of changes.
@@ -36,8 +42,20 @@
 
 namespace vigil {
 
+// See "photometric check" above.
+struct PhotometricCheckOptions {
+  bool enabled = true;       // needs the two images in ChangeDetectionInput
+  int patch_radius = 10;     // patch of (2r+1)^2 pixels around the keypoint
+  int search_radius = 6;     // searched +-this around the predicted position, pixels
+  int neighbours = 8;        // matched keypoints whose median displacement predicts the position
+  double min_ncc = 0.8;      // explained when the best normalised cross-correlation reaches this
+  double min_patch_std = 2.0;  // patches flatter than this (gray levels) are never "explained"
+  void Check() const;
+};
+
 struct ChangeDetectorOptions {
   OverlapOptions overlap;
+  PhotometricCheckOptions photometric;
   int min_unmatched_excess = 1;       // anomaly when n_unmatched - n_matched >= this (paper: 1)
   int min_samples = 5;                // DBSCAN minPts (paper: 5)
   double eps_px = 0;                  // DBSCAN eps in pixels; 0 = from the k-distance knee
@@ -70,6 +88,7 @@ struct ChangeDetectionResult {
   std::vector<int> matched_in_overlap;    // query keypoint indices
   std::vector<int> unmatched_in_overlap;  // query keypoint indices (before instance removal)
   std::vector<int> instance_hits;         // indices into the instances that became anomalies
+  std::vector<int> explained;             // unmatched query points the reference explains
   std::vector<int> cluster_points;        // unmatched points left for DBSCAN
   double eps_px = 0;                      // eps DBSCAN used
   std::string eps_note;                   // how eps was chosen
@@ -90,6 +109,8 @@ struct ChangeDetectionInput {
   cv::Size query_size;
   cv::Size reference_size;
   const std::vector<Instance>* instances = nullptr;  // query instances (may be null: no segmenter)
+  cv::Mat query_image;      // 8-bit, for the photometric check (empty: check skipped)
+  cv::Mat reference_image;  // 8-bit
 };
 
 ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,

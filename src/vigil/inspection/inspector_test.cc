@@ -1,0 +1,110 @@
+#include "vigil/inspection/inspector.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "vigil/io/image_io.h"
+#include "vigil/util/check.h"
+#include "vigil/util/file_util.h"
+#include "vigil/util/testing.h"
+
+namespace vigil {
+namespace {
+namespace fs = std::filesystem;
+
+// A small run pair cut from changes-freiburg: 2 references and the 3 variants of one query.
+struct SmallRuns {
+  fs::path reference, query, out;
+};
+
+SmallRuns MakeSmallRuns(const std::string& tag) {
+  const fs::path data = testing::DataDir() / "changes-freiburg";
+  const fs::path root = testing::MakeTempDir(tag);
+  SmallRuns runs{root / "reference", root / "query", root / "out"};
+  fs::create_directories(runs.reference);
+  fs::create_directories(runs.query);
+  std::ofstream ref_poses(runs.reference / "poses.csv"), query_poses(runs.query / "poses.csv");
+  ref_poses << "image,x,y,z,qx,qy,qz,qw\n";
+  query_poses << "image,x,y,z,qx,qy,qz,qw\n";
+  std::ifstream ref_in(data / "reference" / "poses.csv"), query_in(data / "query" / "poses.csv");
+  std::string line;
+  std::getline(ref_in, line);
+  for (int k = 0; k < 2 && std::getline(ref_in, line); ++k) {
+    const std::string name = line.substr(0, line.find(','));
+    fs::copy_file(data / "reference" / name, runs.reference / name);
+    ref_poses << line << "\n";
+  }
+  std::getline(query_in, line);
+  for (int k = 0; k < 3 && std::getline(query_in, line); ++k) {
+    const std::string name = line.substr(0, line.find(','));
+    fs::copy_file(data / "query" / name, runs.query / name);
+    query_poses << line << "\n";
+  }
+  return runs;
+}
+
+InspectorOptions FastOptions() {
+  InspectorOptions options;
+  options.extractor.type = "sift";
+  options.matcher.type = "nn";
+  options.segmenter.type = "graph";
+  options.show_progress = false;
+  return options;
+}
+
+TEST(Inspector, WritesCompleteOutputsPerQueryAndResumes) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector");
+  const InspectionSummary first = RunInspection(runs.reference, runs.query, runs.out, FastOptions());
+  ASSERT_EQ(first.queries.size(), 3u);
+  for (const QueryOutcome& q : first.queries) {
+    EXPECT_FALSE(q.resumed);
+    const std::string stem = fs::path(q.query).stem().string();
+    EXPECT_TRUE(fs::exists(runs.out / (stem + ".json")));
+    EXPECT_TRUE(fs::exists(runs.out / "masks" / (stem + ".png")));
+    EXPECT_TRUE(fs::exists(runs.out / "panels" / (stem + ".png")));
+    // The query frames follow reference frame 0 (pairs.csv): pose retrieval must pick it.
+    EXPECT_EQ(q.result["reference"]["image"], "s0_1341847980.722988.png");
+    EXPECT_GT(q.result["keypoints"]["matches"].get<int>(), 50);
+  }
+  EXPECT_TRUE(fs::exists(runs.out / "report.html"));
+  // No temporary files left behind.
+  for (const auto& entry : fs::recursive_directory_iterator(runs.out)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+  }
+
+  const InspectionSummary second = RunInspection(runs.reference, runs.query, runs.out, FastOptions());
+  for (const QueryOutcome& q : second.queries) EXPECT_TRUE(q.resumed) << q.query;
+
+  InspectorOptions changed = FastOptions();
+  changed.detector.min_samples = 6;  // another configuration: recomputed, not resumed
+  const InspectionSummary third = RunInspection(runs.reference, runs.query, runs.out, changed);
+  for (const QueryOutcome& q : third.queries) EXPECT_FALSE(q.resumed) << q.query;
+}
+
+TEST(Inspector, EmptyReferenceFolderIsAClearError) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_empty");
+  const fs::path empty = runs.reference.parent_path() / "empty";
+  fs::create_directories(empty);
+  EXPECT_THROW(RunInspection(empty, runs.query, runs.out, FastOptions()), Error);
+  EXPECT_FALSE(fs::exists(runs.out / "report.html"));
+}
+
+TEST(Inspector, CorruptCalibrationFileIsAClearError) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_calib");
+  WriteTextFileAtomically(runs.out.parent_path() / "calibration.json", "{\"threshold\": ");
+  InspectorOptions options = FastOptions();
+  options.calibration_file = (runs.out.parent_path() / "calibration.json").string();
+  try {
+    RunInspection(runs.reference, runs.query, runs.out, options);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("calibration.json"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace vigil

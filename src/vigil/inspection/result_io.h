@@ -1,0 +1,40 @@
+// The per-query JSON that `vigil inspect` writes (and `vigil eval-changes`, the ROS node and the
+// HTML report read):
+//   {"query": "<file>", "reference": {"image", "rule", "distance_m", "angle_deg",
+//    "appearance_score", "verified_matches"}, "threshold", "config_hash",
+//    "keypoints": {"query", "reference", "matches", "matched_in_overlap", "unmatched_in_overlap"},
+//    "overlap": {"method", "polygon": [[x, y], ...], "area_fraction"},
+//    "localization_error", "note", "eps_px", "eps_note", "withheld_anomalies",
+//    "anomalies": [{"id", "kind", "source", "label", "score", "segmenter_score",
+//                   "num_unmatched", "num_matched", "bbox": [x, y, w, h],
+//                   "polygon": [[x, y], ...], "mask_rle": {"size": [h, w], "counts": [...]},
+//                   "points": [[x, y], ...]}],
+//    "timings_ms": {...}}
+// Masks are run-length encoded like COCO's uncompressed RLE: column-major, counts alternate
+// background/foreground starting with background.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "vigil/features/types.h"
+#include "vigil/inspection/change_detector.h"
+
+namespace vigil {
+
+// COCO-style uncompressed RLE of a CV_8U mask (non-zero = foreground), and back.
+nlohmann::json EncodeMaskRle(const cv::Mat& mask);
+cv::Mat DecodeMaskRle(const nlohmann::json& rle);
+
+// Outline of the largest region of a mask (simplified polygon), for people and GIS tools.
+std::vector<cv::Point> MaskOutline(const cv::Mat& mask);
+
+// The "anomalies" array of the per-query JSON. Keypoint positions come from `query` for new
+// objects and from `reference` for missing ones (in reference pixels, as detected).
+nlohmann::json AnomaliesToJson(const std::vector<Anomaly>& anomalies, const Features& query,
+                               const Features& reference);
+
+}  // namespace vigil
