@@ -2,7 +2,7 @@
 // conversion, encoder, both heads, NMS, top-k 1024, descriptor sampling.
 //
 // Prints, beside the median time: the achieved GFLOP/s (52.1 GFLOP of direct convolution per
-// call; exec_GFLOP/s counts the 24.1 GFLOP of multiplies the Winograd layers actually do),
+// call; exec_GFLOP/s counts the 23.8 GFLOP of multiplies the Winograd layers actually do),
 // the same-run OpenBLAS sgemm GFLOP/s with the same thread count (bench/roofline.h) and their
 // ratio, the reference PyTorch time (fixtures/REFERENCE_TIMINGS.md) and the ratio to it, and the
 // peak resident memory. Before timing it checks the output against the golden fixture, so a
