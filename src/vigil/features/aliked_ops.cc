@@ -308,6 +308,7 @@ std::vector<float> SimpleNms(const float* scores, int h, int w, int radius) {
 
 DkdResult DetectKeypoints(const float* scores, int h, int w, const DkdOptions& options) {
   const int r = options.radius;
+  if (h <= 2 * r || w <= 2 * r) return {};  // every pixel is within the border
   std::vector<float> nms = SimpleNms(scores, h, w, r);
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x) {
@@ -325,6 +326,9 @@ DkdResult DetectKeypoints(const float* scores, int h, int w, const DkdOptions& o
     std::iota(indices.begin(), indices.end(), 0);
     std::partial_sort(indices.begin(), indices.begin() + k, indices.end(), by_score(nms));
     indices.resize(static_cast<size_t>(k));
+    // torch.topk would pad with suppressed (zero) pixels when there are fewer than k maxima;
+    // those are not keypoints.
+    while (!indices.empty() && nms[indices.back()] <= 0.f) indices.pop_back();
   } else {
     float th = options.scores_th;
     bool any = false;

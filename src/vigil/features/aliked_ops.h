@@ -77,7 +77,9 @@ struct DkdResult {
 
 // Detects keypoints on an h x w score map in [0, 1] (sigmoid output), as ALIKED's DKD does with
 // sub_pixel=True. The order is the reference's: top-k by NMS score in top-k mode; raster order
-// in threshold mode unless n_limit cut it, then by descending score.
+// in threshold mode unless n_limit cut it, then by descending score. Unlike torch.topk, top-k
+// mode returns fewer than top_k keypoints when the map has fewer local maxima (the reference
+// would fill up with suppressed pixels), and maps no larger than the border give none.
 DkdResult DetectKeypoints(const float* scores, int h, int w, const DkdOptions& options);
 
 // The max-pool based NMS of SuperPoint/ALIKE (two suppression rounds), window 2 * radius + 1.

@@ -215,7 +215,7 @@ TEST(AlikedOps, DkdSoftArgmaxRefinesTowardsMass) {
 
 TEST(AlikedOps, DkdModesAndLimits) {
   const int h = 40, w = 40;
-  std::vector<float> s(h * w, 0.05f);
+  std::vector<float> s(h * w, 0.f);
   // Maxima in raster order with increasing scores; one on the border (dropped).
   const int ys[5] = {5, 5, 20, 30, 1}, xs[5] = {5, 20, 10, 30, 20};
   const float vs[5] = {0.3f, 0.6f, 0.5f, 0.9f, 0.95f};
@@ -236,6 +236,10 @@ TEST(AlikedOps, DkdModesAndLimits) {
   topk.top_k = 3;
   r = aliked::DetectKeypoints(s.data(), h, w, topk);
   ASSERT_EQ(r.scores.size(), 3u);
+  topk.top_k = 100;  // only 4 maxima away from the border: no suppressed pixels as keypoints
+  EXPECT_EQ(aliked::DetectKeypoints(s.data(), h, w, topk).scores.size(), 4u);
+  topk.top_k = 3;
+  r = aliked::DetectKeypoints(s.data(), h, w, topk);
   EXPECT_GT(r.scores[0], r.scores[1]);
   EXPECT_GT(r.scores[1], r.scores[2]);
   threshold.n_limit = 5000;
@@ -426,6 +430,25 @@ TEST(Aliked, ImageSizeNotMultipleOf32) {
   const Features fb = extractor->Extract(gray_bgr);
   ASSERT_EQ(fg.size(), fb.size());
   EXPECT_TRUE(fg.keypoints.isApprox(fb.keypoints));
+}
+
+TEST(Aliked, TinyImagesDoNotCrash) {
+  VIGIL_REQUIRE_FILE(WeightsPath("aliked-t16"));
+  for (const int top_k : {-1, 50}) {
+    auto extractor = MakeAliked("aliked-t16", top_k);
+    for (const cv::Size size : {cv::Size(1, 1), cv::Size(7, 5), cv::Size(65, 33)}) {
+      SCOPED_TRACE(::testing::Message() << size << " top_k " << top_k);
+      cv::Mat image(size, CV_8UC3);
+      cv::randu(image, 0, 255);
+      const Features f = extractor->Extract(image);
+      EXPECT_EQ(f.descriptors.rows(), f.size());
+      if (top_k > 0) EXPECT_LE(f.size(), top_k);
+      for (int i = 0; i < f.size(); ++i) {
+        ASSERT_TRUE(f.keypoints(i, 0) >= 0 && f.keypoints(i, 0) <= size.width - 1);
+        ASSERT_TRUE(f.keypoints(i, 1) >= 0 && f.keypoints(i, 1) <= size.height - 1);
+      }
+    }
+  }
 }
 
 TEST(Aliked, OtherCheckpointGivesOneClearError) {
