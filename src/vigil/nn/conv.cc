@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "vigil/nn/gemm.h"
@@ -193,15 +194,16 @@ void Conv2d(const Tensor& x, const Tensor& weight, const Tensor* bias, const Con
   const int64_t bands_per_group = (out_h + band_rows - 1) / band_rows;
   const int64_t num_bands = bands_per_group * p.groups;
   auto run_bands = [&](const NextItem& next) {
-    std::vector<float> col(static_cast<size_t>(k * band_rows * out_w));
+    // Fully overwritten by each band's im2col: left uninitialised.
+    const std::unique_ptr<float[]> col(new float[static_cast<size_t>(k * band_rows * out_w)]);
     for (int64_t band; (band = next()) >= 0;) {
       const int64_t g = band / bands_per_group;
       const int64_t oy0 = (band % bands_per_group) * band_rows;
       const int64_t rows = std::min(band_rows, out_h - oy0);
       const int64_t n = rows * out_w;
-      Im2ColBand(in, s.h, s.w, g * cin_g, cin_g, kh, kw, p, out_w, oy0, rows, col.data());
+      Im2ColBand(in, s.h, s.w, g * cin_g, cin_g, kh, kw, p, out_w, oy0, rows, col.get());
       float* out = y.ptr() + g * cout_g * out_hw + oy0 * out_w;
-      Gemm(false, false, cout_g, n, k, 1.f, weight.ptr() + g * cout_g * k, k, col.data(), n, 0.f,
+      Gemm(false, false, cout_g, n, k, 1.f, weight.ptr() + g * cout_g * k, k, col.get(), n, 0.f,
            out, out_hw);
       BiasActivation(out, cout_g, n, out_hw, b != nullptr ? b + g * cout_g : nullptr, p);
     }

@@ -190,6 +190,24 @@ TEST(Conv2d, FoldBatchNormEqualsConvThenBatchNorm) {
   EXPECT_THROW(layer.FoldBatchNorm(Tensor({3}), beta, mean, var), Error);
 }
 
+TEST(Conv2d, IntoReusesTheOutputTensorAcrossSizes) {
+  const uint32_t seed = 41;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  const Tensor w = RandomTensor({6, 20, 3, 3}, seed);
+  const Tensor b = RandomTensor({6}, seed + 1);
+  const Conv2dParams p = Conv2dParams::Make(1, 1);
+  Tensor y;
+  for (int64_t size : {30, 11, 17}) {  // shrinking then growing: stale values must not leak
+    const Tensor x = RandomTensor({20, size, size + 3}, seed + static_cast<uint32_t>(size));
+    Conv2d(x, w, &b, p, y);
+    ASSERT_EQ(y.shape, (std::vector<int64_t>{6, size, size + 3}));
+    EXPECT_LT(MaxAbsDiff(y.data, NaiveConv2d(x, w, &b, p).data), 2e-5f) << size;
+  }
+  const Tensor x = RandomTensor({20, 5, 5}, seed);
+  Tensor same = x;
+  EXPECT_THROW(Conv2d(same, w, &b, p, same), Error);  // aliasing input and output
+}
+
 TEST(Conv2d, RejectsMismatchedShapes) {
   const Tensor x({3, 5, 5});
   EXPECT_THROW(Conv2d(x, Tensor({4, 2, 3, 3}), nullptr, Conv2dParams()), Error);  // channels

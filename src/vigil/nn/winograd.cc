@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "vigil/nn/gemm.h"
@@ -72,8 +73,9 @@ void WinogradConv3x3(const Tensor& x, const Tensor& weight, const float* bias,
     const int64_t half = tiles_w + 1;
     std::vector<float> even(static_cast<size_t>(rows_in * half));
     std::vector<float> odd(even.size());
-    std::vector<float> v(static_cast<size_t>(16 * cin * max_t));
-    std::vector<float> m(static_cast<size_t>(16 * cout * max_t));
+    // Scratch that is fully overwritten before use: left uninitialised (no memset per call).
+    const std::unique_ptr<float[]> v(new float[static_cast<size_t>(16 * cin * max_t)]);
+    const std::unique_ptr<float[]> m(new float[static_cast<size_t>(16 * cout * max_t)]);
     std::vector<float> y4(static_cast<size_t>(4 * tiles_w));
     std::vector<float> row0(static_cast<size_t>(2 * tiles_w)), row1(row0.size());
     for (int64_t band; (band = next()) >= 0;) {
@@ -122,7 +124,7 @@ void WinogradConv3x3(const Tensor& x, const Tensor& weight, const float* bias,
           const float* o1 = o0 + half;
           const float* o2 = o1 + half;
           const float* o3 = o2 + half;
-          float* vt = v.data() + ci * t_count + j * tiles_w;
+          float* vt = v.get() + ci * t_count + j * tiles_w;
 #pragma GCC ivdep
           for (int64_t tx = 0; tx < tiles_w; ++tx) {
             // d B for the 4 rows: columns c..c+3 are e[tx], o[tx], e[tx+1], o[tx+1].
@@ -157,7 +159,7 @@ void WinogradConv3x3(const Tensor& x, const Tensor& weight, const float* bias,
       // 16 independent products M[xi] = U[xi] V[xi].
       for (int xi = 0; xi < 16; ++xi) {
         Gemm(false, false, cout, t_count, cin, 1.f, u.data() + xi * cout * cin, cin,
-             v.data() + xi * cin * t_count, t_count, 0.f, m.data() + xi * cout * t_count,
+             v.get() + xi * cin * t_count, t_count, 0.f, m.get() + xi * cout * t_count,
              t_count);
       }
       // Output transform Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1], then bias and activation.
@@ -170,7 +172,7 @@ void WinogradConv3x3(const Tensor& x, const Tensor& weight, const float* bias,
         const float bv = bias != nullptr ? bias[co] : 0.f;
         float* out = y.ptr() + co * out_h * out_w;
         for (int64_t j = 0; j < rows; ++j) {
-          const float* mt = m.data() + co * t_count + j * tiles_w;
+          const float* mt = m.get() + co * t_count + j * tiles_w;
 #pragma GCC ivdep
           for (int64_t tx = 0; tx < tiles_w; ++tx) {
             float t[4][2];
