@@ -1,5 +1,6 @@
 #include "vigil/matching/lightglue.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>

@@ -1,5 +1,6 @@
 #include "vigil/matching/superglue.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <string>
