@@ -29,14 +29,6 @@ struct ImageFeatures {
   Features features;
 };
 
-// Everything the loop needs that does not change between queries.
-struct Pipeline {
-  std::unique_ptr<FeatureExtractor> extractor;
-  std::unique_ptr<Matcher> matcher;
-  std::unique_ptr<Segmenter> segmenter;
-  std::map<int, ImageFeatures> reference_cache;  // reference index -> image + features
-};
-
 json DetectorConfig(const ChangeDetectorOptions& d) {
   return {{"overlap", d.overlap.method},
           {"min_unmatched_excess", d.min_unmatched_excess},
@@ -81,26 +73,44 @@ json ReferenceJson(const retrieval::Run& reference, const retrieval::ReferenceCh
           {"verified_matches", choice.verified_matches}};
 }
 
-const ImageFeatures& ReferenceFeatures(const retrieval::Run& reference, int index,
-                                       Pipeline& pipeline, std::map<std::string, double>* timings) {
-  auto it = pipeline.reference_cache.find(index);
-  if (it != pipeline.reference_cache.end()) return it->second;
-  const auto start = Clock::now();
-  ImageFeatures entry;
-  entry.image = io::ReadImage(reference.frames[index].image);
-  entry.features = pipeline.extractor->Extract(entry.image);
-  (*timings)["extract_reference"] += MsSince(start);
-  return pipeline.reference_cache.emplace(index, std::move(entry)).first->second;
-}
+}  // namespace
 
-json InspectQuery(const retrieval::Run& reference, const retrieval::Run& query, int q,
-                  retrieval::ReferenceSelector& selector, Pipeline& pipeline,
-                  const InspectorOptions& options, const fs::path& out_dir,
-                  const std::string& stem) {
+struct Inspector::Impl {
+  retrieval::Run reference;
+  InspectorOptions options;
+  std::unique_ptr<FeatureExtractor> extractor;
+  std::unique_ptr<Matcher> matcher;
+  std::unique_ptr<Segmenter> segmenter;
+  std::unique_ptr<retrieval::ReferenceSelector> selector;
+  std::map<int, ImageFeatures> reference_cache;  // reference index -> image + features
+  std::optional<CalibrationResult> calibration;
+  double threshold = 0;
+  std::string threshold_source = "matcher setting";
+  std::string segmenter_name = "none";
+  json config;
+  std::string config_hash;
+
+  const ImageFeatures& ReferenceFeatures(int index, std::map<std::string, double>* timings) {
+    auto it = reference_cache.find(index);
+    if (it != reference_cache.end()) return it->second;
+    const auto start = Clock::now();
+    ImageFeatures entry;
+    entry.image = io::ReadImage(reference.frames[index].image);
+    entry.features = extractor->Extract(entry.image);
+    (*timings)["extract_reference"] += MsSince(start);
+    return reference_cache.emplace(index, std::move(entry)).first->second;
+  }
+
+  FrameResult Inspect(const retrieval::RunFrame& frame, int q, const cv::Mat& query_image,
+                      const fs::path& out_dir, const std::string& stem);
+};
+
+Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame, int q,
+                                                const cv::Mat& query_image,
+                                                const fs::path& out_dir, const std::string& stem) {
   std::map<std::string, double> timings;
   auto start = Clock::now();
-  const cv::Mat query_image = io::ReadImage(query.frames[q].image);
-  const Features query_features = pipeline.extractor->Extract(query_image);
+  const Features query_features = extractor->Extract(query_image);
   timings["extract"] = MsSince(start);
 
   // Retrieval verifies candidates by matching; keep those matches for the chosen reference.
@@ -108,47 +118,57 @@ json InspectQuery(const retrieval::Run& reference, const retrieval::Run& query, 
   auto match_with = [&](int r) -> const Matches& {
     auto found = matches_by_reference.find(r);
     if (found != matches_by_reference.end()) return found->second;
-    const ImageFeatures& ref = ReferenceFeatures(reference, r, pipeline, &timings);
+    const ImageFeatures& ref = ReferenceFeatures(r, &timings);
     const auto match_start = Clock::now();
-    Matches m = pipeline.matcher->Match(query_features, ref.features);
+    Matches m = matcher->Match(query_features, ref.features);
     timings["match"] += MsSince(match_start);
     return matches_by_reference.emplace(r, std::move(m)).first->second;
   };
   start = Clock::now();
-  const retrieval::ReferenceChoice choice = selector.Select(
-      query.frames[q], q, [&](int, int r) { return match_with(r).num_matches(); }, query_image);
+  const retrieval::ReferenceChoice choice = selector->Select(
+      frame, q, [&](int, int r) { return match_with(r).num_matches(); }, query_image);
   timings["retrieval"] = MsSince(start) - timings["match"] - timings["extract_reference"];
 
-  json doc = {{"query", query.frames[q].image.filename().string()},
+  FrameResult out;
+  out.json = {{"query", frame.image.filename().string()},
               {"reference", ReferenceJson(reference, choice)},
+              {"threshold", threshold},
               {"keypoints", {{"query", query_features.size()}}}};
+  json& doc = out.json;
   if (!choice.found()) {
     doc["localization_error"] = true;
     doc["note"] = "no reference image qualifies (pose thresholds and appearance verification failed)";
     doc["anomalies"] = json::array();
-    io::WriteImage(out_dir / "masks" / (stem + ".png"), cv::Mat::zeros(query_image.size(), CV_8U));
+    if (!out_dir.empty()) {
+      io::WriteImage(out_dir / "masks" / (stem + ".png"), cv::Mat::zeros(query_image.size(), CV_8U));
+    }
     doc["timings_ms"] = timings;
-    return doc;
+    out.annotated = RenderAnomalyOverlay(query_image, out.detection);
+    return out;
   }
-  const ImageFeatures& ref = ReferenceFeatures(reference, choice.reference_index, pipeline, &timings);
+  const ImageFeatures& ref = ReferenceFeatures(choice.reference_index, &timings);
   const Matches& matches = match_with(choice.reference_index);
 
   start = Clock::now();
   std::vector<Instance> instances;
-  if (pipeline.segmenter) instances = pipeline.segmenter->Segment(query_image);
+  if (segmenter) instances = segmenter->Segment(query_image);
   timings["segment"] = MsSince(start);
 
   start = Clock::now();
   ChangeDetectionInput input{&query_features, &ref.features, &matches, query_image.size(),
                              ref.image.size(), &instances, query_image, ref.image};
-  const ChangeDetectionResult result = DetectChanges(input, options.detector);
+  out.detection = DetectChanges(input, options.detector);
+  const ChangeDetectionResult& result = out.detection;
   timings["detect"] = MsSince(start);
 
   start = Clock::now();
-  io::WriteImage(out_dir / "masks" / (stem + ".png"), result.ChangeMask(query_image.size()));
-  if (options.write_panels) {
-    PanelInput panel{query_image, ref.image, &query_features, &matches, &instances, &result};
-    io::WriteImage(out_dir / "panels" / (stem + ".png"), RenderInspectionPanel(panel));
+  out.annotated = RenderAnomalyOverlay(query_image, result);
+  if (!out_dir.empty()) {
+    io::WriteImage(out_dir / "masks" / (stem + ".png"), result.ChangeMask(query_image.size()));
+    if (options.write_panels) {
+      PanelInput panel{query_image, ref.image, &query_features, &matches, &instances, &result};
+      io::WriteImage(out_dir / "panels" / (stem + ".png"), RenderInspectionPanel(panel));
+    }
   }
   timings["write"] = MsSince(start);
 
@@ -173,10 +193,57 @@ json InspectQuery(const retrieval::Run& reference, const retrieval::Run& query, 
   for (const auto& [stage, ms] : matches.timings_ms) timings["matcher_" + stage] = ms;
   for (const auto& [stage, ms] : result.timings_ms) timings["detect_" + stage] = ms;
   doc["timings_ms"] = timings;
-  return doc;
+  return out;
 }
 
-}  // namespace
+Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  options.Check();
+  VIGIL_CHECK(!reference.frames.empty(), "{}: the reference run has no images",
+              reference.dir.string());
+  Impl& s = *impl_;
+  s.reference = std::move(reference);
+  s.options = options;
+  MatcherOptions matcher_options = options.matcher;
+  if (!options.calibration_file.empty()) {
+    s.calibration = ReadCalibrationJson(options.calibration_file);
+    matcher_options.set_threshold(static_cast<float>(s.calibration->threshold));
+    s.threshold_source = "calibration " + options.calibration_file;
+  }
+  s.threshold = matcher_options.threshold();
+  s.extractor = FeatureExtractor::Create(options.extractor);
+  s.matcher = Matcher::Create(matcher_options);
+  if (options.segment) {
+    s.segmenter = Segmenter::Create(options.segmenter);
+    s.segmenter_name = s.segmenter->name();
+  }
+  s.selector = std::make_unique<retrieval::ReferenceSelector>(s.reference, options.selection);
+  s.config = {{"extractor", s.extractor->name()},
+              {"matcher", s.matcher->name()},
+              {"threshold", s.threshold},
+              {"segmenter", s.segmenter_name},
+              {"detector", DetectorConfig(options.detector)},
+              {"reference", fs::absolute(s.reference.dir).lexically_normal().string()},
+              {"format", 1}};
+  s.config_hash = HashConfig(s.config);
+}
+
+Inspector::~Inspector() = default;
+
+Inspector::FrameResult Inspector::InspectFrame(const retrieval::RunFrame& frame, int index,
+                                               const cv::Mat& image, const fs::path& out_dir,
+                                               const std::string& stem) {
+  VIGIL_CHECK(!image.empty(), "{}: empty query image", frame.image.string());
+  return impl_->Inspect(frame, index, image, out_dir, stem);
+}
+
+double Inspector::threshold() const { return impl_->threshold; }
+const std::string& Inspector::threshold_source() const { return impl_->threshold_source; }
+const std::string& Inspector::segmenter() const { return impl_->segmenter_name; }
+const json& Inspector::config() const { return impl_->config; }
+const std::string& Inspector::config_hash() const { return impl_->config_hash; }
+const std::optional<CalibrationResult>& Inspector::calibration() const { return impl_->calibration; }
+const retrieval::Run& Inspector::reference() const { return impl_->reference; }
 
 void InspectorOptions::Check() const {
   extractor.Check();
@@ -192,64 +259,41 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
                                 const fs::path& out_dir, const InspectorOptions& options,
                                 const CancelToken* cancel) {
   options.Check();
-  const retrieval::Run reference = retrieval::LoadRun(reference_dir, options.reference_run);
+  retrieval::Run reference = retrieval::LoadRun(reference_dir, options.reference_run);
   const retrieval::Run query = retrieval::LoadRun(query_dir, options.query_run);
   VIGIL_CHECK(!reference.frames.empty(), "{}: the reference run has no images", reference_dir.string());
   VIGIL_CHECK(!query.frames.empty(), "{}: the query run has no images", query_dir.string());
-
+  Inspector inspector(std::move(reference), options);
   InspectionSummary summary;
-  MatcherOptions matcher_options = options.matcher;
-  summary.threshold_source = "matcher setting";
-  std::optional<CalibrationResult> calibration;
-  if (!options.calibration_file.empty()) {
-    calibration = ReadCalibrationJson(options.calibration_file);
-    matcher_options.set_threshold(static_cast<float>(calibration->threshold));
-    summary.threshold_source = "calibration " + options.calibration_file;
-  }
-  summary.threshold = matcher_options.threshold();
-
-  Pipeline pipeline;
-  pipeline.extractor = FeatureExtractor::Create(options.extractor);
-  pipeline.matcher = Matcher::Create(matcher_options);
-  summary.segmenter = "none";
-  if (options.segment) {
-    pipeline.segmenter = Segmenter::Create(options.segmenter);
-    summary.segmenter = pipeline.segmenter->name();
-  }
-  summary.config = {{"extractor", pipeline.extractor->name()},
-                    {"matcher", pipeline.matcher->name()},
-                    {"threshold", summary.threshold},
-                    {"segmenter", summary.segmenter},
-                    {"detector", DetectorConfig(options.detector)},
-                    {"reference", fs::absolute(reference_dir).lexically_normal().string()},
-                    {"format", 1}};
-  const std::string config_hash = HashConfig(summary.config);
+  summary.threshold = inspector.threshold();
+  summary.threshold_source = inspector.threshold_source();
+  summary.segmenter = inspector.segmenter();
+  summary.config = inspector.config();
   EnsureDirectory(out_dir);
 
-  retrieval::ReferenceSelector selector(reference, options.selection);
   ProgressBar progress("inspect", query.frames.size(), options.show_progress);
   for (int q = 0; q < static_cast<int>(query.frames.size()); ++q) {
     if (cancel) cancel->ThrowIfCancelled();
-    const std::string stem = query.frames[q].image.stem().string();
+    const retrieval::RunFrame& frame = query.frames[q];
+    const std::string stem = frame.image.stem().string();
     const fs::path json_path = out_dir / (stem + ".json");
     if (options.resume) {
       const std::optional<json> previous = ReadJsonIfValid(json_path);
-      if (previous && previous->value("config_hash", "") == config_hash &&
+      if (previous && previous->value("config_hash", "") == inspector.config_hash() &&
           fs::exists(out_dir / "masks" / (stem + ".png"))) {
-        summary.queries.push_back({query.frames[q].image.filename().string(), true, *previous});
+        summary.queries.push_back({frame.image.filename().string(), true, *previous});
         progress.Advance();
         continue;
       }
     }
-    json doc = InspectQuery(reference, query, q, selector, pipeline, options, out_dir, stem);
-    doc["threshold"] = summary.threshold;
-    doc["config_hash"] = config_hash;
+    json doc = inspector.InspectFrame(frame, q, io::ReadImage(frame.image), out_dir, stem).json;
+    doc["config_hash"] = inspector.config_hash();
     for (const auto& [stage, ms] : doc["timings_ms"].items()) {
       summary.total_timings_ms[stage] += ms.get<double>();
     }
     // The JSON is written last: its presence means every output of this query is complete.
     WriteTextFileAtomically(json_path, doc.dump(1));
-    summary.queries.push_back({query.frames[q].image.filename().string(), false, std::move(doc)});
+    summary.queries.push_back({frame.image.filename().string(), false, std::move(doc)});
     progress.Advance();
   }
   progress.Finish();
@@ -260,7 +304,7 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
   report_input.config["threshold_source"] = summary.threshold_source;
   for (const QueryOutcome& outcome : summary.queries) report_input.queries.push_back(outcome.result);
   report_input.total_timings_ms = summary.total_timings_ms;
-  if (calibration) report_input.calibration_plot = RenderCalibrationPlot(*calibration);
+  if (inspector.calibration()) report_input.calibration_plot = RenderCalibrationPlot(*inspector.calibration());
   report::WriteInspectionReport(out_dir, report_input);
   return summary;
 }

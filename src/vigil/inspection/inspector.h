@@ -14,11 +14,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "vigil/calibration/self_calibration.h"
 #include "vigil/features/extractor.h"
 #include "vigil/inspection/change_detector.h"
 #include "vigil/matching/matcher.h"
@@ -59,6 +61,39 @@ struct InspectionSummary {
   std::string segmenter;                // segmenter actually used ("none" when off)
   std::map<std::string, double> total_timings_ms;  // summed over computed queries, per stage
   nlohmann::json config;                // the configuration (hashed for resuming)
+};
+
+// The per-frame engine behind RunInspection and the ROS node: models loaded once, reference
+// features cached, one query frame at a time. Not thread-safe: one Inspector per thread.
+class Inspector {
+ public:
+  // Loads the extractor, matcher (threshold from the calibration file when given) and
+  // segmenter. Throws vigil::Error on bad options, missing weights or a corrupt calibration.
+  Inspector(retrieval::Run reference, const InspectorOptions& options);
+  ~Inspector();
+
+  struct FrameResult {
+    nlohmann::json json;            // the per-query document (inspection/result_io.h)
+    ChangeDetectionResult detection;  // empty when no reference was found
+    cv::Mat annotated;              // the query with its anomalies drawn (RenderAnomalyOverlay)
+  };
+  // Inspects one query image. `frame` gives its pose (optional) and file name; `index` is its
+  // index in the query run (for retrieval's verifier). When out_dir is non-empty, writes
+  // masks/<stem>.png and (if enabled) panels/<stem>.png there; the JSON is left to the caller.
+  FrameResult InspectFrame(const retrieval::RunFrame& frame, int index, const cv::Mat& image,
+                           const std::filesystem::path& out_dir, const std::string& stem);
+
+  double threshold() const;                 // matcher threshold in use
+  const std::string& threshold_source() const;
+  const std::string& segmenter() const;     // "none" when segmentation is off
+  const nlohmann::json& config() const;     // what the configuration hash covers
+  const std::string& config_hash() const;
+  const std::optional<CalibrationResult>& calibration() const;
+  const retrieval::Run& reference() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // Runs the inspection. `cancel` is checked between queries (throws vigil::Cancelled; outputs
