@@ -148,6 +148,30 @@ TEST(SuperPoint, GrayAndBgrInputsGiveTheSameFeatures) {
   for (int i = 0; i < a.size(); ++i) EXPECT_NEAR(a.descriptors.row(i).norm(), 1.f, 1e-5f);
 }
 
+TEST(SuperPoint, SameOutputWithOneAndTwoThreadsAndRepeatedCalls) {
+  // Work is split into the same bands whatever the thread count, and buffers are reused between
+  // calls: results must be bit-identical.
+  const fs::path weights = vigil::testing::FixturesDir() / "superpoint/superpoint_random_zip.pth";
+  VIGIL_REQUIRE_FILE(weights);
+  cv::Mat big(240, 320, CV_8U), small(64, 80, CV_8U);
+  cv::randu(big, 0, 256);
+  cv::randu(small, 0, 256);
+  FeatureExtractorOptions options;
+  options.superpoint.weights = weights.string();
+  options.num_threads = 1;
+  auto one = FeatureExtractor::Create(options);
+  options.num_threads = 2;
+  auto two = FeatureExtractor::Create(options);
+  const Features a = one->Extract(big);
+  two->Extract(small);  // a smaller image first: the reused buffers must not leak into the next
+  const Features b = two->Extract(big);
+  ASSERT_GT(a.size(), 0);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(a.keypoints, b.keypoints);
+  EXPECT_EQ(a.scores, b.scores);
+  EXPECT_EQ(a.descriptors, b.descriptors);
+}
+
 TEST(SuperPoint, SizeNotMultipleOfEightUsesTheFloorCrop) {
   // Like the reference, a 101 x 75 image is processed as its 96 x 72 top-left crop
   // (floor to multiples of 8 by the pooling), keypoints lie inside it minus the border.
