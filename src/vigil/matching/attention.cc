@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <thread>
 
 #include <Eigen/Core>
@@ -156,37 +157,41 @@ void BidirectionalAttention(const float* qk0, const float* qk1, const float* v0,
                             int64_t ld, int64_t n0, int64_t n1, int heads, int head_dim,
                             float scale, float* out0, float* out1, int64_t ldo, int num_threads) {
   VIGIL_CHECK(n0 > 0 && n1 > 0, "cross-attention needs keypoints in both images");
-  std::vector<float> sim(static_cast<size_t>(n0 * n1)), rows(sim.size());
+  // Fully overwritten below: no zero-fill (these are the largest buffers of a LightGlue layer).
+  const size_t size = static_cast<size_t>(n0 * n1);
+  const std::unique_ptr<float[]> sim_buffer(new float[size]), rows_buffer(new float[size]);
+  float* const sim = sim_buffer.get();
+  float* const rows = rows_buffer.get();
   for (int h = 0; h < heads; ++h) {
     const int64_t c0 = static_cast<int64_t>(h) * head_dim;
     // Similarity once; a row-softmaxed copy for image 0, column softmax in place for image 1.
     ParallelFor(num_threads, n0, 32, [&](int64_t begin, int64_t end) {
       Gemm(false, true, end - begin, n1, head_dim, scale, qk0 + begin * ld + c0, ld, qk1 + c0, ld,
-           0.f, sim.data() + begin * n1, n1);
+           0.f, sim + begin * n1, n1);
       for (int64_t i = begin; i < end; ++i) {
-        std::copy_n(sim.data() + i * n1, n1, rows.data() + i * n1);
-        SoftmaxRow(rows.data() + i * n1, n1);
+        std::copy_n(sim + i * n1, n1, rows + i * n1);
+        SoftmaxRow(rows + i * n1, n1);
       }
     });
     ParallelFor(num_threads, n1, 64, [&](int64_t begin, int64_t end) {
       const int64_t width = end - begin;
       Eigen::ArrayXf max = Eigen::ArrayXf::Constant(width, -std::numeric_limits<float>::infinity());
-      for (int64_t i = 0; i < n0; ++i) max = max.max(ConstArrayMap(sim.data() + i * n1 + begin, width));
+      for (int64_t i = 0; i < n0; ++i) max = max.max(ConstArrayMap(sim + i * n1 + begin, width));
       Eigen::ArrayXf sum = Eigen::ArrayXf::Zero(width);
       for (int64_t i = 0; i < n0; ++i) {
-        ArrayMap s(sim.data() + i * n1 + begin, width);
+        ArrayMap s(sim + i * n1 + begin, width);
         s = (s - max).exp();
         sum += s;
       }
       const Eigen::ArrayXf inv = sum.inverse();
-      for (int64_t i = 0; i < n0; ++i) ArrayMap(sim.data() + i * n1 + begin, width) *= inv;
+      for (int64_t i = 0; i < n0; ++i) ArrayMap(sim + i * n1 + begin, width) *= inv;
     });
     ParallelFor(num_threads, n0, 32, [&](int64_t begin, int64_t end) {
-      Gemm(false, false, end - begin, head_dim, n1, 1.f, rows.data() + begin * n1, n1, v1 + c0, ld,
+      Gemm(false, false, end - begin, head_dim, n1, 1.f, rows + begin * n1, n1, v1 + c0, ld,
            0.f, out0 + begin * ldo + c0, ldo);
     });
     ParallelFor(num_threads, n1, 32, [&](int64_t begin, int64_t end) {
-      Gemm(true, false, end - begin, head_dim, n0, 1.f, sim.data() + begin, n1, v0 + c0, ld, 0.f,
+      Gemm(true, false, end - begin, head_dim, n0, 1.f, sim + begin, n1, v0 + c0, ld, 0.f,
            out1 + begin * ldo + c0, ldo);
     });
   }
