@@ -79,7 +79,8 @@ struct SelfBlock {
 };
 
 struct CrossBlock {
-  glue::Linear to_qk, to_v, to_out;
+  glue::Linear qk_v;  // to_qk and to_v fused: D -> 2D as [qk; v], one GEMM per image
+  glue::Linear to_out;
   Ffn ffn;
 };
 
@@ -187,8 +188,7 @@ struct LightGlueNetwork::Impl {
     std::vector<float> qkv[2], message[2];  // per image: [qk | v], n x 2D
     for (int a = 0; a < 2; ++a) {
       qkv[a].resize(static_cast<size_t>(n[a] * 2 * dim));
-      b.to_qk.Forward(desc[a]->data(), n[a], dim, qkv[a].data(), 2 * dim, threads);
-      b.to_v.Forward(desc[a]->data(), n[a], dim, qkv[a].data() + dim, 2 * dim, threads);
+      b.qk_v.Forward(desc[a]->data(), n[a], dim, qkv[a].data(), 2 * dim, threads);
       message[a].resize(static_cast<size_t>(n[a] * dim));
     }
     // (dh^-1/4 q0) . (dh^-1/4 q1) as in the reference = dh^-1/2 q0 . q1.
@@ -314,8 +314,8 @@ LightGlueNetwork::LightGlueNetwork(const io::StateDict& raw_weights, const Light
     sb.ffn.Load(w, s + ".ffn", dim);
     m.self_blocks.push_back(std::move(sb));
     CrossBlock cb;
-    cb.to_qk = glue::LoadLinear(w, c + ".to_qk", dim, dim);
-    cb.to_v = glue::LoadLinear(w, c + ".to_v", dim, dim);
+    cb.qk_v = glue::ConcatOutputs(
+        {glue::LoadLinear(w, c + ".to_qk", dim, dim), glue::LoadLinear(w, c + ".to_v", dim, dim)});
     cb.to_out = glue::LoadLinear(w, c + ".to_out", dim, dim);
     cb.ffn.Load(w, c + ".ffn", dim);
     m.cross_blocks.push_back(std::move(cb));
