@@ -458,25 +458,40 @@ LightGlueOutput LightGlueNetwork::Run(const Features& f0, const Features& f1) co
 
 namespace {
 
+// The official LightGlue file for the extractor that made the features, as hloc and the
+// LightGlue API pick it (features='superpoint' | 'aliked' | 'disk').
+ModelSpec OfficialWeights(const Features& features) {
+  std::string name = "superpoint";
+  for (const std::string candidate : {"aliked", "disk"}) {
+    if (features.extractor.rfind(candidate, 0) == 0) name = candidate;
+  }
+  std::vector<std::string> files = {"lightglue/" + name + "_lightglue.pth",
+                                    "lightglue/" + name + "_lightglue_v0-1_arxiv.pth"};
+  return {files, "LightGlue weights for " + name,
+          "https://github.com/cvg/LightGlue/releases (v0.1_arxiv: " + name + "_lightglue.pth)"};
+}
+
 class LightGlueMatcher : public Matcher {
  public:
-  explicit LightGlueMatcher(const MatcherOptions& options) {
-    const auto path = FindModelFile(
-        options.lightglue.weights,
-        {{"lightglue/superpoint_lightglue.pth", "lightglue/superpoint_lightglue_v0-1_arxiv.pth",
-          "lightglue/aliked_lightglue.pth", "lightglue/disk_lightglue.pth"},
-         "LightGlue weights",
-         "https://github.com/cvg/LightGlue/releases (v0.1_arxiv: superpoint_lightglue.pth, "
-         "aliked_lightglue.pth, disk_lightglue.pth)"});
-    network_ = std::make_unique<LightGlueNetwork>(io::LoadTorchCheckpoint(path), options.lightglue,
-                                                  options.num_threads);
+  // Explicit weights load now; otherwise the official file matching the first features'
+  // extractor is looked up on the first Match.
+  explicit LightGlueMatcher(const MatcherOptions& options) : options_(options) {
+    if (!options.lightglue.weights.empty()) {
+      Load(FindModelFile(options.lightglue.weights, {{}, "LightGlue weights", ""}));
+    }
   }
   Matches Match(const Features& features0, const Features& features1) override {
+    if (!network_) Load(FindModelFile("", OfficialWeights(features0)));
     return network_->Run(features0, features1).matches;
   }
   std::string name() const override { return "lightglue"; }
 
  private:
+  void Load(const std::filesystem::path& path) {
+    network_ = std::make_unique<LightGlueNetwork>(io::LoadTorchCheckpoint(path), options_.lightglue,
+                                                  options_.num_threads);
+  }
+  MatcherOptions options_;
   std::unique_ptr<LightGlueNetwork> network_;
 };
 

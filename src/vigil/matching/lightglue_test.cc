@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -299,6 +301,37 @@ TEST(LightGlue, ThreadCountDoesNotChangeResult) {
   ASSERT_EQ(one.log_assignment.size(), three.log_assignment.size());
   for (size_t k = 0; k < one.log_assignment.size(); ++k) {
     ASSERT_NEAR(one.log_assignment[k], three.log_assignment[k], 1e-4) << k;
+  }
+}
+
+// Without explicit weights the matcher looks up the official file of the features' extractor
+// (hloc's convention) on the search path, and names the file it wanted when it is absent.
+TEST(LightGlue, FindsOfficialWeightsForTheExtractor) {
+  VIGIL_REQUIRE_FILE(WeightsPath());
+  const auto models = testing::MakeTempDir("lightglue_models");
+  std::filesystem::create_directories(models / "lightglue");
+  std::filesystem::copy_file(WeightsPath(), models / "lightglue/superpoint_lightglue.pth");
+  const char* previous = std::getenv("VIGIL_MODELS");
+  const std::string saved = previous ? previous : "";
+  setenv("VIGIL_MODELS", models.c_str(), 1);
+  MatcherOptions options;
+  options.type = "lightglue";
+  const auto in = LoadPairInputs("freiburg0_freiburg0s");
+  const Matches m = Matcher::Create(options)->Match(in.features0, in.features1);
+  const LightGlueNetwork net(FixtureWeights(), LightGlueOptions{}, 2);
+  EXPECT_EQ(m.matches0, net.Run(in.features0, in.features1).matches.matches0);
+  Features aliked = glue_testing::RandomFeatures(5, 128, 1);
+  aliked.extractor = "aliked-n16";
+  try {
+    Matcher::Create(options)->Match(aliked, aliked);
+    ADD_FAILURE() << "expected vigil::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("aliked_lightglue.pth"), std::string::npos) << e.what();
+  }
+  if (previous) {
+    setenv("VIGIL_MODELS", saved.c_str(), 1);
+  } else {
+    unsetenv("VIGIL_MODELS");
   }
 }
 
