@@ -62,7 +62,8 @@ Linear LoadLinear(const io::StateDict& weights, const std::string& prefix, int64
 // that follows `linear` into its weights and bias.
 void FoldBatchNorm(const io::StateDict& weights, const std::string& prefix, Linear* linear);
 
-// Rows of a k-row block concatenated from several Linears' outputs, e.g. fused q/k/v projections.
+// One Linear whose outputs are the parts' outputs side by side (same input): fused q/k/v or
+// qk/v projections, one GEMM instead of several. A part without bias contributes zeros.
 Linear ConcatOutputs(const std::vector<Linear>& parts);
 
 // Multi-head scaled dot-product attention, heads in contiguous channel blocks (head h = channels
