@@ -55,12 +55,22 @@ Conv2dLayer LoadConv(const io::StateDict& sd, const std::string& name, int cout,
   return conv;
 }
 
-// conv + SELU: the layer itself has no activation because nn's fused one runs on one thread.
-nn::Tensor ConvSelu(const Conv2dLayer& conv, const nn::Tensor& x, int threads) {
-  // Few-channel 3x3 convs (the score head) run faster directly than as skinny GEMMs.
+// conv + SELU into `y` (reused between images): the layer itself has no activation because
+// nn's fused one runs on one thread.
+void ConvSelu(const Conv2dLayer& conv, const nn::Tensor& x, int threads, nn::Tensor& y) {
+  // Few-channel 3x3 convs (block1 of t16, the score head) run faster directly than as skinny GEMMs.
   const bool small = conv.weight.size(2) == 3 && conv.weight.size(0) * conv.weight.size(1) <= 64;
-  nn::Tensor y = small ? aliked::Conv3x3Direct(x, conv, threads) : conv.Forward(x);
+  if (small) {
+    aliked::Conv3x3Direct(x, conv, threads, y);
+  } else {
+    conv.Forward(x, y);
+  }
   aliked::SeluInPlace(y, threads);
+}
+
+nn::Tensor ConvSelu(const Conv2dLayer& conv, const nn::Tensor& x, int threads) {
+  nn::Tensor y;
+  ConvSelu(conv, x, threads, y);
   return y;
 }
 
@@ -98,24 +108,33 @@ Block LoadBlock(const io::StateDict& sd, const std::string& name, int cin, int c
   return b;
 }
 
-nn::Tensor RunBlock(const Block& b, const nn::Tensor& x, int threads) {
+// Runs a block into `out`; `mid` holds the intermediate activation (both reused between images).
+void RunBlock(const Block& b, const nn::Tensor& x, int threads, nn::Tensor& mid, nn::Tensor& out) {
   const int h = static_cast<int>(x.size(-2)), w = static_cast<int>(x.size(-1));
   nn::Tensor identity;
   if (b.residual) identity = b.downsample.Forward(x);
   if (b.deformable) {
     // DeformableConv2d clamps offsets to a quarter of its input's larger side.
     const float max_offset = static_cast<float>(std::max(h, w)) / 4.f;
-    const nn::Tensor mid = aliked::DeformConv2d(x, b.offset1, max_offset, b.conv1,
-                                                Activation::kSELU, nullptr, threads);
-    return aliked::DeformConv2d(mid, b.offset2, max_offset, b.conv2, Activation::kSELU,
-                                b.residual ? &identity : nullptr, threads);
+    mid = aliked::DeformConv2d(x, b.offset1, max_offset, b.conv1, Activation::kSELU, nullptr,
+                               threads);
+    out = aliked::DeformConv2d(mid, b.offset2, max_offset, b.conv2, Activation::kSELU,
+                               b.residual ? &identity : nullptr, threads);
+    return;
   }
-  const nn::Tensor mid = ConvSelu(b.conv1, x, threads);
-  nn::Tensor out = b.conv2.Forward(mid);
+  ConvSelu(b.conv1, x, threads, mid);
   if (b.residual) {
+    b.conv2.Forward(mid, out);
     for (int64_t i = 0; i < out.numel(); ++i) out.data[i] += identity.data[i];
+    aliked::SeluInPlace(out, threads);
+  } else {
+    ConvSelu(b.conv2, mid, threads, out);
   }
-  aliked::SeluInPlace(out, threads);
+}
+
+nn::Tensor RunBlock(const Block& b, const nn::Tensor& x, int threads) {
+  nn::Tensor mid, out;
+  RunBlock(b, x, threads, mid, out);
   return out;
 }
 
@@ -218,6 +237,13 @@ class AlikedExtractor : public FeatureExtractor {
   std::array<Conv2dLayer, 4> score0_;  // score_head.0 split by scale
   Conv2dLayer score1_, score2_, score3_;
   aliked::SddhWeights sddh_;
+
+  // Full-resolution activations, reused between images (Extract is not thread-safe: use one
+  // extractor per thread).
+  struct Workspace {
+    nn::Tensor input, mid, x1, s0;
+    std::vector<float> g1_hwc;
+  } ws_;
 };
 
 Features AlikedExtractor::Extract(const cv::Mat& image) {
@@ -242,7 +268,10 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
   const int top = pad_h / 2, left = pad_w / 2;
   const int H = h + pad_h, W = w + pad_w;
   const int64_t HW = static_cast<int64_t>(H) * W;
-  nn::Tensor input({3, H, W});
+  // Full-resolution activations live in ws_ and keep their memory from one image to the next:
+  // fresh ~100 MB per image would be page-faulted and zeroed every time.
+  nn::Tensor& input = ws_.input;
+  input.Resize({3, H, W});
   for (int y = 0; y < H; ++y) {
     const uint8_t* row = rgb.ptr<uint8_t>(std::clamp(y - top, 0, h - 1));
     for (int x = 0; x < W; ++x) {
@@ -257,9 +286,9 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
   const AlikedConfig& c = cfg_;
   const int q = c.dim / 4;
   std::array<nn::Tensor, 4> x;
-  x[0] = RunBlock(block1_, input, threads);
-  input = {};
-  x[1] = RunBlock(block2_, nn::AvgPool2d(x[0], 2, 2), threads);
+  RunBlock(block1_, input, threads, ws_.mid, ws_.x1);
+  const nn::Tensor& x1 = ws_.x1;
+  x[1] = RunBlock(block2_, nn::AvgPool2d(x1, 2, 2), threads);
   x[2] = RunBlock(block3_, nn::AvgPool2d(x[1], 4, 4), threads);
   x[3] = RunBlock(block4_, nn::AvgPool2d(x[2], 4, 4), threads);
 
@@ -267,11 +296,12 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
   // applied per scale (t[i]).
   // At full resolution both 1x1 convs run fused, and g[0] is kept pixel-major (g1_hwc).
   std::array<nn::Tensor, 4> g, t;
-  std::vector<float> g1_hwc(static_cast<size_t>(HW) * q);
-  t[0] = nn::Tensor({8, H, W});
-  aliked::FusedPointwiseSelu(x[0].ptr(), HW, c.c1, conv_[0].weight.ptr(), q, score0_[0].weight.ptr(),
-                             8, g1_hwc.data(), t[0].ptr(), threads);
-  x[0] = {};
+  std::vector<float>& g1_hwc = ws_.g1_hwc;
+  g1_hwc.resize(static_cast<size_t>(HW) * q);
+  nn::Tensor& s0 = ws_.s0;
+  s0.Resize({8, H, W});
+  aliked::FusedPointwiseSelu(x1.ptr(), HW, c.c1, conv_[0].weight.ptr(), q, score0_[0].weight.ptr(),
+                             8, g1_hwc.data(), s0.ptr(), threads);
   for (int i = 1; i < 4; ++i) {
     g[i] = ConvSelu(conv_[i], x[i], threads);
     x[i] = {};
@@ -283,7 +313,6 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
   for (int i = 1; i < 4; ++i) {
     up_t.emplace_back(t[i], H, W);
   }
-  nn::Tensor& s0 = t[0];
   nn::ParallelFor(H, threads, [&](int64_t y0, int64_t y1) {
     for (int64_t y = y0; y < y1; ++y) {
       for (int xx = 0; xx < W; ++xx) {
@@ -296,10 +325,11 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
     }
   });
   aliked::SeluInPlace(s0, threads);
-  const nn::Tensor score_padded =
-      aliked::Conv3x3Direct(ConvSelu(score2_, ConvSelu(score1_, s0, threads), threads), score3_,
-                            threads);
-  s0 = {};
+  // The block1 buffers are free now: the score head's activations reuse them.
+  ConvSelu(score1_, s0, threads, ws_.mid);
+  ConvSelu(score2_, ws_.mid, threads, ws_.input);
+  aliked::Conv3x3Direct(ws_.input, score3_, threads, ws_.x1);
+  const nn::Tensor& score_padded = ws_.x1;
 
   // Unpad and detect.
   std::vector<float> score(static_cast<size_t>(h) * w);

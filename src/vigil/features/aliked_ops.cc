@@ -119,13 +119,21 @@ void FusedPointwiseSelu(const float* x, int64_t hw, int cin, const float* wg, in
 }
 
 nn::Tensor Conv3x3Direct(const nn::Tensor& x, const nn::Conv2dLayer& conv, int num_threads) {
+  nn::Tensor y;
+  Conv3x3Direct(x, conv, num_threads, y);
+  return y;
+}
+
+void Conv3x3Direct(const nn::Tensor& x, const nn::Conv2dLayer& conv, int num_threads,
+                   nn::Tensor& y) {
+  VIGIL_CHECK(&x != &y, "conv3x3: output aliases input");
   const nn::ImageShape shape = nn::GetImageShape(x, "conv3x3");
   const int64_t cin = shape.c, h = shape.h, w = shape.w, cout = conv.weight.size(0);
   VIGIL_CHECK(conv.weight.dim() == 4 && conv.weight.size(1) == cin && conv.weight.size(2) == 3 &&
                   conv.weight.size(3) == 3,
               "conv3x3: weight {} does not fit a 3x3 conv on {} channels",
               conv.weight.ShapeString(), cin);
-  nn::Tensor y = nn::MakeImageLike(x, cout, h, w);
+  nn::ResizeImageLike(x, cout, h, w, y);  // every element is written below
   const int64_t hw = h * w;
   const float* in = x.ptr();
   const float* wt = conv.weight.ptr();
@@ -159,7 +167,6 @@ nn::Tensor Conv3x3Direct(const nn::Tensor& x, const nn::Conv2dLayer& conv, int n
   if (conv.params.activation != nn::Activation::kNone) {
     nn::ApplyActivation(conv.params.activation, y, conv.params.activation_alpha);
   }
-  return y;
 }
 
 nn::Tensor DeformConv2d(const nn::Tensor& x, const nn::Conv2dLayer& offset_conv, float max_offset,

@@ -32,6 +32,9 @@ inline void SeluInPlace(nn::Tensor& t, int num_threads) { SeluInPlace(t.ptr(), t
 // channel convs at full resolution this is several times faster than im2col + GEMM, whose
 // 4-row GEMMs cannot use the machine.
 nn::Tensor Conv3x3Direct(const nn::Tensor& x, const nn::Conv2dLayer& conv, int num_threads);
+// Same, into `y` (reusing its allocation; `y` must not alias `x`).
+void Conv3x3Direct(const nn::Tensor& x, const nn::Conv2dLayer& conv, int num_threads,
+                   nn::Tensor& y);
 
 // Two chained 1x1 convs without bias at full resolution, fused per tile of pixels:
 // g = SELU(wg * x) (wg: q x cin) and t = wt * g (wt: m x q). x is cin x hw (channel-major).

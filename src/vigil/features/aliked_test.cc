@@ -442,7 +442,9 @@ TEST(Aliked, TinyImagesDoNotCrash) {
       cv::randu(image, 0, 255);
       const Features f = extractor->Extract(image);
       EXPECT_EQ(f.descriptors.rows(), f.size());
-      if (top_k > 0) EXPECT_LE(f.size(), top_k);
+      if (top_k > 0) {
+        EXPECT_LE(f.size(), top_k);
+      }
       for (int i = 0; i < f.size(); ++i) {
         ASSERT_TRUE(f.keypoints(i, 0) >= 0 && f.keypoints(i, 0) <= size.width - 1);
         ASSERT_TRUE(f.keypoints(i, 1) >= 0 && f.keypoints(i, 1) <= size.height - 1);
