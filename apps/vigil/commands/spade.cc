@@ -252,10 +252,11 @@ int RunSpade(int argc, char** argv) {
     options.title = fmt::format("{} on {} ({} preset)", eval_options.method,
                                 fs::path(backbone_options.model).filename().string(),
                                 eval_backbone.preset);
+    const std::vector<fs::path> categories = spade::FindMvtecCategories(eval_data);
     nlohmann::json all = nlohmann::json::object();
     std::printf("%-12s %-14s %6s %11s %11s %8s %7s\n", "category", "defect", "images",
                 "image_AUROC", "pixel_AUROC", "AUPRO", "F1max");
-    for (const fs::path& dir : spade::FindMvtecCategories(eval_data)) {
+    for (const fs::path& dir : categories) {
       const spade::MvtecCategory category = spade::ReadMvtecCategory(dir);
       const spade::CategoryMetrics m =
           spade::EvaluateCategory(category, backbone, eval_options, options, &cancel);

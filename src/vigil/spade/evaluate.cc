@@ -64,7 +64,7 @@ cv::Mat DrawRocPlot(const eval::RocCurve* image_roc, const eval::RocCurve* pixel
   if (image_roc != nullptr) draw(*image_roc, cv::Scalar(200, 80, 0));
   if (pixel_roc != nullptr) draw(*pixel_roc, cv::Scalar(0, 0, 220));
   const auto font = cv::FONT_HERSHEY_SIMPLEX;
-  cv::putText(canvas, title, cv::Point(margin, 30), font, 0.5, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  cv::putText(canvas, title, cv::Point(8, 30), font, 0.42, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
   cv::putText(canvas, "FPR", cv::Point(size / 2 - 15, size - 15), font, 0.5, cv::Scalar(0, 0, 0));
   cv::putText(canvas, "TPR", cv::Point(5, size / 2), font, 0.5, cv::Scalar(0, 0, 0));
   cv::putText(canvas, "image", cv::Point(size - margin - 110, size - margin - 40), font, 0.5,

@@ -107,7 +107,8 @@ class PatchCoreDetector : public AnomalyDetector {
     const double d_max = *std::max_element(d.begin(), d.end());
     double denominator = 0;
     for (double v : d) denominator += std::exp(v - d_max);
-    const double weight = 1.0 - std::exp(d[0] - d_max) / denominator;
+    // b = 1 means no reweighting (anomalib does the same; the formula would give 0).
+    const double weight = b == 1 ? 1.0 : 1.0 - std::exp(d[0] - d_max) / denominator;
     AnomalyResult result;
     result.image_score = static_cast<float>(weight * max_score);
 
