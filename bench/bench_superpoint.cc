@@ -2,7 +2,7 @@
 // conversion, encoder, both heads, NMS, top-k 1024, descriptor sampling.
 //
 // Prints, beside the median time: the achieved GFLOP/s (52.1 GFLOP of direct convolution per
-// call; exec_GFLOP/s counts the 23.8 GFLOP of multiplies the Winograd layers actually do),
+// call; exec_GFLOP/s counts the 15.5 GFLOP of multiplies the Winograd layers actually do),
 // the same-run OpenBLAS sgemm GFLOP/s with the same thread count (bench/roofline.h) and their
 // ratio, the reference PyTorch time (fixtures/REFERENCE_TIMINGS.md) and the ratio to it, and the
 // peak resident memory. Before timing it checks the output against the golden fixture, so a
@@ -34,7 +34,8 @@ namespace fs = std::filesystem;
 // Multiply-adds x 2 of SuperPoint's twelve convolutions on width x height, as direct
 // convolution counts them (52.1 GFLOP at 640x480; the reference table's "~50 GFLOP").
 // `executed` instead counts what vigil's GEMMs do: the 3x3 layers with >= 16 input channels run
-// as Winograd F(2x2, 3x3) (nn/winograd.h), 16 instead of 36 multiplies per 2x2 output tile.
+// as Winograd (nn/winograd.h): F(4x4, 3x3) on maps >= 128 wide (1/4 of the multiplies), else
+// F(2x2, 3x3) (16/36).
 double SuperPointGflop(int width, int height, bool executed) {
   struct Conv {
     int cin, cout, k, scale;  // scale: input downsampling factor
@@ -45,7 +46,8 @@ double SuperPointGflop(int width, int height, bool executed) {
   double flop = 0;
   for (const Conv& c : convs) {
     const double pixels = static_cast<double>(width / c.scale) * (height / c.scale);
-    const double winograd = executed && c.k == 3 && c.cin >= 16 ? 16.0 / 36.0 : 1.0;
+    double winograd = 1.0;
+    if (executed && c.k == 3 && c.cin >= 16) winograd = width / c.scale >= 128 ? 0.25 : 16.0 / 36.0;
     flop += 2.0 * c.cin * c.cout * c.k * c.k * pixels * winograd;
   }
   return flop * 1e-9;

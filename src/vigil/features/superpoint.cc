@@ -92,6 +92,7 @@ class SuperPointExtractor : public FeatureExtractor {
       layer.weight = weights.Get(name + ".weight", {spec.out, spec.in, spec.kernel, spec.kernel});
       layer.bias = weights.Get(name + ".bias", {spec.out});
       layer.params = nn::Conv2dParams::Make(1, spec.kernel / 2);
+      layer.params.winograd_f4 = true;  // checked against the fixtures (superpoint_test.cc)
       // Every convolution but the two 1x1 heads is followed by a ReLU.
       if (i != kConvPb && i != kConvDb) layer.params.activation = nn::Activation::kReLU;
     }

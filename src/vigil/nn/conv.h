@@ -22,6 +22,10 @@ struct Conv2dParams {
   // 3x3 stride-1 convolutions with >= 16 input channels run as Winograd F(2x2, 3x3)
   // (winograd.h): 2.25x fewer multiplies, results within rounding of direct convolution.
   bool allow_winograd = true;
+  // With allow_winograd: use F(4x4, 3x3) where the output is >= 128 wide, 4x fewer multiplies
+  // than direct convolution but transforms with points +-2, so errors grow to ~1e-5 relative
+  // (opt-in per network, after checking its fixtures).
+  bool winograd_f4 = false;
 
   // Square shorthands: Conv2dParams::Same(3) = stride 1, pad 1 (torch padding=1 for k=3).
   static Conv2dParams Make(int stride, int pad, int dilation = 1, int groups = 1,

@@ -120,7 +120,8 @@ TEST(Conv2d, WinogradMatchesNaiveOnRandomShapes) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     std::mt19937 rng(seed);
     const int64_t cin = 16 + rng() % 40, cout = 1 + rng() % 40;
-    const int64_t h = 3 + rng() % 30, w = 3 + rng() % 70;  // odd and even output sizes
+    // Odd and even sizes; every other seed wide enough for F(4x4) (from 128 wide).
+    const int64_t h = 3 + rng() % 30, w = (seed % 2 ? 3 : 130) + rng() % 70;
     Conv2dParams p = Conv2dParams::Make(1, static_cast<int>(rng() % 3));
     p.activation = seed % 2 ? Activation::kReLU : Activation::kNone;
     const Tensor x = RandomTensor({cin, h, w}, seed);
@@ -132,6 +133,10 @@ TEST(Conv2d, WinogradMatchesNaiveOnRandomShapes) {
     ASSERT_EQ(got.shape, expected.shape);
     // Sums of ~500 products of magnitude <= 1: Winograd's extra rounding stays near 1e-6.
     EXPECT_LT(MaxAbsDiff(got.data, expected.data), 2e-5f);
+    p.winograd_f4 = true;  // F(4x4, 3x3): larger transform constants, a little more rounding
+    const Tensor got4 = Conv2d(x, wt, &b, p);
+    ASSERT_EQ(got4.shape, expected.shape);
+    EXPECT_LT(MaxAbsDiff(got4.data, expected.data), 4e-4f);  // ~2e-5 of the output range
   }
   SetNumThreads(before);
 }

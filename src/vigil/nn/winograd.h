@@ -3,7 +3,9 @@
 // multiplies per (in, out) channel pair instead of 36, done as 16 GEMMs of C_out x C_in by
 // C_in x tiles on bands of tile rows small enough to stay in cache. The transforms only use
 // the points 0, +-1 (factors 1 and 1/2), so rounding stays within a few ulps of direct
-// convolution. conv.h's Conv2d picks it automatically; call it directly only to test it.
+// convolution. With Conv2dParams::winograd_f4, outputs >= 128 wide use F(4x4, 3x3) instead
+// (36 multiplies per 4x4 tile instead of 144; points 0, +-1, +-2, so ~1e-5 relative error).
+// conv.h's Conv2d picks these automatically; call WinogradConv3x3 directly only to test it.
 #pragma once
 
 #include "vigil/nn/conv.h"
