@@ -85,35 +85,22 @@ void SeluInPlace(float* data, int64_t count, int num_threads) {
 
 void FusedPointwiseSelu(const float* x, int64_t hw, int cin, const float* wg, int q,
                         const float* wt, int m, float* g_hwc, float* t_chw, int num_threads) {
-  constexpr int64_t kTile = 128;
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Strided = Eigen::OuterStride<>;
+  constexpr int64_t kTile = 256;
+  const Eigen::Map<const RowMajor> w_g(wg, q, cin), w_t(wt, m, q);
   const int64_t tiles = (hw + kTile - 1) / kTile;
   ParallelFor(tiles, num_threads, [&](int64_t t0, int64_t t1) {
-    std::vector<float> g(static_cast<size_t>(q) * kTile);
+    RowMajor g(q, kTile);
     for (int64_t tile = t0; tile < t1; ++tile) {
       const int64_t p0 = tile * kTile, n = std::min(kTile, hw - p0);
-      for (int o = 0; o < q; ++o) {
-        float* go = g.data() + o * kTile;
-        std::fill(go, go + n, 0.f);
-        for (int c = 0; c < cin; ++c) {
-          const float wv = wg[o * cin + c];
-          const float* xc = x + c * hw + p0;
-          for (int64_t p = 0; p < n; ++p) go[p] += wv * xc[p];
-        }
-        SeluInPlace(go, n, 1);
-      }
-      for (int j = 0; j < m; ++j) {
-        float* tj = t_chw + j * hw + p0;
-        std::fill(tj, tj + n, 0.f);
-        for (int o = 0; o < q; ++o) {
-          const float wv = wt[j * q + o];
-          const float* go = g.data() + o * kTile;
-          for (int64_t p = 0; p < n; ++p) tj[p] += wv * go[p];
-        }
-      }
-      for (int64_t p = 0; p < n; ++p) {
-        float* dst = g_hwc + (p0 + p) * q;
-        for (int o = 0; o < q; ++o) dst[o] = g[o * kTile + p];
-      }
+      if (n != g.cols()) g.resize(q, n);
+      const Eigen::Map<const RowMajor, 0, Strided> x_tile(x + p0, cin, n, Strided(hw));
+      g.noalias() = w_g * x_tile;
+      SeluInPlace(g.data(), g.size(), 1);
+      Eigen::Map<RowMajor, 0, Strided> t_tile(t_chw + p0, m, n, Strided(hw));
+      t_tile.noalias() = w_t * g;
+      Eigen::Map<RowMajor>(g_hwc + p0 * q, n, q) = g.transpose();
     }
   });
 }
