@@ -123,8 +123,9 @@ class SuperPointExtractor : public FeatureExtractor {
     }
 
     // Shared encoder, ping-ponging between two activation buffers kept across calls. Max
-    // pooling floors odd sizes, so like the reference, an image whose sides are not multiples
-    // of 8 is seen as its top-left floor(H/8)*8 x floor(W/8)*8 crop.
+    // pooling floors odd sizes, so, as in the reference, an image whose sides are not multiples
+    // of 8 yields a floor(H/8) x floor(W/8) map: keypoints only come from the top-left
+    // floor(H/8)*8 x floor(W/8)*8 region (the convolutions still see the whole image).
     nn::Tensor& a = buffer_a_;
     nn::Tensor& b = buffer_b_;
     layers_[kConv1a].Forward(x, a);

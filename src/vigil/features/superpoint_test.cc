@@ -173,8 +173,8 @@ TEST(SuperPoint, SameOutputWithOneAndTwoThreadsAndRepeatedCalls) {
 }
 
 TEST(SuperPoint, SizeNotMultipleOfEightUsesTheFloorCrop) {
-  // Like the reference, a 101 x 75 image is processed as its 96 x 72 top-left crop
-  // (floor to multiples of 8 by the pooling), keypoints lie inside it minus the border.
+  // As in the reference, a 101 x 75 image gives a 12 x 9 cell map (the pooling floors), so
+  // keypoints lie in the 96 x 72 top-left region, minus the border.
   const fs::path weights = vigil::testing::FixturesDir() / "superpoint/superpoint_random_zip.pth";
   VIGIL_REQUIRE_FILE(weights);
   auto extractor = MakeSuperPoint(weights, -1);
