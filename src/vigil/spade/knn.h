@@ -12,9 +12,9 @@
 namespace vigil::spade {
 
 struct KnnOptions {
-  int query_block = 512;     // queries per GEMM block (block of distances ~2 MiB: stays in cache)
+  int query_block = 256;     // queries per GEMM block (256 x 1024 distances = 1 MiB: stays in L2)
   int gallery_block = 1024;  // gallery rows per GEMM block
-  int num_threads = 2;       // OpenBLAS threads (openblas_set_num_threads)
+  int num_threads = 2;       // worker threads, each over its own query blocks
   void Check() const;
 };
 
