@@ -1,0 +1,168 @@
+#include "vigil/ros/ros_test_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+
+#include "vigil/util/file_util.h"
+
+#ifndef VIGIL_ROSCORE_PATH
+#define VIGIL_ROSCORE_PATH "roscore"
+#endif
+
+namespace vigil::ros::testing {
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool PortOpen(const std::string& host, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv,
+                           const std::map<std::string, std::string>& env,
+                           const std::filesystem::path& log)
+    : log_(log) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    if (!env.count(entry.substr(0, entry.find('=')))) env_strings.push_back(entry);
+  }
+  for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
+  std::vector<char*> args, envp;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const std::string& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork() failed");
+  if (pid_ == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    ::execvpe(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  ::setpgid(pid_, pid_);  // also from the parent, so killpg works even before the child ran
+}
+
+ChildProcess::~ChildProcess() { Stop(); }
+
+bool ChildProcess::Running() {
+  if (status_ != -1) return false;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    ::killpg(pid_, SIGKILL);  // its children (roscore's rosmaster, rosout)
+    return false;
+  }
+  return true;
+}
+
+int ChildProcess::Stop() {
+  if (!Running()) return status_;
+  ::killpg(pid_, SIGINT);
+  for (int i = 0; i < 150 && Running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (Running()) {
+    ::killpg(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    status_ = 128 + SIGKILL;
+  }
+  ::killpg(pid_, SIGKILL);
+  return status_;
+}
+
+std::string ChildProcess::Log() const {
+  try {
+    return ReadFileToString(log_);
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+RosMaster::RosMaster(const std::filesystem::path& home, const std::string& host,
+                     std::vector<std::string> prefix)
+    : host_(host), home_(home) {
+  std::filesystem::create_directories(home);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = FreePort();
+    std::vector<std::string> argv = prefix;
+    for (const char* a : {VIGIL_ROSCORE_PATH, "-p"}) argv.push_back(a);
+    argv.push_back(std::to_string(port_));
+    process_ = std::make_unique<ChildProcess>(argv, Environment(host), home / "roscore.log");
+    // The master's XML-RPC port opens first; rosout registers a moment later.
+    const bool up = WaitFor(
+        [&] { return !process_->Running() || (prefix.empty() ? PortOpen(host_, port_) : true); },
+        std::chrono::seconds(30));
+    if (up && process_->Running()) {
+      if (!prefix.empty()) std::this_thread::sleep_for(std::chrono::seconds(3));
+      return;
+    }
+    process_->Stop();
+  }
+  throw std::runtime_error("roscore did not start: " + process_->Log());
+}
+
+std::string RosMaster::uri() const { return "http://" + host_ + ":" + std::to_string(port_); }
+
+std::map<std::string, std::string> RosMaster::Environment(const std::string& ros_ip) const {
+  return {{"ROS_MASTER_URI", uri()},
+          {"ROS_IP", ros_ip.empty() ? host_ : ros_ip},
+          {"ROS_HOSTNAME", ros_ip.empty() ? host_ : ros_ip},
+          {"ROS_HOME", home_.string()},
+          {"ROS_LOG_DIR", (home_ / "log").string()}};
+}
+
+}  // namespace vigil::ros::testing
