@@ -39,6 +39,8 @@ FeatureExtractorOptions ExtractorFlags::Resolve() const {
   resolved.superpoint.weights = weights;
   resolved.aliked.weights = weights;
   if (max_keypoints) {
+    VIGIL_CHECK(*max_keypoints >= -1, "option --max-keypoints: must be -1 (all) or >= 0, got {}",
+                *max_keypoints);
     resolved.superpoint.max_keypoints = *max_keypoints;
     resolved.aliked.top_k = *max_keypoints;
     resolved.sift.max_keypoints = std::max(0, *max_keypoints);
@@ -106,8 +108,15 @@ void AddMatcherOptions(CLI::App& app, MatcherFlags& flags) {
 int RunCommand(CLI::App& app, int argc, char** argv, const std::function<void()>& body) {
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // A usage error: one line like every other error (CLI11's default adds a second line and
+    // exits with its own code, 105 and so on), exit code 2 as for getopt-style tools.
+    std::fprintf(stderr, "vigil %s: error: %s (see --help)\n", app.get_name().c_str(), e.what());
+    return 2;
   }
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);

@@ -46,7 +46,8 @@ CancelToken& InterruptToken();
 
 // Parses argv with `app`, then runs body(); turns vigil::Error, cv::Exception and
 // std::exception into one line "vigil <command>: <message>" on stderr and exit code 1;
-// an interrupt gives exit code 130. Returns the exit code.
+// a usage error (bad or missing option) gives one such line and exit code 2, --help exit code
+// 0; an interrupt gives exit code 130. Returns the exit code.
 int RunCommand(CLI::App& app, int argc, char** argv, const std::function<void()>& body);
 
 }  // namespace vigil::cli

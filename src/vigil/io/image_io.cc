@@ -15,6 +15,14 @@ cv::Mat ReadImage(const fs::path& path, ImageMode mode) {
   VIGIL_CHECK(fs::is_regular_file(path), "{}: cannot read image (no such file)", path.string());
   const std::string bytes = ReadFileToString(path);
   VIGIL_CHECK(!bytes.empty(), "{}: cannot read image (empty file)", path.string());
+  // A truncated PNG is caught here: libpng would print its own "libpng error" line to stderr
+  // before OpenCV gives up, and the CLI promises one error line. The IEND chunk ends every PNG
+  // (only trailing junk may follow it).
+  if (bytes.rfind("\x89PNG\r\n\x1a\n", 0) == 0) {
+    const size_t tail = bytes.size() > 64 ? bytes.size() - 64 : 0;
+    VIGIL_CHECK(bytes.find("IEND", tail) != std::string::npos,
+                "{}: cannot read image (truncated PNG: no IEND chunk)", path.string());
+  }
   const int flags = mode == ImageMode::kColor  ? cv::IMREAD_COLOR
                     : mode == ImageMode::kGray ? cv::IMREAD_GRAYSCALE
                                                : cv::IMREAD_UNCHANGED;
