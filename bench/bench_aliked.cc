@@ -4,25 +4,24 @@
 // authors' fixture (keypoints within 0.05 px), so a fast wrong answer fails instead of counting.
 //
 // Run: build/bench/bench_aliked [--benchmark_repetitions=5]   (VIGIL_BENCH_THREADS=1 for 1 thread)
-#include <benchmark/benchmark.h>
-
-#include <sys/resource.h>
-
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <sys/resource.h>
 #include <vector>
 
+#include <benchmark/benchmark.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "roofline.h"
 #include "vigil/features/extractor.h"
 #include "vigil/nn/gemm.h"
+
+#include "roofline.h"
 
 namespace {
 
@@ -57,7 +56,9 @@ struct Config {
 double AlikedGflop(const Config& c, int h, int w, int n) {
   const double hw = static_cast<double>(h) * w;
   const int q = c.dim / 4;
-  auto conv = [](double pixels, int cin, int cout, int k) { return 2.0 * pixels * cin * cout * k * k; };
+  auto conv = [](double pixels, int cin, int cout, int k) {
+    return 2.0 * pixels * cin * cout * k * k;
+  };
   double f = 0;
   f += conv(hw, 3, c.c1, 3) + conv(hw, c.c1, c.c1, 3);
   const double hw2 = hw / 4, hw8 = hw / 64, hw32 = hw / 1024;
@@ -66,7 +67,8 @@ double AlikedGflop(const Config& c, int h, int w, int n) {
        conv(hw8, c.c3, c.c3, 3) + conv(hw8, c.c2, c.c3, 1);
   f += conv(hw32, c.c3, 18, 3) + conv(hw32, c.c3, c.c4, 3) + conv(hw32, c.c4, 18, 3) +
        conv(hw32, c.c4, c.c4, 3) + conv(hw32, c.c3, c.c4, 1);
-  f += conv(hw, c.c1, q, 1) + conv(hw2, c.c2, q, 1) + conv(hw8, c.c3, q, 1) + conv(hw32, c.c4, q, 1);
+  f +=
+      conv(hw, c.c1, q, 1) + conv(hw2, c.c2, q, 1) + conv(hw8, c.c3, q, 1) + conv(hw32, c.c4, q, 1);
   f += conv(hw + hw2 + hw8 + hw32, q, 8, 1);  // score_head.0 per scale
   f += conv(hw, 8, 4, 3) + conv(hw, 4, 4, 3) + conv(hw, 4, 1, 3);
   const int m2 = 2 * c.m;
@@ -101,7 +103,8 @@ void BM_Aliked(benchmark::State& state, const std::string& model, Config config,
   int found = 0;
   for (int i = 0; i < ref.rows; ++i) {
     for (int j = 0; j < f.size(); ++j) {
-      if (std::hypot(f.keypoints(j, 0) - ref.at<float>(i, 0), f.keypoints(j, 1) - ref.at<float>(i, 1)) <= 0.05) {
+      if (std::hypot(f.keypoints(j, 0) - ref.at<float>(i, 0),
+                     f.keypoints(j, 1) - ref.at<float>(i, 1)) <= 0.05) {
         ++found;
         break;
       }
@@ -119,7 +122,8 @@ void BM_Aliked(benchmark::State& state, const std::string& model, Config config,
     const vigil::Features out = extractor->Extract(image);
     benchmark::DoNotOptimize(out.descriptors.data());
     times_ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
   }
   const double cpu_s = ProcessCpuSeconds() - cpu0;
   const double sgemm = 0.5 * (sgemm_before + vigil::bench::MeasureSgemmGflops());

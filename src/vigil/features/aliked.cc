@@ -188,7 +188,8 @@ class AlikedExtractor : public FeatureExtractor {
 
  private:
   void Load(const io::StateDict& sd) {
-    for (const char* key : {"block1.conv1.weight", "desc_head.agg_weights", "score_head.0.weight"}) {
+    for (const char* key :
+         {"block1.conv1.weight", "desc_head.agg_weights", "score_head.0.weight"}) {
       VIGIL_CHECK(sd.Contains(key),
                   "{}: not an ALIKED checkpoint (no tensor '{}'; expected the state_dict of the "
                   "authors' {}.pth)",
@@ -221,7 +222,8 @@ class AlikedExtractor : public FeatureExtractor {
     sddh_.dim = c.dim;
     sddh_.kernel = c.kernel;
     sddh_.num_samples = c.num_samples;
-    sddh_.offset0_weight = sd.Get("desc_head.offset_conv.0.weight", {m2, c.dim, c.kernel, c.kernel});
+    sddh_.offset0_weight =
+        sd.Get("desc_head.offset_conv.0.weight", {m2, c.dim, c.kernel, c.kernel});
     sddh_.offset0_bias = sd.Get("desc_head.offset_conv.0.bias", {m2});
     sddh_.offset1_weight = sd.Get("desc_head.offset_conv.2.weight", {m2, m2, 1, 1});
     sddh_.offset1_bias = sd.Get("desc_head.offset_conv.2.bias", {m2});
@@ -361,8 +363,7 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
     const float inv = 1.f / std::max(std::sqrt(sq), 1e-12f);
     for (int ch = 0; ch < c.dim; ++ch) out[ch] *= inv;
   };
-  const std::vector<float> desc =
-      aliked::SddhDescriptors(lookup, h, w, det.xy, sddh_, threads);
+  const std::vector<float> desc = aliked::SddhDescriptors(lookup, h, w, det.xy, sddh_, threads);
 
   Features features;
   const int n = static_cast<int>(det.scores.size());
@@ -385,9 +386,10 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
 
 std::unique_ptr<FeatureExtractor> CreateAlikedExtractor(const FeatureExtractorOptions& options) {
   const std::string& model = options.aliked.model;
-  const ModelSpec spec{{"aliked/" + model + ".pth"}, fmt::format("ALIKED weights ({})", model),
-                       "https://github.com/Shiaoming/ALIKED (models/" + model +
-                           ".pth, BSD-3-Clause)"};
+  const ModelSpec spec{
+      {"aliked/" + model + ".pth"},
+      fmt::format("ALIKED weights ({})", model),
+      "https://github.com/Shiaoming/ALIKED (models/" + model + ".pth, BSD-3-Clause)"};
   io::StateDict sd = io::LoadTorchCheckpoint(FindModelFile(options.aliked.weights, spec));
   sd.StripPrefix("module.");
   return CreateAlikedExtractorFromStateDict(options.aliked, sd, options.num_threads);

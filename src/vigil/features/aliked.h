@@ -9,9 +9,9 @@
 
 namespace vigil {
 
-// Reads the authors' checkpoint aliked/<model>.pth (weights search path, or options.aliked.weights).
-// Throws vigil::Error naming the file on a checkpoint of another network, a missing tensor or a
-// tensor whose shape does not fit the configuration of options.aliked.model.
+// Reads the authors' checkpoint aliked/<model>.pth (weights search path, or
+// options.aliked.weights). Throws vigil::Error naming the file on a checkpoint of another network,
+// a missing tensor or a tensor whose shape does not fit the configuration of options.aliked.model.
 std::unique_ptr<FeatureExtractor> CreateAlikedExtractor(const FeatureExtractorOptions& options);
 
 // Same, from a state_dict already in memory (e.g. one edited by a test).

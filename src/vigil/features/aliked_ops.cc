@@ -176,8 +176,8 @@ void Conv3x3Direct(const nn::Tensor& x, const nn::Conv2dLayer& conv, int num_thr
 }
 
 nn::Tensor DeformConv2d(const nn::Tensor& x, const nn::Conv2dLayer& offset_conv, float max_offset,
-                        const nn::Conv2dLayer& conv, nn::Activation act,
-                        const nn::Tensor* residual, int num_threads) {
+                        const nn::Conv2dLayer& conv, nn::Activation act, const nn::Tensor* residual,
+                        int num_threads) {
   const nn::ImageShape shape = nn::GetImageShape(x, "deform_conv2d");
   const int h = static_cast<int>(shape.h), w = static_cast<int>(shape.w);
   const int64_t cin = shape.c, cout = conv.weight.size(0);
@@ -239,10 +239,10 @@ nn::Tensor DeformConv2d(const nn::Tensor& x, const nn::Conv2dLayer& offset_conv,
       }
     });
     float* o = y.ptr() + static_cast<int64_t>(y0) * w;
-    nn::Gemm(false, false, cout, n, rows, 1.f, conv.weight.ptr(), rows, cols.data(), n, 0.f, o,
-             hw);
+    nn::Gemm(false, false, cout, n, rows, 1.f, conv.weight.ptr(), rows, cols.data(), n, 0.f, o, hw);
     const float* bias = conv.bias.numel() > 0 ? conv.bias.ptr() : nullptr;
-    const float* res = residual != nullptr ? residual->ptr() + static_cast<int64_t>(y0) * w : nullptr;
+    const float* res =
+        residual != nullptr ? residual->ptr() + static_cast<int64_t>(y0) * w : nullptr;
     ParallelFor(cout, num_threads, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         float* oc = o + c * hw;
@@ -378,8 +378,8 @@ DkdResult DetectKeypoints(const float* scores, int h, int w, const DkdOptions& o
     for (int dy = -r; dy <= r; ++dy) {
       for (int dx = -r; dx <= r; ++dx) {
         const int y = cy + dy, x = cx + dx;
-        const float v = (y >= 0 && y < h && x >= 0 && x < w) ? scores[static_cast<int64_t>(y) * w + x]
-                                                             : 0.f;
+        const float v =
+            (y >= 0 && y < h && x >= 0 && x < w) ? scores[static_cast<int64_t>(y) * w + x] : 0.f;
         patch[(dy + r) * ks + (dx + r)] = v;
         max_v = std::max(max_v, v);
       }
@@ -456,8 +456,8 @@ std::vector<float> SddhDescriptors(const FeatureLookup& lookup, int h, int w,
       const float nx = xy[2 * i] / wm1 * 2.f - 1.f, ny = xy[2 * i + 1] / hm1 * 2.f - 1.f;
       const float kx = (nx / 2.f + 0.5f) * wm1, ky = (ny / 2.f + 0.5f) * hm1;
       for (int p = 0; p < m; ++p) {
-        const float ox = std::clamp(offsets[i * m2 + p] + weights.offset1_bias.data[p], -max_offset,
-                                    max_offset);
+        const float ox =
+            std::clamp(offsets[i * m2 + p] + weights.offset1_bias.data[p], -max_offset, max_offset);
         const float oy = std::clamp(offsets[i * m2 + m + p] + weights.offset1_bias.data[m + p],
                                     -max_offset, max_offset);
         const float gx = 2.f * (kx + ox) / wm1 - 1.f, gy = 2.f * (ky + oy) / hm1 - 1.f;

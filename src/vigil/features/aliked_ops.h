@@ -25,7 +25,9 @@ namespace vigil::aliked {
 // SELU in place (torch.nn.SELU constants), vectorised (Eigen's exp) and split over threads: on
 // full-resolution maps it is the costliest element-wise step of the network.
 void SeluInPlace(float* data, int64_t count, int num_threads);
-inline void SeluInPlace(nn::Tensor& t, int num_threads) { SeluInPlace(t.ptr(), t.numel(), num_threads); }
+inline void SeluInPlace(nn::Tensor& t, int num_threads) {
+  SeluInPlace(t.ptr(), t.numel(), num_threads);
+}
 
 // A 3x3 stride-1 convolution with zero padding 1 (torch semantics, bias optional), computed
 // directly with the loops running along image rows. For the score head's 8 -> 4 -> 4 -> 1
@@ -50,8 +52,8 @@ void FusedPointwiseSelu(const float* x, int64_t hw, int cin, const float* wg, in
 // (y - 1 + ky + dy, x - 1 + kx + dx), zeros outside; then a GEMM with conv's weights.
 // Returns act(deform_conv(x) + conv.bias [+ residual]).
 nn::Tensor DeformConv2d(const nn::Tensor& x, const nn::Conv2dLayer& offset_conv, float max_offset,
-                        const nn::Conv2dLayer& conv, nn::Activation act,
-                        const nn::Tensor* residual, int num_threads);
+                        const nn::Conv2dLayer& conv, nn::Activation act, const nn::Tensor* residual,
+                        int num_threads);
 
 // k x k average pooling with stride k (h and w divisible by k).
 void AvgPool(const float* in, int c, int h, int w, int k, float* out, int num_threads);
@@ -59,8 +61,8 @@ void AvgPool(const float* in, int c, int h, int w, int k, float* out, int num_th
 // Bilinear upsampling as torch.nn.Upsample(mode="bilinear", align_corners=True) computes it, in
 // float: the source index of output row y is y * (in_h - 1) / (out_h - 1).
 struct UpsampleAxis {
-  std::vector<int> i0, i1;     // source indices per output index
-  std::vector<float> l0, l1;   // their weights
+  std::vector<int> i0, i1;    // source indices per output index
+  std::vector<float> l0, l1;  // their weights
   UpsampleAxis(int in_size, int out_size);
 };
 
@@ -94,9 +96,9 @@ std::vector<float> SimpleNms(const float* scores, int h, int w, int radius);
 using FeatureLookup = std::function<void(int x, int y, float* out)>;
 
 struct SddhWeights {
-  int dim = 0;           // feature / descriptor dimension
-  int kernel = 3;        // K: offset-estimation patch size
-  int num_samples = 16;  // M: deformable sample positions per keypoint
+  int dim = 0;                              // feature / descriptor dimension
+  int kernel = 3;                           // K: offset-estimation patch size
+  int num_samples = 16;                     // M: deformable sample positions per keypoint
   nn::Tensor offset0_weight, offset0_bias;  // 2M x dim x K x K, 2M (SELU after it)
   nn::Tensor offset1_weight, offset1_bias;  // 2M x 2M x 1 x 1, 2M
   nn::Tensor sf_conv;                       // dim x dim x 1 x 1 (no bias, SELU after it)

@@ -1,7 +1,5 @@
 #include "vigil/features/aliked.h"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -10,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -63,8 +62,8 @@ std::vector<float> NaiveDeformConv(const nn::Tensor& x, const std::vector<float>
           const float dy = offsets[(2 * t) * h * w + y * w + xx];
           const float dx = offsets[(2 * t + 1) * h * w + y * w + xx];
           for (int ci = 0; ci < c; ++ci) {
-            const float v = NaiveBilinear(x.ptr() + ci * h * w, h, w, y - 1 + t / 3 + dy,
-                                          xx - 1 + t % 3 + dx);
+            const float v =
+                NaiveBilinear(x.ptr() + ci * h * w, h, w, y - 1 + t / 3 + dy, xx - 1 + t % 3 + dx);
             sum += weight.data[(o * c + ci) * 9 + t] * v;
           }
         }
@@ -258,7 +257,7 @@ constexpr double kMaxCountError = 0.02;
 constexpr float kScoreTolerance = 1e-3f;
 constexpr float kMinCosine = 0.999f;
 
-const char* const kImages[] = {"scannet0", "scannet1", "freiburg0", "freiburg0s",
+const char* const kImages[] = {"scannet0",  "scannet1", "freiburg0", "freiburg0s",
                                "freiburg1", "sacre0",   "sacre1"};
 
 fs::path WeightsPath(const std::string& model) {
@@ -327,9 +326,10 @@ void ExpectMatchesFixtures(const std::string& model, const std::string& mode, in
   VIGIL_REQUIRE_FILE(weights);
   auto extractor = MakeAliked(model, top_k);
   for (const char* image_name : kImages) {
-    const fs::path fixture =
-        vigil::testing::FixturesDir() / "aliked" / (model + "_" + mode + "_" + image_name + ".yml.gz");
-    const fs::path image_path = vigil::testing::FixturesDir() / "images" / (std::string(image_name) + ".png");
+    const fs::path fixture = vigil::testing::FixturesDir() / "aliked" /
+                             (model + "_" + mode + "_" + image_name + ".yml.gz");
+    const fs::path image_path =
+        vigil::testing::FixturesDir() / "images" / (std::string(image_name) + ".png");
     VIGIL_REQUIRE_FILE(fixture);
     VIGIL_REQUIRE_FILE(image_path);
     const cv::Mat image = cv::imread(image_path.string(), cv::IMREAD_COLOR);
@@ -397,9 +397,10 @@ TEST(Aliked, ShiftedImageMatchesAtTrueShift) {
     within3 += e <= 3.0;
     within15 += e <= 1.5;
   }
-  std::printf("freiburg0 -> freiburg0s: %d mutual NN matches, %.4f within 3 px, %.4f within 1.5 px\n",
-              total, static_cast<double>(within3) / std::max(1, total),
-              static_cast<double>(within15) / std::max(1, total));
+  std::printf(
+      "freiburg0 -> freiburg0s: %d mutual NN matches, %.4f within 3 px, %.4f within 1.5 px\n",
+      total, static_cast<double>(within3) / std::max(1, total),
+      static_cast<double>(within15) / std::max(1, total));
   ASSERT_GT(total, 300);
   EXPECT_GE(within3, 0.95 * total);
 }
@@ -454,7 +455,8 @@ TEST(Aliked, TinyImagesDoNotCrash) {
 }
 
 TEST(Aliked, OtherCheckpointGivesOneClearError) {
-  const fs::path superpoint = vigil::testing::FixturesDir() / "superpoint" / "superpoint_random_zip.pth";
+  const fs::path superpoint =
+      vigil::testing::FixturesDir() / "superpoint" / "superpoint_random_zip.pth";
   VIGIL_REQUIRE_FILE(superpoint);
   FeatureExtractorOptions options;
   options.type = "aliked-n16";
