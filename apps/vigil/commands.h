@@ -10,5 +10,6 @@ int RunCalibrate(int argc, char** argv);   // commands/calibrate.cc
 int RunInspect(int argc, char** argv);     // commands/inspect.cc
 int RunEvalChanges(int argc, char** argv); // commands/eval_changes.cc
 int RunSpade(int argc, char** argv);       // commands/spade.cc (fit | score | eval)
+int RunBagExtract(int argc, char** argv);  // commands/bag_extract.cc (VIGIL_HAVE_ROS only)
 
 }  // namespace vigil::cli

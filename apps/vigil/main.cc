@@ -27,6 +27,9 @@ const std::vector<Command>& Commands() {
       {"match", vigil::cli::RunMatch, "match keypoints between two images (or a list of pairs)"},
       {"spade", vigil::cli::RunSpade,
        "sub-image anomaly detection (SPADE / PatchCore): fit | score | eval"},
+#ifdef VIGIL_HAVE_ROS
+      {"bag-extract", vigil::cli::RunBagExtract, "turn a ROS 1 bag (images + poses) into a run folder"},
+#endif
   };
   return commands;
 }

@@ -1,1 +1,367 @@
+// vigil_node and vigil_collector against a real roscore (started here on a free loopback port).
+// The test process plays a bag written from ../shared/data/changes-freiburg through the ROS C++
+// API and listens to the nodes' outputs; the expected results come from RunInspection on the
+// same bag extracted by ExtractBagToRun, i.e. what `vigil inspect` writes for that run.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
 #include <gtest/gtest.h>
+#include <nav_msgs/Odometry.h>
+#include <nlohmann/json.hpp>
+#include <ros/ros.h>
+#include <rosbag/bag.h>
+#include <rosbag/view.h>
+#include <sensor_msgs/Image.h>
+#include <std_msgs/String.h>
+#include <std_msgs/UInt64.h>
+
+#include "vigil/inspection/inspector.h"
+#include "vigil/retrieval/run.h"
+#include "vigil/ros/bag_run.h"
+#include "vigil/ros/ros_test_util.h"
+#include "vigil/util/file_util.h"
+#include "vigil/util/testing.h"
+
+namespace vigil::ros {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::ChildProcess;
+using testing::RosMaster;
+using testing::WaitFor;
+using namespace std::chrono_literals;
+
+fs::path FreiburgDir() { return vigil::testing::DataDir() / "changes-freiburg"; }
+
+// A query run of three frames (three different times, one of each change variant) + its bag.
+struct QueryBag {
+  fs::path run_dir;
+  fs::path bag;
+  std::vector<std::string> names;  // names of the frames in the extracted run
+};
+
+QueryBag MakeQueryBag(const fs::path& dir) {
+  const retrieval::Run query = retrieval::LoadRun(FreiburgDir() / "query");
+  QueryBag out;
+  out.run_dir = dir / "query3";
+  fs::create_directories(out.run_dir);
+  std::string csv = "image,x,y,z,qx,qy,qz,qw\n";
+  std::ifstream in(FreiburgDir() / "query" / "poses.csv");
+  std::string line;
+  std::vector<std::string> chosen;
+  for (size_t i : {0u, 4u, 8u}) chosen.push_back(query.frames.at(i).image.filename().string());
+  while (std::getline(in, line)) {
+    for (const std::string& name : chosen) {
+      if (line.rfind(name + ",", 0) == 0) csv += line + "\n";
+    }
+  }
+  for (const std::string& name : chosen) {
+    fs::copy_file(FreiburgDir() / "query" / name, out.run_dir / name);
+  }
+  WriteTextFileAtomically(out.run_dir / "poses.csv", csv);
+  const retrieval::Run run = retrieval::LoadRun(out.run_dir);
+  EXPECT_EQ(run.NumPosed(), 3);
+  out.bag = dir / "query3.bag";
+  WriteRunToBag(run, out.bag);
+  for (const retrieval::RunFrame& f : run.frames) out.names.push_back(ImageNameForStamp(*f.timestamp));
+  return out;
+}
+
+InspectorOptions FastOptions() {
+  InspectorOptions o;
+  o.extractor.type = "sift";
+  o.extractor.num_threads = 1;
+  o.matcher.type = "nn";
+  o.matcher.num_threads = 1;
+  o.segmenter.type = "graph";
+  o.segmenter.num_threads = 1;
+  o.show_progress = false;
+  o.resume = false;
+  o.write_panels = false;
+  return o;
+}
+
+std::vector<std::string> NodeArgs(const std::string& ns, const fs::path& reference) {
+  return {VIGIL_NODE_PATH,          "__ns:=/" + ns,         "_reference:=" + reference.string(),
+          "_extractor:=sift",       "_matcher:=nn",         "_segmenter:=graph",
+          "_threads:=1",            "_image_topic:=camera/image_raw", "_pose_topic:=odom"};
+}
+
+// Plays image + odometry pairs to /<ns>/... and collects /<ns>/vigil_node/anomalies.
+class Player {
+ public:
+  explicit Player(const std::string& ns) {
+    ::ros::NodeHandle nh;
+    image_pub_ = nh.advertise<sensor_msgs::Image>("/" + ns + "/camera/image_raw", 100);
+    odom_pub_ = nh.advertise<nav_msgs::Odometry>("/" + ns + "/odom", 100);
+    sub_ = nh.subscribe<std_msgs::String>(
+        "/" + ns + "/vigil_node/anomalies", 100, [this](const std_msgs::StringConstPtr& msg) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          received_.push_back(json::parse(msg->data));
+        });
+    dropped_sub_ = nh.subscribe<std_msgs::UInt64>(
+        "/" + ns + "/vigil_node/dropped_frames", 10,
+        [this](const std_msgs::UInt64ConstPtr& msg) { dropped_ = msg->data; });
+  }
+  // Waits until the node subscribed to our topics and we to its results.
+  bool Connect(std::chrono::milliseconds timeout = 60s) {
+    return WaitFor(
+        [&] {
+          return image_pub_.getNumSubscribers() > 0 && odom_pub_.getNumSubscribers() > 0 &&
+                 sub_.getNumPublishers() > 0;
+        },
+        timeout);
+  }
+  void Publish(const sensor_msgs::Image& image, const nav_msgs::Odometry& odom) {
+    odom_pub_.publish(odom);
+    image_pub_.publish(image);
+  }
+  size_t Count() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return received_.size();
+  }
+  bool WaitForCount(size_t n, std::chrono::milliseconds timeout = 120s) {
+    return WaitFor([&] { return Count() >= n; }, timeout);
+  }
+  std::vector<json> Received() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return received_;
+  }
+  uint64_t dropped() const { return dropped_.load(); }
+
+ private:
+  ::ros::Publisher image_pub_, odom_pub_;
+  ::ros::Subscriber sub_, dropped_sub_;
+  std::mutex mutex_;
+  std::vector<json> received_;
+  std::atomic<uint64_t> dropped_{0};
+};
+
+struct BagFrame {
+  sensor_msgs::Image image;
+  nav_msgs::Odometry odom;
+};
+
+std::vector<BagFrame> ReadFrames(const fs::path& bag_path) {
+  rosbag::Bag bag(bag_path.string(), rosbag::bagmode::Read);
+  rosbag::View view(bag);
+  std::vector<BagFrame> frames;
+  std::map<double, nav_msgs::Odometry> odoms;
+  for (const rosbag::MessageInstance& m : view) {
+    if (auto image = m.instantiate<sensor_msgs::Image>()) frames.push_back({*image, {}});
+    if (auto odom = m.instantiate<nav_msgs::Odometry>()) odoms[odom->header.stamp.toSec()] = *odom;
+  }
+  for (BagFrame& f : frames) f.odom = odoms.at(f.image.header.stamp.toSec());
+  return frames;
+}
+
+// Publishes frames one at a time, each after the node answered the previous one (lockstep, so
+// that nothing is dropped). Returns false on a timeout.
+bool PlayLockstep(Player& player, const std::vector<BagFrame>& frames) {
+  for (const BagFrame& f : frames) {
+    const size_t before = player.Count();
+    player.Publish(f.image, f.odom);
+    if (!player.WaitForCount(before + 1)) return false;
+  }
+  return true;
+}
+
+class RosNodeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!fs::exists(FreiburgDir() / "query" / "poses.csv")) return;
+    dir_ = new fs::path(vigil::testing::MakeTempDir("ros_node"));
+    master_ = new RosMaster(*dir_ / "ros");
+    for (const auto& [key, value] : master_->Environment()) ::setenv(key.c_str(), value.c_str(), 1);
+    int argc = 1;
+    char name[] = "vigil_ros_test";
+    char* argv[] = {name, nullptr};
+    ::ros::init(argc, argv, "vigil_ros_test",
+                ::ros::init_options::NoSigintHandler | ::ros::init_options::AnonymousName);
+    ::ros::start();
+    spinner_ = new ::ros::AsyncSpinner(2);
+    spinner_->start();
+    query_ = new QueryBag(MakeQueryBag(*dir_));
+  }
+  static void TearDownTestSuite() {
+    if (spinner_) spinner_->stop();
+    ::ros::shutdown();
+    delete spinner_;
+    delete master_;  // stops roscore
+    delete query_;
+    spinner_ = nullptr;
+    master_ = nullptr;
+    query_ = nullptr;
+  }
+  void SetUp() override {
+    VIGIL_REQUIRE_FILE(FreiburgDir() / "query" / "poses.csv");
+    ASSERT_TRUE(master_ && master_->process().Running()) << "roscore is not running";
+  }
+  std::unique_ptr<ChildProcess> StartNode(const std::string& ns,
+                                          std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = NodeArgs(ns, FreiburgDir() / "reference");
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<ChildProcess>(args, master_->Environment(),
+                                          *dir_ / ("node_" + ns + ".log"));
+  }
+  static fs::path* dir_;
+  static RosMaster* master_;
+  static ::ros::AsyncSpinner* spinner_;
+  static QueryBag* query_;
+};
+fs::path* RosNodeTest::dir_ = nullptr;
+RosMaster* RosNodeTest::master_ = nullptr;
+::ros::AsyncSpinner* RosNodeTest::spinner_ = nullptr;
+QueryBag* RosNodeTest::query_ = nullptr;
+
+TEST_F(RosNodeTest, NodeOnPlayedBagPublishesTheSameAnomaliesAsInspect) {
+  // Expected: `vigil inspect` (RunInspection) on the bag extracted to a run folder.
+  const fs::path extracted = *dir_ / "extracted";
+  BagExtractOptions extract;
+  extract.image_topic = "/camera/image_raw";
+  extract.pose_topic = "/odom";
+  ExtractBagToRun(query_->bag, extracted, extract);
+  const fs::path inspect_out = *dir_ / "inspect";
+  RunInspection(FreiburgDir() / "reference", extracted, inspect_out, FastOptions());
+
+  auto node = StartNode("robot1");
+  Player player("robot1");
+  ASSERT_TRUE(player.Connect()) << node->Log();
+  ASSERT_TRUE(PlayLockstep(player, ReadFrames(query_->bag))) << node->Log();
+  const std::vector<json> got = player.Received();
+  ASSERT_EQ(got.size(), query_->names.size());
+  int total_anomalies = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const std::string& name = query_->names[i];
+    SCOPED_TRACE(name);
+    const json expected =
+        json::parse(ReadFileToString(inspect_out / (fs::path(name).stem().string() + ".json")));
+    ASSERT_FALSE(got[i].contains("error")) << got[i].dump();
+    EXPECT_EQ(got[i]["query"], name);
+    EXPECT_EQ(got[i]["robot"], "robot1");
+    EXPECT_EQ(got[i]["reference"]["image"], expected["reference"]["image"]);
+    const json& a = got[i]["anomalies"];
+    const json& b = expected["anomalies"];
+    ASSERT_EQ(a.size(), b.size()) << got[i]["anomalies"].dump() << "\nvs\n" << b.dump();
+    total_anomalies += static_cast<int>(b.size());
+    for (size_t k = 0; k < a.size(); ++k) {
+      EXPECT_EQ(a[k]["kind"], b[k]["kind"]);
+      for (int c = 0; c < 4; ++c) {
+        EXPECT_LE(std::abs(a[k]["bbox"][c].get<double>() - b[k]["bbox"][c].get<double>()), 1.0)
+            << "anomaly " << k << " bbox " << a[k]["bbox"].dump() << " vs " << b[k]["bbox"].dump();
+      }
+    }
+  }
+  // The comparison means something only when changes were found.
+  EXPECT_GT(total_anomalies, 0);
+  EXPECT_TRUE(node->Running()) << node->Log();
+  EXPECT_EQ(node->Stop(), 0) << node->Log();
+}
+
+TEST_F(RosNodeTest, TwoNamespacedNodesAndTheCollectorReportBothRobots) {
+  auto node1 = StartNode("robot1");
+  auto node2 = StartNode("robot2");
+  const fs::path report = *dir_ / "collected";
+  ChildProcess collector({VIGIL_COLLECTOR_PATH, "_robots:=robot1,robot2",
+                          "_out_dir:=" + report.string(), "_write_period:=0"},
+                         master_->Environment(), *dir_ / "collector.log");
+  Player p1("robot1"), p2("robot2");
+  ASSERT_TRUE(p1.Connect()) << node1->Log();
+  ASSERT_TRUE(p2.Connect()) << node2->Log();
+  const std::vector<BagFrame> frames = ReadFrames(query_->bag);
+  // Wait for the collector's subscriptions before playing.
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(report / "report.html"); }, 30s)) << collector.Log();
+  std::this_thread::sleep_for(1s);
+  bool ok1 = false, ok2 = false;
+  std::thread t1([&] { ok1 = PlayLockstep(p1, {frames[0], frames[1]}); });
+  std::thread t2([&] { ok2 = PlayLockstep(p2, {frames[2]}); });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(ok1) << node1->Log();
+  ASSERT_TRUE(ok2) << node2->Log();
+  const auto has_both = [&] {
+    try {
+      const std::string html = ReadFileToString(report / "report.html");
+      return html.find("robot1__" + fs::path(query_->names[1]).stem().string()) !=
+                 std::string::npos &&
+             html.find("robot2__" + fs::path(query_->names[2]).stem().string()) != std::string::npos;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  EXPECT_TRUE(WaitFor(has_both, 30s)) << collector.Log();
+  EXPECT_EQ(collector.Stop(), 0) << collector.Log();
+  EXPECT_TRUE(has_both());
+  for (const std::string& f : {"robot1__" + query_->names[0], "robot1__" + query_->names[1],
+                               "robot2__" + query_->names[2]}) {
+    const fs::path file = report / (fs::path(f).stem().string() + ".json");
+    ASSERT_TRUE(fs::exists(file)) << file;
+    EXPECT_EQ(json::parse(ReadFileToString(file))["robot"], f.substr(0, 6));
+    EXPECT_TRUE(fs::exists(report / "panels" / (fs::path(f).stem().string() + ".png"))) << f;
+  }
+}
+
+TEST_F(RosNodeTest, NodeDropsFramesWhenFloodedSaysSoAndKeepsRunning) {
+  auto node = StartNode("robot3");
+  Player player("robot3");
+  ASSERT_TRUE(player.Connect()) << node->Log();
+  const std::vector<BagFrame> frames = ReadFrames(query_->bag);
+  constexpr int kFlood = 12;
+  for (int i = 0; i < kFlood; ++i) {
+    BagFrame f = frames[i % frames.size()];
+    f.image.header.stamp = f.odom.header.stamp = ::ros::Time(2000 + 0.05 * i);
+    player.Publish(f.image, f.odom);
+    std::this_thread::sleep_for(20ms);
+  }
+  // Wait until the node is quiet for 3 s.
+  size_t last = 0;
+  for (int i = 0; i < 40; ++i) {
+    std::this_thread::sleep_for(3s);
+    if (player.Count() == last && last > 0) break;
+    last = player.Count();
+  }
+  const size_t processed = player.Count();
+  EXPECT_GE(processed, 1u);
+  EXPECT_LT(processed, static_cast<size_t>(kFlood));
+  EXPECT_GT(player.dropped(), 0u);
+  EXPECT_LE(processed + player.dropped(), static_cast<size_t>(kFlood));
+  EXPECT_EQ(player.Received().back()["dropped_frames"].get<uint64_t>(), player.dropped());
+  EXPECT_NE(node->Log().find("dropped a frame"), std::string::npos) << node->Log();
+  ASSERT_TRUE(node->Running());
+
+  // A frame it cannot read: an error result, and the node goes on.
+  BagFrame bad = frames[0];
+  bad.image.encoding = "32FC1";
+  bad.image.header.stamp = bad.odom.header.stamp = ::ros::Time(3000);
+  ASSERT_TRUE(PlayLockstep(player, {bad}));
+  EXPECT_NE(player.Received().back().value("error", std::string()).find("32FC1"),
+            std::string::npos)
+      << player.Received().back().dump();
+  BagFrame good = frames[1];
+  good.image.header.stamp = good.odom.header.stamp = ::ros::Time(3001);
+  ASSERT_TRUE(PlayLockstep(player, {good}));
+  EXPECT_FALSE(player.Received().back().contains("error"));
+  EXPECT_TRUE(node->Running());
+}
+
+TEST_F(RosNodeTest, NodeExitsWithAClearMessageOnBadParameters) {
+  ChildProcess node({VIGIL_NODE_PATH, "__ns:=/bad", "_reference:=/nonexistent/run"},
+                    master_->Environment(), *dir_ / "node_bad.log");
+  ASSERT_TRUE(WaitFor([&] { return !node.Running(); }, 30s));
+  EXPECT_EQ(node.Stop(), 1);
+  EXPECT_NE(node.Log().find("/nonexistent/run"), std::string::npos) << node.Log();
+  ChildProcess node2({VIGIL_NODE_PATH, "__ns:=/bad2", "_reference:=/tmp", "_pose_type:=gps"},
+                     master_->Environment(), *dir_ / "node_bad2.log");
+  ASSERT_TRUE(WaitFor([&] { return !node2.Running(); }, 30s));
+  EXPECT_NE(node2.Log().find("pose_type"), std::string::npos) << node2.Log();
+}
+
+}  // namespace
+}  // namespace vigil::ros
