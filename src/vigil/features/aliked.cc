@@ -6,7 +6,8 @@
 // dim/4 channels per scale, bilinear upsampling with align_corners=True, concatenation), a score
 // head (1x1 + three 3x3 convs, sigmoid), DKD detection and the SDDH descriptor head.
 //
-// Two reformulations keep it fast and small without changing the result beyond float rounding:
+// Two reformulations keep it fast and small without changing the result beyond float rounding
+// (the fixture tests in aliked_test.cc hold it to the authors' outputs):
 //   * the score head's first 1x1 conv is linear and so is upsampling, so W * up(x) = up(W * x):
 //     it runs on each scale before upsampling (8 channels upsampled instead of 3 * dim/4);
 //   * the dense feature map (dim x H x W, L2-normalised per pixel) is never materialised: the

@@ -1,4 +1,6 @@
 // The operations ALIKED needs beyond a plain convolution stack (features/aliked.h):
+//   * SELU, a direct 3x3 conv for few channels and a fused pair of 1x1 convs, for the
+//     full-resolution layers where skinny GEMMs and per-element libm calls are slow;
 //   * the deformable 3x3 convolution of the encoder's last two blocks (torchvision's
 //     deform_conv2d: one (dy, dx) offset per tap and output pixel, bilinear sampling with zeros
 //     outside the map, then a GEMM with the regular weights);
@@ -22,8 +24,9 @@
 
 namespace vigil::aliked {
 
-// SELU in place (torch.nn.SELU constants), vectorised (Eigen's exp) and split over threads: on
-// full-resolution maps it is the costliest element-wise step of the network.
+// SELU in place (torch.nn.SELU constants), with an inline exp the compiler vectorises (~1 ulp),
+// split over threads: on full-resolution maps it is the costliest element-wise step of the
+// network.
 void SeluInPlace(float* data, int64_t count, int num_threads);
 inline void SeluInPlace(nn::Tensor& t, int num_threads) {
   SeluInPlace(t.ptr(), t.numel(), num_threads);
