@@ -7,18 +7,18 @@
 //   BM_SpadeScore/K       whole per-image SPADE scoring as K (nearest images) grows.
 //   BM_SpadeFit/N         fit time and bank size as the gallery grows.
 // Each benchmark checks its output: the GEMM kNN must equal the naive loop, scores must be finite.
-#include <benchmark/benchmark.h>
-
 #include <cmath>
 #include <filesystem>
 #include <random>
 
+#include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "roofline.h"
 #include "vigil/io/image_io.h"
 #include "vigil/spade/knn.h"
 #include "vigil/spade/pipeline.h"
+
+#include "roofline.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -117,11 +117,12 @@ void BM_PixelKnn(benchmark::State& state) {
   for (int i = 0; i < 64; ++i) {
     if (check.indices[i] != result.indices[i]) state.SkipWithError("kNN mismatch vs naive loop");
   }
-  state.SetLabel(naive ? "naive loop" : fmt::format("blocked GEMM, {} thread(s)", options.num_threads));
+  state.SetLabel(naive ? "naive loop"
+                       : fmt::format("blocked GEMM, {} thread(s)", options.num_threads));
   state.counters["gallery_pixels"] = static_cast<double>(p.ng);
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * p.nq * p.ng * p.dim,
-                                                 benchmark::Counter::kIsIterationInvariantRate,
-                                                 benchmark::Counter::OneK::kIs1000);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * p.nq * p.ng * p.dim, benchmark::Counter::kIsIterationInvariantRate,
+                         benchmark::Counter::OneK::kIs1000);
 }
 BENCHMARK(BM_PixelKnn)
     ->ArgsProduct({{0}, {1, 5, 10, 20}})
@@ -135,9 +136,9 @@ BENCHMARK(BM_PixelKnn)
 void BM_SpadeScore(benchmark::State& state) {
   if (!fs::exists(Model())) return state.SkipWithError("fixture model missing");
   static Backbone* backbone = new Backbone(FixtureBackbone());
-  static const MemoryBank* bank = new MemoryBank(FitMemoryBank(
-      *backbone, Detector(5), vigil::spade::ListTrainImages(Brick() / "train" / "good"), false,
-      nullptr));
+  static const MemoryBank* bank = new MemoryBank(
+      FitMemoryBank(*backbone, Detector(5),
+                    vigil::spade::ListTrainImages(Brick() / "train" / "good"), false, nullptr));
   const int k = static_cast<int>(state.range(0));
   const auto detector = AnomalyDetector::Create(Detector(k));
   const BackboneOutput query =
@@ -148,7 +149,13 @@ void BM_SpadeScore(benchmark::State& state) {
     benchmark::DoNotOptimize(r.image_score);
   }
 }
-BENCHMARK(BM_SpadeScore)->Arg(1)->Arg(5)->Arg(10)->Arg(20)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SpadeScore)
+    ->Arg(1)
+    ->Arg(5)
+    ->Arg(10)
+    ->Arg(20)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Fit time and bank size as the gallery grows.
 void BM_SpadeFit(benchmark::State& state) {
@@ -165,7 +172,13 @@ void BM_SpadeFit(benchmark::State& state) {
   }
   state.counters["bank_MiB"] = bank_mib;
 }
-BENCHMARK(BM_SpadeFit)->Arg(15)->Arg(30)->Arg(60)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+BENCHMARK(BM_SpadeFit)
+    ->Arg(15)
+    ->Arg(30)
+    ->Arg(60)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
 
 }  // namespace
 

@@ -9,14 +9,15 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "cli_common.h"
-#include "commands.h"
 #include "vigil/io/image_io.h"
 #include "vigil/spade/evaluate.h"
 #include "vigil/spade/pipeline.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
 #include "vigil/util/model_path.h"
+
+#include "cli_common.h"
+#include "commands.h"
 
 namespace vigil::cli {
 namespace fs = std::filesystem;
@@ -141,9 +142,10 @@ std::string Cell(double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) 
 }  // namespace
 
 int RunSpade(int argc, char** argv) {
-  CLI::App app{"Sub-image anomaly detection with a saved memory bank: SPADE (Cohen & Hoshen "
-               "2020) or PatchCore (Roth et al. 2022) on an ONNX backbone.",
-               "spade"};
+  CLI::App app{
+      "Sub-image anomaly detection with a saved memory bank: SPADE (Cohen & Hoshen "
+      "2020) or PatchCore (Roth et al. 2022) on an ONNX backbone.",
+      "spade"};
   app.require_subcommand(1);
 
   BackboneFlags fit_backbone, eval_backbone;
@@ -186,8 +188,8 @@ int RunSpade(int argc, char** argv) {
     CancelToken& cancel = InterruptToken();
     if (fit->parsed()) {
       VIGIL_CHECK(fit_data.empty() != fit_train.empty(), "give exactly one of --data or --train");
-      const fs::path train_dir = fit_data.empty() ? fs::path(fit_train)
-                                                  : fs::path(fit_data) / "train" / "good";
+      const fs::path train_dir =
+          fit_data.empty() ? fs::path(fit_train) : fs::path(fit_data) / "train" / "good";
       const auto train = spade::ListTrainImages(train_dir);
       SyncThreads(fit_options, fit_backbone.threads);
       spade::Backbone backbone(fit_backbone.Resolve());
@@ -249,9 +251,9 @@ int RunSpade(int argc, char** argv) {
     options.out_dir = eval_out;
     options.write_overlays = !no_overlays;
     options.fpr_limit = fpr_limit;
-    options.title = fmt::format("{} on {} ({} preset)", eval_options.method,
-                                fs::path(backbone_options.model).filename().string(),
-                                eval_backbone.preset);
+    options.title =
+        fmt::format("{} on {} ({} preset)", eval_options.method,
+                    fs::path(backbone_options.model).filename().string(), eval_backbone.preset);
     const std::vector<fs::path> categories = spade::FindMvtecCategories(eval_data);
     nlohmann::json all = nlohmann::json::object();
     std::printf("%-12s %-14s %6s %11s %11s %8s %7s\n", "category", "defect", "images",
@@ -261,9 +263,9 @@ int RunSpade(int argc, char** argv) {
       const spade::CategoryMetrics m =
           spade::EvaluateCategory(category, backbone, eval_options, options, &cancel);
       for (const auto& [defect, d] : m.by_defect) {
-        std::printf("%-12s %-14s %6d %11s %11s %8s %7s\n", m.name.c_str(), defect.c_str(),
-                    d.images, Cell(d.image_auroc).c_str(), Cell(d.pixel_auroc).c_str(),
-                    Cell(d.aupro).c_str(), "");
+        std::printf("%-12s %-14s %6d %11s %11s %8s %7s\n", m.name.c_str(), defect.c_str(), d.images,
+                    Cell(d.image_auroc).c_str(), Cell(d.pixel_auroc).c_str(), Cell(d.aupro).c_str(),
+                    "");
       }
       std::printf("%-12s %-14s %6d %11s %11s %8s %7s\n", m.name.c_str(), "(all)", m.test_images,
                   Cell(m.image_auroc).c_str(), Cell(m.pixel_auroc).c_str(), Cell(m.aupro).c_str(),

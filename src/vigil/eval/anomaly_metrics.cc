@@ -44,8 +44,8 @@ double TrapezoidArea(const std::vector<double>& x, const std::vector<double>& y)
 }
 
 void CheckMapsAndMasks(const std::vector<cv::Mat>& maps, const std::vector<cv::Mat>& masks) {
-  VIGIL_CHECK(maps.size() == masks.size(), "pixel metrics: {} score maps but {} masks",
-              maps.size(), masks.size());
+  VIGIL_CHECK(maps.size() == masks.size(), "pixel metrics: {} score maps but {} masks", maps.size(),
+              masks.size());
   VIGIL_CHECK(!maps.empty(), "pixel metrics: no score maps");
   for (size_t i = 0; i < maps.size(); ++i) {
     VIGIL_CHECK(maps[i].type() == CV_32FC1, "pixel metrics: score map {} is not CV_32FC1", i);
@@ -60,8 +60,8 @@ void CheckMapsAndMasks(const std::vector<cv::Mat>& maps, const std::vector<cv::M
 
 RocCurve ComputeRoc(const std::vector<float>& scores, const std::vector<uint8_t>& labels) {
   std::vector<Sample> samples = MakeSamples(scores, labels);
-  const size_t positives = std::count_if(samples.begin(), samples.end(),
-                                         [](const Sample& s) { return s.tag == 1; });
+  const size_t positives =
+      std::count_if(samples.begin(), samples.end(), [](const Sample& s) { return s.tag == 1; });
   const size_t negatives = samples.size() - positives;
   VIGIL_CHECK(positives > 0 && negatives > 0,
               "ROC: needs both classes ({} anomalous, {} normal samples)", positives, negatives);
@@ -91,8 +91,8 @@ double Auroc(const std::vector<float>& scores, const std::vector<uint8_t>& label
 double F1Max(const std::vector<float>& scores, const std::vector<uint8_t>& labels,
              double* best_threshold) {
   std::vector<Sample> samples = MakeSamples(scores, labels);
-  const size_t positives = std::count_if(samples.begin(), samples.end(),
-                                         [](const Sample& s) { return s.tag == 1; });
+  const size_t positives =
+      std::count_if(samples.begin(), samples.end(), [](const Sample& s) { return s.tag == 1; });
   VIGIL_CHECK(positives > 0, "F1-max: no anomalous sample among {}", samples.size());
   SortDescending(samples);
   double best = 0, threshold_at_best = std::numeric_limits<double>::infinity();

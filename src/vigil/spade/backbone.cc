@@ -99,15 +99,14 @@ Backbone::Backbone(const BackboneOptions& options) : options_(options) {
       ThrowError(fmt::format(
           "{}: the model has no usable output '{}' for a {}x{} input (graph outputs: {}; "
           "OpenCV: {})",
-          model, name, options_.input_width, options_.input_height, fmt::join(known, ", "),
-          e.err));
+          model, name, options_.input_width, options_.input_height, fmt::join(known, ", "), e.err));
     }
   }
   try {
     net_.forward(outputs, names);
   } catch (const cv::Exception& e) {
-    ThrowError(fmt::format("{}: inference on a {}x{} input fails ({})", model,
-                           options_.input_width, options_.input_height, e.err));
+    ThrowError(fmt::format("{}: inference on a {}x{} input fails ({})", model, options_.input_width,
+                           options_.input_height, e.err));
   }
   for (size_t i = 0; i < options_.pyramid_taps.size(); ++i) {
     const cv::Mat& out = outputs[i];
@@ -173,9 +172,9 @@ BackboneOutput Backbone::Run(const cv::Mat& image, const std::string& source) {
   for (size_t i = 0; i < pyramid_shapes_.size(); ++i) {
     const auto [channels, height, width] = pyramid_shapes_[i];
     const cv::Mat& out = outputs[i];
-    VIGIL_CHECK(out.dims == 4 && out.size[1] == channels && out.size[2] == height &&
-                    out.size[3] == width,
-                "{}: output '{}' changed shape between runs", options_.model, names[i]);
+    VIGIL_CHECK(
+        out.dims == 4 && out.size[1] == channels && out.size[2] == height && out.size[3] == width,
+        "{}: output '{}' changed shape between runs", options_.model, names[i]);
     FeatureMap map;
     map.channels = channels;
     map.height = height;

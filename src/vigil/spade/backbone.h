@@ -6,9 +6,11 @@
 //   "resnet"       torchvision ResNet / Wide-ResNet exported with the outputs layer1, layer2,
 //                  layer3 (pyramid) and avgpool (retrieval); RGB, ImageNet mean/std, 224x224.
 //                  Export in three lines of PyTorch (torchvision >= 0.13):
-//                    from torchvision.models.feature_extraction import create_feature_extractor
-//                    m = create_feature_extractor(torchvision.models.wide_resnet50_2(weights="DEFAULT").eval(), {"layer1": "layer1", "layer2": "layer2", "layer3": "layer3", "avgpool": "avgpool"})
-//                    torch.onnx.export(m, torch.zeros(1, 3, 224, 224), "wrn50.onnx", input_names=["image"], output_names=["layer1", "layer2", "layer3", "avgpool"], opset_version=11)
+// clang-format off
+//   import torch, torchvision; from torchvision.models.feature_extraction import create_feature_extractor as fx
+//   m = fx(torchvision.models.wide_resnet50_2(weights="DEFAULT").eval(), {k: k for k in ["layer1", "layer2", "layer3", "avgpool"]})
+//   torch.onnx.export(m, torch.zeros(1, 3, 224, 224), "wrn50.onnx", input_names=["image"], output_names=["layer1", "layer2", "layer3", "avgpool"], opset_version=11)
+// clang-format on
 //                  (the fixture resnet18_random_taps.onnx has this interface; its avgpool is the
 //                  mean of layer3 because layer4 was dropped).
 //   "mobilenet-v2" the MobileNetV2 1.0/224 of ../shared/models/mobilenet_v2: taps s4x, s8x,
@@ -32,12 +34,12 @@
 namespace vigil::spade {
 
 struct BackboneOptions {
-  std::string model;                                             // ONNX file
+  std::string model;                                                       // ONNX file
   std::vector<std::string> pyramid_taps = {"layer1", "layer2", "layer3"};  // N x C x H x W outputs
   std::string pool_tap = "avgpool";  // retrieval output: N x C or N x C x 1 x 1
   int input_width = 224;             // model input size in pixels
   int input_height = 224;
-  bool rgb = true;                   // feed channels as R, G, B (false: B, G, R)
+  bool rgb = true;  // feed channels as R, G, B (false: B, G, R)
   // Input value = (pixel * scale - mean[c]) / stddev[c], channels in the fed order.
   float scale = 1.f / 255.f;
   std::array<float, 3> mean = {0.485f, 0.456f, 0.406f};

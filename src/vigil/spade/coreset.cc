@@ -1,11 +1,11 @@
 #include "vigil/spade/coreset.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
+
+#include <cblas.h>
 
 #include "vigil/spade/knn.h"
 #include "vigil/util/check.h"
@@ -80,8 +80,8 @@ double CoveringRadius(const float* features, int64_t n, int dim,
   for (int64_t i = 0; i < n; ++i) {
     double best = std::numeric_limits<double>::infinity();
     for (int64_t s : selected) {
-      best = std::min(best, static_cast<double>(L2Distance(features + i * dim,
-                                                           features + s * dim, dim)));
+      best = std::min(best,
+                      static_cast<double>(L2Distance(features + i * dim, features + s * dim, dim)));
     }
     radius = std::max(radius, best);
   }

@@ -127,8 +127,7 @@ void GaussianSmooth(cv::Mat& map, double sigma) {
   // scipy's "reflect" repeats the edge pixel (dcba|abcd) = OpenCV's BORDER_REFLECT.
   cv::Mat wide, smoothed;
   map.convertTo(wide, CV_64F);
-  cv::sepFilter2D(wide, smoothed, CV_64F, kernel, kernel, cv::Point(-1, -1), 0,
-                  cv::BORDER_REFLECT);
+  cv::sepFilter2D(wide, smoothed, CV_64F, kernel, kernel, cv::Point(-1, -1), 0, cv::BORDER_REFLECT);
   smoothed.convertTo(map, CV_32F);
 }
 

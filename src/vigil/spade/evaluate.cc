@@ -79,10 +79,14 @@ cv::Mat DrawRocPlot(const eval::RocCurve* image_roc, const eval::RocCurve* pixel
 std::string HtmlEscape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else
+      out += c;
   }
   return out;
 }
@@ -284,10 +288,9 @@ CategoryMetrics EvaluateCategory(const MvtecCategory& category, Backbone& backbo
       const std::string rel =
           fmt::format("overlays/{}/{}.png", test.defect, test.image.stem().string());
       io::WriteImage(out / rel, MakeOverlay(image, maps[i], lo, hi, mask));
-      overlay_links.push_back(
-          fmt::format("<a href=\"{0}\"><img src=\"{0}\" height=\"128\" title=\"{1} score {2:.4f}\"></a>",
-                      rel, HtmlEscape(test.defect + "/" + test.image.filename().string()),
-                      scores[i]));
+      overlay_links.push_back(fmt::format(
+          "<a href=\"{0}\"><img src=\"{0}\" height=\"128\" title=\"{1} score {2:.4f}\"></a>", rel,
+          HtmlEscape(test.defect + "/" + test.image.filename().string()), scores[i]));
     }
   }
   io::WriteImage(out / "roc.png",

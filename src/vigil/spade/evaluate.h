@@ -24,8 +24,8 @@ namespace vigil::spade {
 
 struct MvtecTestImage {
   std::filesystem::path image;
-  std::string defect;           // "good" for normal images
-  std::filesystem::path mask;   // empty for good images and categories without ground truth
+  std::string defect;          // "good" for normal images
+  std::filesystem::path mask;  // empty for good images and categories without ground truth
 };
 
 struct MvtecCategory {
@@ -67,8 +67,8 @@ struct EvalOptions {
   std::filesystem::path out_dir;  // per-category outputs go to out_dir/<category>/
   bool write_overlays = true;     // overlay PNG per test image
   bool show_progress = true;
-  double fpr_limit = 0.3;         // AUPRO integration limit
-  std::string title;              // shown on the summary page (e.g. backbone + method)
+  double fpr_limit = 0.3;  // AUPRO integration limit
+  std::string title;       // shown on the summary page (e.g. backbone + method)
 };
 
 // Fits on train/good, scores every test image, computes the metrics, writes the pictures.

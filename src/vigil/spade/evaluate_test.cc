@@ -57,7 +57,8 @@ TEST(Evaluate, CategoryWithoutGroundTruthGetsImageMetricsOnly) {
   VIGIL_REQUIRE_FILE(brick);
   VIGIL_REQUIRE_FILE(model);
   const fs::path root = testing::MakeTempDir("eval_nogt") / "mini";
-  for (const char* sub : {"train/good", "test/good", "test/hole"}) fs::create_directories(root / sub);
+  for (const char* sub : {"train/good", "test/good", "test/hole"})
+    fs::create_directories(root / sub);
   for (int i = 0; i < 4; ++i) {
     const std::string name = fmt::format("{:03d}.png", i);
     fs::copy_file(brick / "train" / "good" / name, root / "train" / "good" / name);
@@ -76,7 +77,8 @@ TEST(Evaluate, CategoryWithoutGroundTruthGetsImageMetricsOnly) {
   EvalOptions eval;
   eval.out_dir = root.parent_path() / "out";
   eval.show_progress = false;
-  const CategoryMetrics m = EvaluateCategory(ReadMvtecCategory(root), backbone, detector, eval, nullptr);
+  const CategoryMetrics m =
+      EvaluateCategory(ReadMvtecCategory(root), backbone, detector, eval, nullptr);
   EXPECT_TRUE(std::isfinite(m.image_auroc));
   EXPECT_GE(m.image_auroc, 0.0);
   EXPECT_LE(m.image_auroc, 1.0);

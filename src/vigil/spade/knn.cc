@@ -1,11 +1,11 @@
 #include "vigil/spade/knn.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <thread>
+
+#include <cblas.h>
 
 #include "vigil/util/check.h"
 
@@ -93,8 +93,8 @@ float L2Distance(const float* a, const float* b, int dim) {
   return static_cast<float>(std::sqrt(s));
 }
 
-KnnResult ExactKnn(const float* query, int64_t nq, const float* gallery, int64_t ng, int dim,
-                   int k, const KnnOptions& options) {
+KnnResult ExactKnn(const float* query, int64_t nq, const float* gallery, int64_t ng, int dim, int k,
+                   const KnnOptions& options) {
   options.Check();
   CheckArguments(nq, ng, dim, k);
   KnnResult result;
@@ -124,11 +124,12 @@ KnnResult ExactKnn(const float* query, int64_t nq, const float* gallery, int64_t
         const int64_t gn = std::min(gb, ng - g0);
         // dots = Q_block * G_block^T (qn x gn)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(qn),
-                    static_cast<int>(gn), dim, 1.f, query + q0 * dim, dim, gallery + g0 * dim,
-                    dim, 0.f, dots.data(), static_cast<int>(gn));
+                    static_cast<int>(gn), dim, 1.f, query + q0 * dim, dim, gallery + g0 * dim, dim,
+                    0.f, dots.data(), static_cast<int>(gn));
         for (int64_t i = 0; i < qn; ++i) {
           TopK top{k, &result.distances[(q0 + i) * k], &result.indices[(q0 + i) * k]};
-          ScanRow(top, query_norms[q0 + i], dots.data() + i * gn, gallery_norms.data() + g0, g0, gn);
+          ScanRow(top, query_norms[q0 + i], dots.data() + i * gn, gallery_norms.data() + g0, g0,
+                  gn);
         }
       }
     }

@@ -26,8 +26,8 @@ struct KnnResult {
 };
 
 // query: nq x dim, gallery: ng x dim, both row-major. Requires 1 <= k <= ng.
-KnnResult ExactKnn(const float* query, int64_t nq, const float* gallery, int64_t ng, int dim,
-                   int k, const KnnOptions& options);
+KnnResult ExactKnn(const float* query, int64_t nq, const float* gallery, int64_t ng, int dim, int k,
+                   const KnnOptions& options);
 
 // The plain per-query loop the GEMM version is tested and benchmarked against.
 KnnResult NaiveKnn(const float* query, int64_t nq, const float* gallery, int64_t ng, int dim,

@@ -24,10 +24,14 @@ int64_t NumElements(const std::vector<int64_t>& shape) {
 constexpr char kMagic[8] = {'V', 'I', 'G', 'I', 'L', 'M', 'B', '\0'};
 
 json PreprocessingToJson(const BackboneOptions& o) {
-  return json{{"pyramid_taps", o.pyramid_taps}, {"pool_tap", o.pool_tap},
-              {"input_width", o.input_width},   {"input_height", o.input_height},
-              {"rgb", o.rgb},                   {"scale", o.scale},
-              {"mean", o.mean},                 {"stddev", o.stddev}};
+  return json{{"pyramid_taps", o.pyramid_taps},
+              {"pool_tap", o.pool_tap},
+              {"input_width", o.input_width},
+              {"input_height", o.input_height},
+              {"rgb", o.rgb},
+              {"scale", o.scale},
+              {"mean", o.mean},
+              {"stddev", o.stddev}};
 }
 
 BackboneOptions PreprocessingFromJson(const json& j) {
@@ -120,8 +124,8 @@ MemoryBank LoadMemoryBank(const fs::path& path) {
   constexpr size_t kFixed = sizeof(kMagic) + sizeof(uint32_t) + sizeof(uint64_t);
   VIGIL_CHECK(bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kMagic, 8) == 0,
               "{}: not a vigil memory bank (wrong magic bytes)", where);
-  VIGIL_CHECK(bytes.size() >= kFixed + sizeof(uint64_t),
-              "{}: memory bank is truncated ({} bytes)", where, bytes.size());
+  VIGIL_CHECK(bytes.size() >= kFixed + sizeof(uint64_t), "{}: memory bank is truncated ({} bytes)",
+              where, bytes.size());
   uint32_t version = 0;
   std::memcpy(&version, bytes.data() + 8, sizeof(version));
   VIGIL_CHECK(version == kMemoryBankFormatVersion,
@@ -167,14 +171,14 @@ MemoryBank LoadMemoryBank(const fs::path& path) {
       count *= d;
     }
     const size_t size = static_cast<size_t>(count) * 4;
-    VIGIL_CHECK(size <= bytes.size() - 8 - offset,
-                "{}: memory bank is truncated inside array '{}'", where, a.name);
+    VIGIL_CHECK(size <= bytes.size() - 8 - offset, "{}: memory bank is truncated inside array '{}'",
+                where, a.name);
     a.data.resize(static_cast<size_t>(count));
     std::memcpy(a.data.data(), bytes.data() + offset, size);
     offset += size;
   }
-  VIGIL_CHECK(offset == bytes.size() - 8, "{}: memory bank has {} unexpected trailing bytes",
-              where, bytes.size() - 8 - offset);
+  VIGIL_CHECK(offset == bytes.size() - 8, "{}: memory bank has {} unexpected trailing bytes", where,
+              bytes.size() - 8 - offset);
   return bank;
 }
 

@@ -34,11 +34,11 @@ struct BankArray {
 };
 
 struct MemoryBank {
-  std::string method;              // "spade" | "patchcore"
-  BackboneIdentity backbone;       // which ONNX file produced the features
-  std::string backbone_path;       // where that file was at fit time (a default for scoring)
-  BackboneOptions preprocessing;   // taps, input size and normalisation used at fit time
-  nlohmann::json method_options;   // the detector's fit-time options, for the record
+  std::string method;             // "spade" | "patchcore"
+  BackboneIdentity backbone;      // which ONNX file produced the features
+  std::string backbone_path;      // where that file was at fit time (a default for scoring)
+  BackboneOptions preprocessing;  // taps, input size and normalisation used at fit time
+  nlohmann::json method_options;  // the detector's fit-time options, for the record
   std::vector<std::string> train_images;
   std::vector<BankArray> arrays;
 

@@ -103,13 +103,15 @@ TEST(MemoryBank, RefusesAnotherBackboneOrPreprocessing) {
   MemoryBank other_model = bank;
   other_model.backbone.content_hash = "0123456789abcdef";
   other_model.backbone.file_name = "wrn50.onnx";
-  const std::string e1 = ErrorOf([&] { CheckBankMatchesBackbone(other_model, backbone, "bank.vmb"); });
+  const std::string e1 =
+      ErrorOf([&] { CheckBankMatchesBackbone(other_model, backbone, "bank.vmb"); });
   EXPECT_NE(e1.find("wrn50.onnx"), std::string::npos) << e1;
   EXPECT_NE(e1.find("refit"), std::string::npos) << e1;
 
   MemoryBank other_norm = bank;
   other_norm.preprocessing.mean = {0.5f, 0.5f, 0.5f};
-  const std::string e2 = ErrorOf([&] { CheckBankMatchesBackbone(other_norm, backbone, "bank.vmb"); });
+  const std::string e2 =
+      ErrorOf([&] { CheckBankMatchesBackbone(other_norm, backbone, "bank.vmb"); });
   EXPECT_NE(e2.find("mean"), std::string::npos) << e2;
 }
 

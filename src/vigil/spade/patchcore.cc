@@ -90,11 +90,12 @@ class PatchCoreDetector : public AnomalyDetector {
 
     // Image score: the most anomalous patch, reweighted by how isolated its nearest bank entry
     // is (paper eq. 7; anomalib's compute_anomaly_score).
-    const auto worst = static_cast<int64_t>(
-        std::max_element(nearest.distances.begin(), nearest.distances.end()) -
-        nearest.distances.begin());
+    const auto worst =
+        static_cast<int64_t>(std::max_element(nearest.distances.begin(), nearest.distances.end()) -
+                             nearest.distances.begin());
     const float max_score = nearest.distances[worst];
-    const float* bank_entry = memory.data.data() + static_cast<int64_t>(nearest.indices[worst]) * dim;
+    const float* bank_entry =
+        memory.data.data() + static_cast<int64_t>(nearest.indices[worst]) * dim;
     const int b = static_cast<int>(std::min<int64_t>(options_.patchcore.reweight_neighbours, m));
     const KnnResult support = ExactKnn(bank_entry, 1, memory.data.data(), m, dim, b, options_.knn);
     // The support set starts with the bank entry itself (distance 0 to itself); its distance to
@@ -126,7 +127,8 @@ class PatchCoreDetector : public AnomalyDetector {
     std::vector<int> layers = options_.patchcore.layers;
     if (layers.size() == 1 && layers[0] == -1) {
       layers.clear();
-      for (size_t l = num_taps > 1 ? 1 : 0; l < num_taps; ++l) layers.push_back(static_cast<int>(l));
+      for (size_t l = num_taps > 1 ? 1 : 0; l < num_taps; ++l)
+        layers.push_back(static_cast<int>(l));
     }
     for (int l : layers) {
       VIGIL_CHECK(l >= 0 && static_cast<size_t>(l) < num_taps,

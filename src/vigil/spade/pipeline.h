@@ -19,8 +19,8 @@ std::vector<std::filesystem::path> ListTrainImages(const std::filesystem::path& 
 // Runs the backbone on every train image and builds the detector's memory bank.
 // `cancel` may be null; `show_progress` draws a progress bar on stderr.
 MemoryBank FitMemoryBank(Backbone& backbone, const AnomalyDetectorOptions& options,
-                         const std::vector<std::filesystem::path>& train_images,
-                         bool show_progress, const CancelToken* cancel);
+                         const std::vector<std::filesystem::path>& train_images, bool show_progress,
+                         const CancelToken* cancel);
 
 // Reads, checks and scores one image. The result's map is at the model input resolution.
 AnomalyResult ScoreImageFile(Backbone& backbone, const AnomalyDetector& detector,

@@ -43,9 +43,9 @@ class SpadeDetector : public AnomalyDetector {
                 pool_ptr->data.begin() + i * static_cast<int64_t>(out.pooled.size()));
       for (size_t l = 0; l < taps.size(); ++l) {
         const std::vector<float>& d = out.pyramid[l].data;
-        VIGIL_CHECK(static_cast<int64_t>(d.size()) * n ==
-                        static_cast<int64_t>(layers[l]->data.size()),
-                    "SPADE fit: train image {} has a different '{}' shape", i, taps[l]);
+        VIGIL_CHECK(
+            static_cast<int64_t>(d.size()) * n == static_cast<int64_t>(layers[l]->data.size()),
+            "SPADE fit: train image {} has a different '{}' shape", i, taps[l]);
         std::copy(d.begin(), d.end(), layers[l]->data.begin() + i * static_cast<int64_t>(d.size()));
       }
       out = BackboneOutput();  // release this image's features as soon as they are banked
@@ -67,9 +67,9 @@ class SpadeDetector : public AnomalyDetector {
     // Image level: K nearest train images on the pooled vector.
     std::vector<std::pair<float, int>> image_distances(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
-      image_distances[i] = {L2Distance(query.pooled.data(), pool.data.data() + i * dim,
-                                       static_cast<int>(dim)),
-                            static_cast<int>(i)};
+      image_distances[i] = {
+          L2Distance(query.pooled.data(), pool.data.data() + i * dim, static_cast<int>(dim)),
+          static_cast<int>(i)};
     }
     std::partial_sort(image_distances.begin(), image_distances.begin() + o.k,
                       image_distances.end());
@@ -107,7 +107,8 @@ class SpadeDetector : public AnomalyDetector {
           std::copy(src, src + per_image, gallery.begin() + j * per_image);
         }
         const std::vector<float> map = PixelDistances(q.data, gallery, q.channels);
-        const std::vector<float> up = ResizeBilinear(map.data(), q.height, q.width, 1, out_h, out_w);
+        const std::vector<float> up =
+            ResizeBilinear(map.data(), q.height, q.width, 1, out_h, out_w);
         for (size_t p = 0; p < total.size(); ++p) total[p] += up[p];
       }
       for (float& v : total) v /= static_cast<float>(taps.size());
@@ -130,7 +131,8 @@ class SpadeDetector : public AnomalyDetector {
         }
         return std::make_pair(std::move(out), dim_total);
       };
-      const auto [q, dim_total] = concatenated([&](size_t l) { return query.pyramid[l].data.data(); });
+      const auto [q, dim_total] =
+          concatenated([&](size_t l) { return query.pyramid[l].data.data(); });
       std::vector<float> gallery;
       for (int j = 0; j < o.k; ++j) {
         const auto g = concatenated([&](size_t l) {

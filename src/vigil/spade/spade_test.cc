@@ -1,7 +1,9 @@
 // SPADE / PatchCore end to end against the golden fixture (../shared/fixtures/spade, made with
 // SPADE-pytorch on the brick textures) and on hand-made feature maps.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <numeric>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -70,7 +72,8 @@ TEST(Spade, MatchesSpadePytorchFixture) {
     SCOPED_TRACE(tests[i]);
     const AnomalyResult r = ScoreImageFile(backbone, *detector, bank, category / "test" / tests[i]);
     const float expected = expected_scores.at<float>(static_cast<int>(i));
-    worst_score_error = std::max<double>(worst_score_error, std::abs(r.image_score - expected) / expected);
+    worst_score_error =
+        std::max<double>(worst_score_error, std::abs(r.image_score - expected) / expected);
     EXPECT_NEAR(r.image_score, expected, 1e-4 * expected);
     if (i % 4 != 0) continue;
     cv::Mat expected_map, expected_neighbours;
@@ -114,6 +117,104 @@ TEST(Spade, GaussianSmoothPreservesMassAndConstants) {
   double norm = 0;
   for (int i = -8; i <= 8; ++i) norm += std::exp(-0.5 * i * i / 4.0);
   EXPECT_NEAR(impulse.at<float>(32, 32), 1.0 / (norm * norm), 1e-6);
+}
+
+// Random pixel-major features: layer 0 at 4x4 x 3, layer 1 at 2x2 x 2, pooled 3-d.
+BackboneOutput RandomPyramid(std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.f, 1.f);
+  BackboneOutput out;
+  const int shapes[2][3] = {{3, 4, 4}, {2, 2, 2}};
+  for (const auto& shape : shapes) {
+    FeatureMap m;
+    m.channels = shape[0];
+    m.height = shape[1];
+    m.width = shape[2];
+    m.data.resize(static_cast<size_t>(shape[0]) * shape[1] * shape[2]);
+    for (float& v : m.data) v = normal(rng);
+    out.pyramid.push_back(m);
+  }
+  out.pooled = {normal(rng), normal(rng), normal(rng)};
+  return out;
+}
+
+// Mean of the kappa smallest distances from `q` to the rows of `gallery`.
+float MeanOfNearest(const float* q, const std::vector<float>& gallery, int dim, int kappa) {
+  std::vector<float> d;
+  for (size_t j = 0; j < gallery.size() / dim; ++j)
+    d.push_back(L2Distance(q, &gallery[j * dim], dim));
+  std::sort(d.begin(), d.end());
+  return std::accumulate(d.begin(), d.begin() + kappa, 0.f) / static_cast<float>(kappa);
+}
+
+// SPADE's per-layer and concatenated variants against a brute-force restatement of the
+// algorithm on hand-made features (no smoothing, map at the first layer's 4x4 resolution).
+TEST(Spade, PerLayerAndConcatenatedMatchBruteForce) {
+  std::mt19937 rng(21);
+  std::vector<BackboneOutput> train;
+  for (int i = 0; i < 6; ++i) train.push_back(RandomPyramid(rng));
+  const BackboneOutput query = RandomPyramid(rng);
+  MemoryBank bank;
+  bank.method = "spade";
+  bank.preprocessing.pyramid_taps = {"a", "b"};
+  bank.preprocessing.input_width = 4;
+  bank.preprocessing.input_height = 4;
+  AnomalyDetectorOptions options;
+  options.spade.k = 2;
+  options.spade.kappa = 3;
+  options.spade.sigma = 0;
+  AnomalyDetector::Create(options)->Fit(train, bank, nullptr);
+
+  // Image level: the 2 nearest train images on the pooled vector.
+  std::vector<std::pair<float, int>> image_d;
+  for (int i = 0; i < 6; ++i)
+    image_d.push_back({L2Distance(query.pooled.data(), train[i].pooled.data(), 3), i});
+  std::sort(image_d.begin(), image_d.end());
+  const std::vector<int> nearest = {image_d[0].second, image_d[1].second};
+
+  for (bool concatenate : {false, true}) {
+    SCOPED_TRACE(concatenate ? "concatenated" : "per layer");
+    options.spade.concatenate_layers = concatenate;
+    const AnomalyResult r = AnomalyDetector::Create(options)->Score(query, bank);
+    EXPECT_EQ(r.neighbours, nearest);
+    EXPECT_NEAR(r.image_score, (image_d[0].first + image_d[1].first) / 2, 1e-6);
+    // Layer 1 upsampled to 4x4, per image.
+    auto up = [](const BackboneOutput& o) {
+      return ResizeBilinear(o.pyramid[1].data.data(), 2, 2, 2, 4, 4);
+    };
+    std::vector<float> expected(16);
+    if (!concatenate) {
+      std::vector<float> g0, g1;
+      for (int n : nearest) {
+        g0.insert(g0.end(), train[n].pyramid[0].data.begin(), train[n].pyramid[0].data.end());
+        g1.insert(g1.end(), train[n].pyramid[1].data.begin(), train[n].pyramid[1].data.end());
+      }
+      std::vector<float> map1(4);
+      for (int p = 0; p < 4; ++p) map1[p] = MeanOfNearest(&query.pyramid[1].data[p * 2], g1, 2, 3);
+      const std::vector<float> map1_up = ResizeBilinear(map1.data(), 2, 2, 1, 4, 4);
+      for (int p = 0; p < 16; ++p) {
+        expected[p] = (MeanOfNearest(&query.pyramid[0].data[p * 3], g0, 3, 3) + map1_up[p]) / 2;
+      }
+    } else {
+      auto concat = [&](const BackboneOutput& o) {
+        const std::vector<float> u = up(o);
+        std::vector<float> c;
+        for (int p = 0; p < 16; ++p) {
+          c.insert(c.end(), &o.pyramid[0].data[p * 3], &o.pyramid[0].data[p * 3] + 3);
+          c.insert(c.end(), &u[p * 2], &u[p * 2] + 2);
+        }
+        return c;
+      };
+      std::vector<float> g;
+      for (int n : nearest) {
+        const auto c = concat(train[n]);
+        g.insert(g.end(), c.begin(), c.end());
+      }
+      const std::vector<float> q = concat(query);
+      for (int p = 0; p < 16; ++p) expected[p] = MeanOfNearest(&q[p * 5], g, 5, 3);
+    }
+    ASSERT_EQ(r.score_map.total(), 16u);
+    for (int p = 0; p < 16; ++p) EXPECT_NEAR(r.score_map.ptr<float>()[p], expected[p], 1e-5) << p;
+  }
 }
 
 // Hand-made features: with all patches kept, PatchCore's patch score is the brute-force
@@ -173,7 +274,8 @@ TEST(PatchCore, PatchScoresAreNearestTrainPatchDistances) {
   for (int64_t p = 0; p < h * w; ++p) {
     float best = INFINITY;
     for (int64_t j = 0; j < m; ++j) {
-      best = std::min(best, L2Distance(q.data.data() + p * 2 * c, memory.data.data() + j * 2 * c, 2 * c));
+      best = std::min(best,
+                      L2Distance(q.data.data() + p * 2 * c, memory.data.data() + j * 2 * c, 2 * c));
     }
     max_score = std::max(max_score, best);
   }
