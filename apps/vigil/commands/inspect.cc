@@ -35,6 +35,9 @@ int RunInspect(int argc, char** argv) {
   app.add_flag("--no-segmenter", no_segmenter, "skip instance segmentation (DBSCAN only)");
   app.add_option("--overlap", options.detector.overlap.method, "overlap mask: box|hull|homography")
       ->capture_default_str();
+  app.add_option("--overlap-margin", options.detector.overlap.margin_fraction,
+                 "shrink the overlap by this share of the image's shorter side")
+      ->capture_default_str();
   app.add_option("--min-excess", options.detector.min_unmatched_excess,
                  "an instance is an anomaly when unmatched - matched keypoints >= this")
       ->capture_default_str();

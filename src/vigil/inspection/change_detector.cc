@@ -16,6 +16,13 @@ double MsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
+// What the photometric check says of one unmatched keypoint.
+enum class Evidence : uint8_t {
+  kUnexplained,  // the other image does not show this patch nearby: evidence of a change
+  kExplained,    // the patch is found again where the neighbours predict: no change
+  kUnseen,       // the predicted position lies outside the other image: no evidence either way
+};
+
 struct PointPool {
   std::vector<int> matched;    // keypoint indices inside the overlap with a partner
   std::vector<int> unmatched;  // ... without one
@@ -31,16 +38,17 @@ PointPool SplitByMatch(const Features& features, const std::vector<int>& partner
   return pool;
 }
 
-// Moves the unmatched points that the other image explains (photometric check) to the matched
-// side of the pool; returns them.
-std::vector<int> MoveExplained(PointPool* pool, const std::vector<bool>& explained) {
-  std::vector<int> moved, still_unmatched;
+// Applies the photometric check to the pool: explained points move to the matched side (they
+// count against a change), unseen ones leave the pool; returns the explained ones.
+std::vector<int> ApplyEvidence(PointPool* pool, const std::vector<Evidence>& evidence) {
+  std::vector<int> explained, unexplained;
   for (size_t k = 0; k < pool->unmatched.size(); ++k) {
-    (explained[k] ? moved : still_unmatched).push_back(pool->unmatched[k]);
+    if (evidence[k] == Evidence::kExplained) explained.push_back(pool->unmatched[k]);
+    if (evidence[k] == Evidence::kUnexplained) unexplained.push_back(pool->unmatched[k]);
   }
-  pool->unmatched = std::move(still_unmatched);
-  pool->matched.insert(pool->matched.end(), moved.begin(), moved.end());
-  return moved;
+  pool->unmatched = std::move(unexplained);
+  pool->matched.insert(pool->matched.end(), explained.begin(), explained.end());
+  return explained;
 }
 
 int CountInside(const Features& features, const std::vector<int>& indices, const cv::Mat& mask) {
@@ -62,20 +70,21 @@ cv::Mat ToGray(const cv::Mat& image) {
   return gray;
 }
 
-// Which of `candidates` (unmatched keypoints of image 0) the other image explains: the patch
-// around the keypoint is found again (NCC >= min_ncc) near the position its matched neighbours
-// predict in image 1. Hand-written search around a prediction: cv::matchTemplate does the NCC.
-std::vector<bool> ExplainedByOtherImage(const Features& f0, const Features& f1,
-                                        const std::vector<int>& partner0,
-                                        const std::vector<int>& candidates, const cv::Mat& gray0,
-                                        const cv::Mat& gray1, const PhotometricCheckOptions& o) {
-  std::vector<bool> explained(candidates.size(), false);
+// The photometric check of `candidates` (unmatched keypoints of image 0): is the patch around
+// the keypoint found again (NCC >= min_ncc) near the position its matched neighbours predict in
+// image 1? cv::matchTemplate computes the NCC over the search window.
+std::vector<Evidence> PhotometricEvidence(const Features& f0, const Features& f1,
+                                          const std::vector<int>& partner0,
+                                          const std::vector<int>& candidates, const cv::Mat& gray0,
+                                          const cv::Mat& gray1, const PhotometricCheckOptions& o) {
+  std::vector<Evidence> evidence(candidates.size(), Evidence::kUnexplained);
   std::vector<int> matched;
   for (int i = 0; i < f0.size(); ++i) {
     if (partner0[i] >= 0) matched.push_back(i);
   }
-  if (!o.enabled || gray0.empty() || gray1.empty() || matched.empty()) return explained;
+  if (!o.enabled || gray0.empty() || gray1.empty() || matched.empty()) return evidence;
   const int r = o.patch_radius, s = o.search_radius;
+  const cv::Rect frame0({}, gray0.size()), frame1({}, gray1.size());
   std::vector<std::pair<float, int>> by_distance(matched.size());
   std::vector<float> dx, dy;
   for (size_t k = 0; k < candidates.size(); ++k) {
@@ -96,13 +105,16 @@ std::vector<bool> ExplainedByOtherImage(const Features& f0, const Features& f1,
     }
     std::nth_element(dx.begin(), dx.begin() + n / 2, dx.end());
     std::nth_element(dy.begin(), dy.begin() + n / 2, dy.end());
+    const cv::Point predicted(cvRound(x + dx[n / 2]), cvRound(y + dy[n / 2]));
     const cv::Rect patch_rect(cvRound(x) - r, cvRound(y) - r, 2 * r + 1, 2 * r + 1);
-    const cv::Rect search_rect(cvRound(x + dx[n / 2]) - r - s, cvRound(y + dy[n / 2]) - r - s,
-                               2 * (r + s) + 1, 2 * (r + s) + 1);
-    if ((patch_rect & cv::Rect({}, gray0.size())) != patch_rect ||
-        (search_rect & cv::Rect({}, gray1.size())) != search_rect) {
-      continue;  // too close to a border to judge: stays unexplained
+    const cv::Rect search_rect =
+        cv::Rect(predicted.x - r - s, predicted.y - r - s, 2 * (r + s) + 1, 2 * (r + s) + 1) & frame1;
+    if (!frame1.contains(predicted) || search_rect.width < patch_rect.width ||
+        search_rect.height < patch_rect.height) {
+      evidence[k] = Evidence::kUnseen;
+      continue;
     }
+    if ((patch_rect & frame0) != patch_rect) continue;  // too close to the border to judge
     const cv::Mat patch = gray0(patch_rect);
     cv::Scalar mean, stddev;
     cv::meanStdDev(patch, mean, stddev);
@@ -111,9 +123,9 @@ std::vector<bool> ExplainedByOtherImage(const Features& f0, const Features& f1,
     cv::matchTemplate(gray1(search_rect), patch, scores, cv::TM_CCOEFF_NORMED);
     double best = 0;
     cv::minMaxLoc(scores, nullptr, &best);
-    explained[k] = best >= o.min_ncc;
+    if (best >= o.min_ncc) evidence[k] = Evidence::kExplained;
   }
-  return explained;
+  return evidence;
 }
 
 // Region of a cluster: the convex hull of its points grown by `dilation` pixels, in `size`.
@@ -235,9 +247,9 @@ void DetectMissing(const ChangeDetectionInput& input, const ChangeDetectorOption
   const Overlap reference_overlap = ComputeOverlap(reference, query, reverse, input.reference_size,
                                                    input.query_size, overlap_options);
   PointPool pool = SplitByMatch(reference, reverse.matches0, reference_overlap.mask);
-  MoveExplained(&pool, ExplainedByOtherImage(reference, query, reverse.matches0, pool.unmatched,
-                                             ToGray(input.reference_image),
-                                             ToGray(input.query_image), options.photometric));
+  ApplyEvidence(&pool, PhotometricEvidence(reference, query, reverse.matches0, pool.unmatched,
+                                           ToGray(input.reference_image),
+                                           ToGray(input.query_image), options.photometric));
   ClusterAnomalies missing = ClusterUnmatched(reference, pool.unmatched, pool.matched,
                                               input.reference_size, options);
   if (missing.anomalies.empty()) return;
@@ -301,10 +313,10 @@ ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,
   result.unmatched_in_overlap = pool.unmatched;
   result.timings_ms["overlap"] = MsSince(start);
   start = Clock::now();
-  result.explained = MoveExplained(
-      &pool, ExplainedByOtherImage(query, *input.reference, matches.matches0, pool.unmatched,
-                                   ToGray(input.query_image), ToGray(input.reference_image),
-                                   options.photometric));
+  result.explained = ApplyEvidence(
+      &pool, PhotometricEvidence(query, *input.reference, matches.matches0, pool.unmatched,
+                                 ToGray(input.query_image), ToGray(input.reference_image),
+                                 options.photometric));
   result.timings_ms["photometric"] = MsSince(start);
 
   // Step 3: instances with more unmatched than matched keypoints.

@@ -46,9 +46,9 @@ namespace vigil {
 struct PhotometricCheckOptions {
   bool enabled = true;       // needs the two images in ChangeDetectionInput
   int patch_radius = 10;     // patch of (2r+1)^2 pixels around the keypoint
-  int search_radius = 6;     // searched +-this around the predicted position, pixels
+  int search_radius = 12;    // searched +-this around the predicted position, pixels
   int neighbours = 8;        // matched keypoints whose median displacement predicts the position
-  double min_ncc = 0.8;      // explained when the best normalised cross-correlation reaches this
+  double min_ncc = 0.7;      // explained when the best normalised cross-correlation reaches this
   double min_patch_std = 2.0;  // patches flatter than this (gray levels) are never "explained"
   void Check() const;
 };

@@ -31,6 +31,7 @@ struct ImageFeatures {
 
 json DetectorConfig(const ChangeDetectorOptions& d) {
   return {{"overlap", d.overlap.method},
+          {"overlap_margin", d.overlap.margin_fraction},
           {"min_unmatched_excess", d.min_unmatched_excess},
           {"min_samples", d.min_samples},
           {"eps_px", d.eps_px},
@@ -280,7 +281,8 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
     if (options.resume) {
       const std::optional<json> previous = ReadJsonIfValid(json_path);
       if (previous && previous->value("config_hash", "") == inspector.config_hash() &&
-          fs::exists(out_dir / "masks" / (stem + ".png"))) {
+          fs::exists(out_dir / "masks" / (stem + ".png")) &&
+          (!options.write_panels || fs::exists(out_dir / "panels" / (stem + ".png")))) {
         summary.queries.push_back({frame.image.filename().string(), true, *previous});
         progress.Advance();
         continue;

@@ -63,6 +63,8 @@ void OverlapOptions::Check() const {
                      "must be box, hull or homography");
   VIGIL_CHECK_OPTION(homography_max_error_px > 0, "homography_max_error_px", "must be > 0");
   VIGIL_CHECK_OPTION(min_matches >= 3, "overlap.min_matches", "must be >= 3");
+  VIGIL_CHECK_OPTION(margin_fraction >= 0 && margin_fraction < 0.5, "overlap margin",
+                     "must be in [0, 0.5)");
 }
 
 bool InsideMask(const cv::Mat& mask, float x, float y) {
@@ -91,6 +93,16 @@ Overlap ComputeOverlap(const Features& f0, const Features& f1, const Matches& ma
   if (overlap.method == "hull") overlap.polygon = HullPolygon(p0);
   if (overlap.polygon.size() >= 3) {
     cv::fillConvexPoly(overlap.mask, overlap.polygon, cv::Scalar(255));
+    const int margin =
+        cvRound(options.margin_fraction * std::min(size0.width, size0.height));
+    if (margin > 0) {
+      // Erode against the image border too: pad with zeros so the frame edge counts as an edge.
+      cv::Mat padded;
+      cv::copyMakeBorder(overlap.mask, padded, 1, 1, 1, 1, cv::BORDER_CONSTANT, cv::Scalar(0));
+      cv::erode(padded, padded,
+                cv::getStructuringElement(cv::MORPH_RECT, {2 * margin + 1, 2 * margin + 1}));
+      overlap.mask = padded(cv::Rect(1, 1, size0.width, size0.height)).clone();
+    }
   }
   overlap.area_fraction = static_cast<double>(cv::countNonZero(overlap.mask)) / size0.area();
   return overlap;

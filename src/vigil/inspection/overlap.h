@@ -22,6 +22,10 @@ struct OverlapOptions {
   std::string method = "box";
   double homography_max_error_px = 8.0;  // inlier threshold of the homography fit, pixels
   int min_matches = 4;                   // fewer matches: empty overlap
+  // The overlap can be shrunk by this share of the image's shorter side: next to its edge
+  // (usually the image border) the other view is least reliable (viewpoint, lens distortion,
+  // detector border effects), and unmatched keypoints there are mostly not changes.
+  double margin_fraction = 0.0;
   void Check() const;
 };
 

@@ -1,5 +1,7 @@
 #include "vigil/inspection/overlap.h"
 
+#include <opencv2/imgproc.hpp>
+
 #include <gtest/gtest.h>
 
 #include "vigil/util/check.h"
@@ -28,6 +30,7 @@ Scene MakeScene(float shift_x) {
 TEST(Overlap, BoxIsMinMaxOfMatchedQueryKeypoints) {
   const Scene s = MakeScene(0);
   OverlapOptions options;
+  options.margin_fraction = 0;
   const Overlap o = ComputeOverlap(s.query, s.reference, s.matches, {640, 480}, {640, 480}, options);
   ASSERT_EQ(o.polygon.size(), 4u);
   EXPECT_EQ(o.polygon[0], cv::Point(90, 100));
@@ -41,6 +44,7 @@ TEST(Overlap, HullIsInsideBox) {
   const Scene s = MakeScene(0);
   OverlapOptions box, hull;
   hull.method = "hull";
+  box.margin_fraction = hull.margin_fraction = 0;
   const Overlap b = ComputeOverlap(s.query, s.reference, s.matches, {640, 480}, {640, 480}, box);
   const Overlap h = ComputeOverlap(s.query, s.reference, s.matches, {640, 480}, {640, 480}, hull);
   EXPECT_LT(h.area_fraction, b.area_fraction);
@@ -64,12 +68,23 @@ TEST(Overlap, HomographyWarpsReferenceFrame) {
   FillReverseMatches(n, &matches);
   OverlapOptions options;
   options.method = "homography";
+  options.margin_fraction = 0;
   const Overlap o = ComputeOverlap(query, reference, matches, {640, 480}, {640, 480}, options);
   EXPECT_EQ(o.method, "homography");
   EXPECT_FALSE(InsideMask(o.mask, 30, 240));
   EXPECT_TRUE(InsideMask(o.mask, 50, 240));
   EXPECT_TRUE(InsideMask(o.mask, 630, 470));
   EXPECT_NEAR(o.area_fraction, 600.0 / 640.0, 0.01);
+}
+
+TEST(Overlap, MarginShrinksTheMaskAwayFromItsEdgeAndTheImageBorder) {
+  const Scene s = MakeScene(0);
+  OverlapOptions options;
+  options.margin_fraction = 0.05;  // 0.05 * 480 = 24 px
+  const Overlap o = ComputeOverlap(s.query, s.reference, s.matches, {640, 480}, {640, 480}, options);
+  EXPECT_FALSE(InsideMask(o.mask, 100, 200));  // 10 px inside the box's left edge (x = 90)
+  EXPECT_TRUE(InsideMask(o.mask, 115, 200));   // 25 px inside
+  EXPECT_EQ(cv::boundingRect(o.mask), cv::Rect(90 + 24, 100 + 24, 221 - 48, 201 - 48));
 }
 
 TEST(Overlap, TooFewMatchesGiveEmptyOverlap) {

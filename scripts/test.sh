@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command of the README (and of CI): installs dependencies, builds, runs every test.
+# Needs ../shared (fixtures, models, data) beside the checkout for the golden-output tests;
+# without it those tests are skipped, never silently passed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VIGIL_WITH_ROS=1 bash scripts/setup.sh
+cd build
+ctest --output-on-failure -j"$(nproc)" --timeout 600
