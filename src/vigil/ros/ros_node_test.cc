@@ -3,6 +3,7 @@
 // API and listens to the nodes' outputs; the expected results come from RunInspection on the
 // same bag extracted by ExtractBagToRun, i.e. what `vigil inspect` writes for that run.
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nav_msgs/Odometry.h>
 #include <nlohmann/json.hpp>
@@ -361,6 +363,114 @@ TEST_F(RosNodeTest, NodeExitsWithAClearMessageOnBadParameters) {
                      master_->Environment(), *dir_ / "node_bad2.log");
   ASSERT_TRUE(WaitFor([&] { return !node2.Running(); }, 30s));
   EXPECT_NE(node2.Log().find("pose_type"), std::string::npos) << node2.Log();
+}
+
+}  // namespace
+}  // namespace vigil::ros
+
+namespace vigil::ros {
+namespace {
+
+// Not a test on its own: the two-host test runs this binary again inside a network namespace
+// with --gtest_filter=RosHelper.PlayAndListen and VIGIL_ROS_HELPER_* set. It plays a bag to a
+// node in lockstep and writes the node's results (one JSON per line) to VIGIL_ROS_HELPER_OUT.
+TEST(RosHelper, PlayAndListen) {
+  const char* bag = std::getenv("VIGIL_ROS_HELPER_BAG");
+  const char* ns = std::getenv("VIGIL_ROS_HELPER_NS");
+  const char* out = std::getenv("VIGIL_ROS_HELPER_OUT");
+  if (!bag || !ns || !out) GTEST_SKIP() << "helper of RosTwoHost (runs only when started by it)";
+  int argc = 1;
+  char name[] = "vigil_ros_helper";
+  char* argv[] = {name, nullptr};
+  ::ros::init(argc, argv, "vigil_ros_helper", ::ros::init_options::NoSigintHandler);
+  ::ros::AsyncSpinner spinner(2);
+  spinner.start();
+  {
+    Player player(ns);
+    ASSERT_TRUE(player.Connect(90s)) << "the node did not connect";
+    std::vector<BagFrame> frames = ReadFrames(bag);
+    frames.resize(1);
+    ASSERT_TRUE(PlayLockstep(player, frames));
+    std::string lines;
+    for (const json& doc : player.Received()) lines += doc.dump() + "\n";
+    WriteTextFileAtomically(out, lines);
+  }
+  spinner.stop();
+  ::ros::shutdown();
+}
+
+// Runs a shell command; returns its exit status and output.
+std::pair<int, std::string> Shell(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// Two "hosts": network namespaces A (roscore + the test's player) and B (vigil_node), joined by
+// a veth pair with their own addresses; the node reaches the master only over the veth link,
+// with ROS_MASTER_URI and ROS_IP as on two machines.
+TEST(RosTwoHost, NodeInAnotherNetworkNamespaceServesThePlayerThroughTheMaster) {
+  VIGIL_REQUIRE_FILE(FreiburgDir() / "query" / "poses.csv");
+  const int id = static_cast<int>(::getpid() % 100000);
+  const std::string a = fmt::format("vigil_a{}", id), b = fmt::format("vigil_b{}", id);
+  const std::string va = fmt::format("vga{}", id), vb = fmt::format("vgb{}", id);
+  const int subnet = 20 + id % 200;
+  const std::string ip_a = fmt::format("10.213.{}.1", subnet), ip_b = fmt::format("10.213.{}.2", subnet);
+  const auto [rc, why] = Shell("ip netns add " + a);
+  if (rc != 0) {
+    GTEST_SKIP() << "cannot create network namespaces here (needs root / CAP_SYS_ADMIN and "
+                    "iproute2): "
+                 << why;
+  }
+  struct Cleanup {
+    std::string a, b;
+    ~Cleanup() {
+      Shell("ip netns del " + a);
+      Shell("ip netns del " + b);  // removes the veth pair with it
+    }
+  } cleanup{a, b};
+  for (const std::string& command :
+       {"ip netns add " + b, "ip link add " + va + " type veth peer name " + vb,
+        "ip link set " + va + " netns " + a, "ip link set " + vb + " netns " + b,
+        "ip -n " + a + " addr add " + ip_a + "/24 dev " + va,
+        "ip -n " + b + " addr add " + ip_b + "/24 dev " + vb,
+        "ip -n " + a + " link set " + va + " up", "ip -n " + b + " link set " + vb + " up",
+        "ip -n " + a + " link set lo up", "ip -n " + b + " link set lo up"}) {
+    const auto [status, output] = Shell(command);
+    if (status != 0) GTEST_SKIP() << "cannot set up the veth link (" << command << "): " << output;
+  }
+  const fs::path dir = vigil::testing::MakeTempDir("ros_twohost");
+  const QueryBag query = MakeQueryBag(dir);
+  RosMaster master(dir / "ros", ip_a, {"ip", "netns", "exec", a});
+  ChildProcess node([&] {
+    std::vector<std::string> args = {"ip", "netns", "exec", b};
+    for (const std::string& arg : NodeArgs("far_robot", FreiburgDir() / "reference")) {
+      args.push_back(arg);
+    }
+    return args;
+  }(), master.Environment(ip_b), dir / "node.log");
+  char self[4096] = {0};
+  ASSERT_GT(::readlink("/proc/self/exe", self, sizeof self - 1), 0);
+  std::map<std::string, std::string> env = master.Environment(ip_a);
+  env["VIGIL_ROS_HELPER_BAG"] = query.bag.string();
+  env["VIGIL_ROS_HELPER_NS"] = "far_robot";
+  env["VIGIL_ROS_HELPER_OUT"] = (dir / "received.jsonl").string();
+  ChildProcess helper({"ip", "netns", "exec", a, self, "--gtest_filter=RosHelper.PlayAndListen"},
+                      env, dir / "helper.log");
+  ASSERT_TRUE(WaitFor([&] { return !helper.Running(); }, 150s))
+      << helper.Log() << "\nnode:\n" << node.Log();
+  EXPECT_EQ(helper.Stop(), 0) << helper.Log() << "\nnode:\n" << node.Log();
+  ASSERT_TRUE(fs::exists(dir / "received.jsonl")) << helper.Log();
+  const json doc = json::parse(ReadFileToString(dir / "received.jsonl"));
+  EXPECT_EQ(doc["query"], query.names[0]);
+  EXPECT_EQ(doc["robot"], "far_robot");
+  EXPECT_FALSE(doc.contains("error")) << doc.dump();
+  EXPECT_TRUE(doc.contains("anomalies"));
+  EXPECT_TRUE(node.Running()) << node.Log();
 }
 
 }  // namespace

@@ -142,14 +142,16 @@ RosMaster::RosMaster(const std::filesystem::path& home, const std::string& host,
     for (const char* a : {VIGIL_ROSCORE_PATH, "-p"}) argv.push_back(a);
     argv.push_back(std::to_string(port_));
     process_ = std::make_unique<ChildProcess>(argv, Environment(host), home / "roscore.log");
-    // The master's XML-RPC port opens first; rosout registers a moment later.
+    // Loopback: the master's XML-RPC port opens. Behind a prefix (another network namespace)
+    // the port cannot be probed from here: roscore's own "started core service" line says it.
     const bool up = WaitFor(
-        [&] { return !process_->Running() || (prefix.empty() ? PortOpen(host_, port_) : true); },
+        [&] {
+          if (!process_->Running()) return true;
+          return prefix.empty() ? PortOpen(host_, port_)
+                                : process_->Log().find("started core service") != std::string::npos;
+        },
         std::chrono::seconds(30));
-    if (up && process_->Running()) {
-      if (!prefix.empty()) std::this_thread::sleep_for(std::chrono::seconds(3));
-      return;
-    }
+    if (up && process_->Running()) return;
     process_->Stop();
   }
   throw std::runtime_error("roscore did not start: " + process_->Log());
