@@ -49,8 +49,12 @@ std::vector<int64_t> GreedyCoreset(const float* features, int64_t n, int dim, in
   // Squared distance to the nearest selected point; -1 marks selected points so that exact
   // duplicates (distance 0) can still be picked as distinct indices.
   std::vector<float> nearest(static_cast<size_t>(n), std::numeric_limits<float>::infinity());
+  ProgressBar progress("coreset", static_cast<size_t>(count), options.show_progress);
   for (int64_t it = 0; it < count; ++it) {
-    if (cancel != nullptr && it % 256 == 0) cancel->ThrowIfCancelled();
+    if (it % 256 == 0) {
+      if (cancel != nullptr) cancel->ThrowIfCancelled();
+      if (it > 0) progress.Advance(256);
+    }
     selected.push_back(next);
     nearest[next] = -1.f;
     if (it + 1 == count) break;
@@ -70,6 +74,7 @@ std::vector<int64_t> GreedyCoreset(const float* features, int64_t n, int dim, in
     }
     next = farthest;
   }
+  progress.Finish();
   return selected;
 }
 

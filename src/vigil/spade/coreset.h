@@ -14,9 +14,10 @@
 namespace vigil::spade {
 
 struct CoresetOptions {
-  int projection_dim = 128;  // Gaussian random projection size; 0 or >= dim: exact distances
-  uint64_t seed = 0;         // start point and projection matrix
-  int num_threads = 2;       // OpenBLAS threads for the projection
+  int projection_dim = 128;    // Gaussian random projection size; 0 or >= dim: exact distances
+  uint64_t seed = 0;           // start point and projection matrix
+  int num_threads = 2;         // OpenBLAS threads for the projection
+  bool show_progress = false;  // progress bar on stderr (the selection can take a minute)
 };
 
 // Indices (into the n rows of `features`, n x dim row-major) of `count` selected points, in

@@ -51,6 +51,7 @@ struct PatchCoreOptions {
   uint64_t seed = 0;            // coreset start point and projection matrix
   int reweight_neighbours = 9;  // b in the paper's image-score reweighting
   double sigma = 4;             // Gaussian smoothing of the score map, pixels (0 = off)
+  bool show_progress = false;   // progress bar for the coreset selection (stderr)
   void Check() const;
 };
 

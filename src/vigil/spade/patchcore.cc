@@ -58,6 +58,7 @@ class PatchCoreDetector : public AnomalyDetector {
     coreset.projection_dim = options_.patchcore.projection_dim;
     coreset.seed = options_.patchcore.seed;
     coreset.num_threads = options_.knn.num_threads;
+    coreset.show_progress = options_.patchcore.show_progress;
     const std::vector<int64_t> selected = GreedyCoreset(all.data(), n, dim, count, coreset, cancel);
     BankArray& out = bank.Add(kBankArray, {count, dim});
     for (int64_t i = 0; i < count; ++i) {

@@ -17,7 +17,9 @@ MemoryBank FitMemoryBank(Backbone& backbone, const AnomalyDetectorOptions& optio
                          const std::vector<fs::path>& train_images, bool show_progress,
                          const CancelToken* cancel) {
   VIGIL_CHECK(!train_images.empty(), "fit: no train images");
-  const auto detector = AnomalyDetector::Create(options);
+  AnomalyDetectorOptions fit_options = options;
+  fit_options.patchcore.show_progress = show_progress;
+  const auto detector = AnomalyDetector::Create(fit_options);
   MemoryBank bank;
   bank.method = options.method;
   bank.backbone = backbone.identity();
