@@ -76,6 +76,17 @@ QueryBag MakeQueryBag(const fs::path& dir) {
   return out;
 }
 
+// Runs a shell command; returns its exit status and output.
+std::pair<int, std::string> Shell(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
 InspectorOptions FastOptions() {
   InspectorOptions o;
   o.extractor.type = "sift";
@@ -353,6 +364,22 @@ TEST_F(RosNodeTest, NodeDropsFramesWhenFloodedSaysSoAndKeepsRunning) {
   EXPECT_TRUE(node->Running());
 }
 
+TEST_F(RosNodeTest, LaunchFileStartsANodeInTheRobotNamespace) {
+  if (Shell("command -v roslaunch").first != 0) GTEST_SKIP() << "roslaunch is not installed";
+  std::map<std::string, std::string> env = master_->Environment();
+  env["ROS_PACKAGE_PATH"] = VIGIL_ROS_PACKAGE_PATH;
+  ChildProcess launch({"roslaunch", "vigil", "vigil_node.launch", "robot:=robot5",
+                       "reference:=" + (FreiburgDir() / "reference").string(), "extractor:=sift",
+                       "segmenter:=graph", "threads:=1"},
+                      env, *dir_ / "roslaunch.log");
+  Player player("robot5");
+  ASSERT_TRUE(player.Connect()) << launch.Log();
+  ASSERT_TRUE(PlayLockstep(player, {ReadFrames(query_->bag).at(0)})) << launch.Log();
+  EXPECT_EQ(player.Received().at(0)["query"], query_->names[0]);
+  EXPECT_EQ(player.Received().at(0)["robot"], "robot5");
+  EXPECT_EQ(launch.Stop(), 0) << launch.Log();
+}
+
 TEST_F(RosNodeTest, NodeExitsWithAClearMessageOnBadParameters) {
   ChildProcess node({VIGIL_NODE_PATH, "__ns:=/bad", "_reference:=/nonexistent/run"},
                     master_->Environment(), *dir_ / "node_bad.log");
@@ -397,17 +424,6 @@ TEST(RosHelper, PlayAndListen) {
   }
   spinner.stop();
   ::ros::shutdown();
-}
-
-// Runs a shell command; returns its exit status and output.
-std::pair<int, std::string> Shell(const std::string& command) {
-  std::string output;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
 // Two "hosts": network namespaces A (roscore + the test's player) and B (vigil_node), joined by
