@@ -3,11 +3,53 @@
 // Only compiled with VIGIL_ENABLE_ROS (see vigil/ros/bag_run.h for the conventions).
 #include <cstdio>
 
+#include <filesystem>
+
+#include "bag_input.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "vigil/ros/bag_run.h"
+#include "vigil/util/check.h"
 
 namespace vigil::cli {
+
+void AddBagInputOptions(CLI::App& app, BagInputFlags& flags) {
+  auto* group = app.add_option_group("bag input", "when --reference/--query name ROS 1 bags");
+  group->add_option("--image-topic", flags.image_topic,
+                    "bag image topic (sensor_msgs/Image or CompressedImage)");
+  auto* pose = group->add_option("--pose-topic", flags.pose_topic,
+                                 "bag pose topic (Odometry, PoseStamped)");
+  group->add_option("--tf-frames", flags.tf_frames, "bag poses from /tf: FIXED CHILD")
+      ->expected(2)
+      ->excludes(pose);
+  group->add_option("--min-distance", flags.min_distance_m,
+                    "bag: one frame per this many metres travelled");
+}
+
+std::string RunFolderFor(const std::string& path, const BagInputFlags& flags,
+                         const std::string& out_dir, const std::string& role) {
+  namespace fs = std::filesystem;
+  if (!fs::is_regular_file(path)) return path;
+  VIGIL_CHECK(!flags.image_topic.empty(), "{} is a bag: --image-topic is needed to read it",
+              path);
+  const fs::path run = fs::path(out_dir) / "bag_runs" / role;
+  if (fs::is_directory(run) && !fs::is_empty(run)) {
+    std::fprintf(stderr, "%s: using the run extracted earlier in %s\n", path.c_str(),
+                 run.c_str());
+    return run.string();
+  }
+  ros::BagExtractOptions options;
+  options.image_topic = flags.image_topic;
+  options.pose_topic = flags.pose_topic;
+  if (flags.tf_frames.size() == 2) {
+    options.tf_fixed_frame = flags.tf_frames[0];
+    options.tf_child_frame = flags.tf_frames[1];
+  }
+  options.min_distance_m = flags.min_distance_m;
+  const ros::BagExtractReport report = ros::ExtractBagToRun(path, run, options, &InterruptToken());
+  std::fprintf(stderr, "%s -> %s: %s\n", path.c_str(), run.c_str(), report.Summary().c_str());
+  return run.string();
+}
 
 int RunBagExtract(int argc, char** argv) {
   CLI::App app{"Turn a ROS 1 bag into a run folder (PNG images named by their stamp + poses.csv) "

@@ -4,6 +4,9 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "vigil/inspection/inspector.h"
+#ifdef VIGIL_HAVE_ROS  // ROS hook (owner: ros): --reference/--query may be bags
+#include "bag_input.h"
+#endif
 
 namespace vigil::cli {
 
@@ -20,9 +23,16 @@ int RunInspect(int argc, char** argv) {
   ExtractorFlags extractor_flags;
   MatcherFlags matcher_flags;
   InspectorOptions options;
+#ifdef VIGIL_HAVE_ROS  // ROS hook: a run folder or a .bag (then --image-topic etc.)
+  const CLI::Validator& run_input = CLI::ExistingPath;
+  BagInputFlags bag_flags;
+  AddBagInputOptions(app, bag_flags);
+#else
+  const CLI::Validator& run_input = CLI::ExistingDirectory;
+#endif
   app.add_option("--reference", reference_dir, "reference run folder (images + optional poses.csv "
-                 "or TUM trajectory)")->required()->check(CLI::ExistingDirectory);
-  app.add_option("--query", query_dir, "query run folder")->required()->check(CLI::ExistingDirectory);
+                 "or TUM trajectory)")->required()->check(run_input);
+  app.add_option("--query", query_dir, "query run folder")->required()->check(run_input);
   app.add_option("--out", out_dir, "output folder")->required();
   app.add_option("--calibration", options.calibration_file,
                  "calibration.json from vigil calibrate (sets the match threshold)");
@@ -76,6 +86,10 @@ int RunInspect(int argc, char** argv) {
     options.resume = !no_resume;
     options.write_panels = !no_panels;
     options.show_progress = !quiet;
+#ifdef VIGIL_HAVE_ROS  // ROS hook: bags are extracted to <out>/bag_runs/{reference,query}
+    reference_dir = RunFolderFor(reference_dir, bag_flags, out_dir, "reference");
+    query_dir = RunFolderFor(query_dir, bag_flags, out_dir, "query");
+#endif
     const InspectionSummary summary =
         RunInspection(reference_dir, query_dir, out_dir, options, &InterruptToken());
     int with_changes = 0, flagged = 0, resumed = 0;

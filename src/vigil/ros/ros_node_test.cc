@@ -398,6 +398,58 @@ TEST_F(RosNodeTest, NodeExitsWithAClearMessageOnBadParameters) {
 namespace vigil::ros {
 namespace {
 
+// `vigil bag-extract` and `vigil inspect` on bags, through the CLI.
+TEST(RosCli, BagExtractAndInspectTakeBags) {
+  VIGIL_REQUIRE_FILE(FreiburgDir() / "query" / "poses.csv");
+  const fs::path dir = vigil::testing::MakeTempDir("ros_cli");
+  const QueryBag query = MakeQueryBag(dir);
+  WriteRunToBag(retrieval::LoadRun(FreiburgDir() / "reference"), dir / "reference.bag");
+  const std::string vigil = VIGIL_CLI_PATH;
+  auto [rc, output] = Shell(vigil + " bag-extract " + query.bag.string() +
+                            " --image-topic camera/image_raw --pose-topic odom --quiet --out " +
+                            (dir / "run").string());
+  ASSERT_EQ(rc, 0) << output;
+  EXPECT_NE(output.find("wrote 3 images"), std::string::npos) << output;
+  EXPECT_EQ(retrieval::LoadRun(dir / "run").NumPosed(), 3);
+  std::tie(rc, output) = Shell(vigil + " bag-extract " + query.bag.string() +
+                               " --image-topic /nope --pose-topic odom --out " +
+                               (dir / "run2").string());
+  EXPECT_EQ(rc, 1) << output;
+  EXPECT_NE(output.find("no image topic /nope"), std::string::npos) << output;
+  EXPECT_FALSE(fs::exists(dir / "run2"));
+
+  // inspect on the two bags = inspect on the extracted run (same options).
+  const std::string common =
+      " --image-topic /camera/image_raw --pose-topic /odom --extractor sift --threads 1"
+      " --segmenter graph --no-panels --quiet";
+  std::tie(rc, output) = Shell(vigil + " inspect --reference " + (dir / "reference.bag").string() +
+                               " --query " + query.bag.string() + common + " --out " +
+                               (dir / "from_bags").string());
+  ASSERT_EQ(rc, 0) << output;
+  std::tie(rc, output) = Shell(vigil + " inspect --reference " +
+                               (FreiburgDir() / "reference").string() + " --query " +
+                               (dir / "run").string() + common + " --out " +
+                               (dir / "from_run").string());
+  ASSERT_EQ(rc, 0) << output;
+  for (const std::string& name : query.names) {
+    const std::string stem = fs::path(name).stem().string() + ".json";
+    const json a = json::parse(ReadFileToString(dir / "from_bags" / stem));
+    const json b = json::parse(ReadFileToString(dir / "from_run" / stem));
+    EXPECT_EQ(a["anomalies"].size(), b["anomalies"].size()) << name;
+    EXPECT_EQ(a["reference"]["image"].get<std::string>().substr(0, 10),
+              ImageNameForStamp(retrieval::TimestampFromFileName(
+                                    b["reference"]["image"].get<std::string>()).value())
+                  .substr(0, 10))
+        << name;
+  }
+  // A bag without --image-topic: a clear message.
+  std::tie(rc, output) = Shell(vigil + " inspect --reference " + (dir / "reference.bag").string() +
+                               " --query " + query.bag.string() + " --out " +
+                               (dir / "x").string());
+  EXPECT_EQ(rc, 1) << output;
+  EXPECT_NE(output.find("--image-topic"), std::string::npos) << output;
+}
+
 // Not a test on its own: the two-host test runs this binary again inside a network namespace
 // with --gtest_filter=RosHelper.PlayAndListen and VIGIL_ROS_HELPER_* set. It plays a bag to a
 // node in lockstep and writes the node's results (one JSON per line) to VIGIL_ROS_HELPER_OUT.
