@@ -176,7 +176,7 @@ void Conv2d(const Tensor& x, const Tensor& weight, const Tensor* bias, const Con
   if (k <= kDirectMaxTaps && p.stride_w == 1) {
     // Few taps per output (e.g. a first layer on a gray image: 1 x 3 x 3): a GEMM with so short
     // an inner dimension is bound by writing its output, so accumulate shifted rows instead.
-    ParallelFor(cout, threads, [&](int64_t begin, int64_t end) {
+    ParallelFor(cout, ThreadsFor(cout * out_hw * k, threads), [&](int64_t begin, int64_t end) {
       for (int64_t co = begin; co < end; ++co) {
         DirectConvChannel(in, s.h, s.w, (co / cout_g) * cin_g, cin_g, kh, kw, p,
                           weight.ptr() + co * k, b != nullptr ? b[co] : 0.f, out_h, out_w,

@@ -145,9 +145,9 @@ TEST(Conv2d, DirectPathForFewTapsMatchesNaive) {
   // 1 input channel, 3x3 (a gray-image first layer), with and without threads.
   const uint32_t seed = 13;
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
-  const Tensor x = RandomTensor({1, 1, 37, 53}, seed);
-  const Tensor w = RandomTensor({10, 1, 3, 3}, seed + 1);
-  const Tensor b = RandomTensor({10}, seed + 2);
+  const Tensor x = RandomTensor({1, 1, 121, 163}, seed);  // big enough to be split (ThreadsFor)
+  const Tensor w = RandomTensor({16, 1, 3, 3}, seed + 1);
+  const Tensor b = RandomTensor({16}, seed + 2);
   const Conv2dParams p = Conv2dParams::Make(1, 1, 1, 1, Activation::kReLU);
   const Tensor expected = NaiveConv2d(x, w, &b, p);
   const int before = NumThreads();

@@ -87,7 +87,8 @@ void MaxPool2d(const Tensor& x, int kernel, int stride, int padding, Tensor& y) 
               kernel);
   ResizeImageLike(x, s.c, oh, ow, y);
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  ParallelFor(s.c, NumThreads(), [&](int64_t c_begin, int64_t c_end) {
+  const int threads = ThreadsFor(s.c * s.h * s.w * std::min(kernel, 4), NumThreads());
+  ParallelFor(s.c, threads, [&](int64_t c_begin, int64_t c_end) {
     if (kernel == 2 && stride == 2 && padding == 0) {  // the encoders' downsampling
       for (int64_t c = c_begin; c < c_end; ++c) {
         const float* in = x.ptr() + c * s.h * s.w;

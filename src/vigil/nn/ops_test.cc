@@ -74,7 +74,7 @@ TEST(Pooling, MaxPoolMatchesNaive) {
 TEST(Pooling, MaxPool2x2FastPathMatchesNaiveWithThreads) {
   const uint32_t seed = 17;
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
-  const Tensor x = RandomTensor({1, 5, 31, 46}, seed);
+  const Tensor x = RandomTensor({1, 8, 131, 146}, seed);  // big enough to be split (ThreadsFor)
   const Tensor expected = NaiveMaxPool(x, 2, 2, 0);
   const int before = NumThreads();
   for (int threads : {1, 2}) {

@@ -13,6 +13,12 @@ namespace vigil::nn {
 // in the calling thread. Rethrows the first exception a slice threw after all have finished.
 void ParallelFor(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn);
 
+// The thread count worth using for `work` elementary operations: starting a thread costs about
+// as much as ~50k simple operations, so small jobs stay on the calling thread.
+inline int ThreadsFor(int64_t work, int threads) {
+  return work < (int64_t{1} << 18) ? 1 : threads;
+}
+
 // Hands out the items [0, n) dynamically: min(threads, n) workers (the first in the calling
 // thread) each run worker(next), where next() returns an unclaimed item or -1 when none is left.
 // A worker sets up its scratch buffers once and loops; a worker that the OS preempts (a busy
