@@ -23,6 +23,7 @@
 #include <sensor_msgs/Image.h>
 #include <std_msgs/String.h>
 #include <std_msgs/UInt64.h>
+#include <visualization_msgs/MarkerArray.h>
 
 #include "vigil/inspection/inspector.h"
 #include "vigil/retrieval/run.h"
@@ -119,6 +120,12 @@ class Player {
           std::lock_guard<std::mutex> lock(mutex_);
           received_.push_back(json::parse(msg->data));
         });
+    marker_sub_ = nh.subscribe<visualization_msgs::MarkerArray>(
+        "/" + ns + "/vigil_node/markers", 100,
+        [this](const visualization_msgs::MarkerArrayConstPtr& msg) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          markers_.push_back(*msg);
+        });
     dropped_sub_ = nh.subscribe<std_msgs::UInt64>(
         "/" + ns + "/vigil_node/dropped_frames", 10,
         [this](const std_msgs::UInt64ConstPtr& msg) { dropped_ = msg->data; });
@@ -148,12 +155,17 @@ class Player {
     return received_;
   }
   uint64_t dropped() const { return dropped_.load(); }
+  std::vector<visualization_msgs::MarkerArray> Markers() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return markers_;
+  }
 
  private:
   ::ros::Publisher image_pub_, odom_pub_;
-  ::ros::Subscriber sub_, dropped_sub_;
+  ::ros::Subscriber sub_, dropped_sub_, marker_sub_;
   std::mutex mutex_;
   std::vector<json> received_;
+  std::vector<visualization_msgs::MarkerArray> markers_;
   std::atomic<uint64_t> dropped_{0};
 };
 
@@ -274,6 +286,27 @@ TEST_F(RosNodeTest, NodeOnPlayedBagPublishesTheSameAnomaliesAsInspect) {
   }
   // The comparison means something only when changes were found.
   EXPECT_GT(total_anomalies, 0);
+  // One marker array (box + label) per frame with a change, at that frame's odometry pose.
+  const std::vector<BagFrame> frames = ReadFrames(query_->bag);
+  std::vector<size_t> changed;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!got[i]["anomalies"].empty()) changed.push_back(i);
+  }
+  ASSERT_TRUE(WaitFor([&] { return player.Markers().size() >= changed.size(); }, 10s));
+  const std::vector<visualization_msgs::MarkerArray> markers = player.Markers();
+  ASSERT_EQ(markers.size(), changed.size());
+  for (size_t m = 0; m < markers.size(); ++m) {
+    const nav_msgs::Odometry& odom = frames[changed[m]].odom;
+    ASSERT_EQ(markers[m].markers.size(), 2u);
+    const visualization_msgs::Marker& box = markers[m].markers[0];
+    EXPECT_EQ(box.type, visualization_msgs::Marker::CUBE);
+    EXPECT_EQ(box.header.frame_id, odom.header.frame_id);
+    EXPECT_NEAR(box.pose.position.x, odom.pose.pose.position.x, 1e-9);
+    EXPECT_NEAR(box.pose.position.y, odom.pose.pose.position.y, 1e-9);
+    EXPECT_EQ(markers[m].markers[1].type, visualization_msgs::Marker::TEXT_VIEW_FACING);
+    EXPECT_NE(markers[m].markers[1].text.find(got[changed[m]]["anomalies"][0]["kind"].get<std::string>()),
+              std::string::npos);
+  }
   EXPECT_TRUE(node->Running()) << node->Log();
   EXPECT_EQ(node->Stop(), 0) << node->Log();
 }
@@ -341,6 +374,8 @@ TEST_F(RosNodeTest, NodeDropsFramesWhenFloodedSaysSoAndKeepsRunning) {
     last = player.Count();
   }
   const size_t processed = player.Count();
+  std::printf("flood: %d frames published 20 ms apart, %zu inspected, %llu dropped\n", kFlood,
+              processed, static_cast<unsigned long long>(player.dropped()));
   EXPECT_GE(processed, 1u);
   EXPECT_LT(processed, static_cast<size_t>(kFlood));
   EXPECT_GT(player.dropped(), 0u);
