@@ -14,6 +14,9 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#ifdef VIGIL_HAVE_ROS  // ROS hook (owner: ros): --images may be a bag
+#include "bag_input.h"
+#endif
 
 namespace vigil::cli {
 namespace fs = std::filesystem;
@@ -56,6 +59,10 @@ int RunCalibrate(int argc, char** argv) {
                                        "folder of single images, each paired with itself "
                                        "shifted by --shift");
   pairs_option->excludes(images_option);
+#ifdef VIGIL_HAVE_ROS  // ROS hook: --images BAG with --image-topic (poses not needed)
+  BagInputFlags bag_flags;
+  AddBagInputOptions(app, bag_flags);
+#endif
   app.add_option("--shift", shift_text, "synthetic shift DX,DY in pixels for --images")
       ->capture_default_str();
   AddExtractorOptions(app, extractor_flags);
@@ -104,6 +111,9 @@ int RunCalibrate(int argc, char** argv) {
                   "option --shift applies to --images; put dx,dy in the pairs CSV instead");
       pairs = ReadPairsCsv(pairs_file);
     } else {
+#ifdef VIGIL_HAVE_ROS  // ROS hook: a bag is extracted once into <out>/bag_runs/calibration
+      images_dir = RunFolderFor(images_dir, bag_flags, out_dir, "calibration");
+#endif
       pairs = MakeShiftedPairs(images_dir, ParseShift(shift_text));
     }
     const fs::path out(out_dir);

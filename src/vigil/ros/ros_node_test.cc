@@ -477,6 +477,13 @@ TEST(RosCli, BagExtractAndInspectTakeBags) {
                   .substr(0, 10))
         << name;
   }
+  // calibrate --images BAG: the bag's images, each paired with itself shifted.
+  std::tie(rc, output) = Shell(vigil + " calibrate --images " + query.bag.string() +
+                               " --image-topic /camera/image_raw --extractor sift --quiet --out " +
+                               (dir / "cal").string());
+  ASSERT_EQ(rc, 0) << output;
+  EXPECT_TRUE(fs::exists(dir / "cal" / "calibration.json"));
+  EXPECT_NE(output.find("3 pair(s)"), std::string::npos) << output;
   // A bag without --image-topic: a clear message.
   std::tie(rc, output) = Shell(vigil + " inspect --reference " + (dir / "reference.bag").string() +
                                " --query " + query.bag.string() + " --out " +
