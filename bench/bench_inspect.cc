@@ -18,22 +18,22 @@
 //
 //   build/bench/bench_inspect                      (from the repository root)
 //   VIGIL_SHARED_DIR=/path/to/shared build/bench/bench_inspect --benchmark_filter=sift
-#include <benchmark/benchmark.h>
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <sys/resource.h>
 #include <vector>
 
+#include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
-#include "roofline.h"
 #include "vigil/inspection/inspector.h"
 #include "vigil/nn/gemm.h"
+
+#include "roofline.h"
 
 namespace {
 
@@ -84,10 +84,11 @@ std::string CheckOutputs(const fs::path& out, const std::map<std::string, std::s
     std::ifstream in(entry.path());
     const json doc = json::parse(in, nullptr, false);
     if (doc.is_discarded() || !doc.contains("timings_ms")) return "bad JSON " + name;
-    for (const auto& [stage, ms] : doc["timings_ms"].items()) (*stage_sums)[stage] += ms.get<double>();
+    for (const auto& [stage, ms] : doc["timings_ms"].items())
+      (*stage_sums)[stage] += ms.get<double>();
     const auto expected = pairs.find(doc.value("query", ""));
-    *retrieval_correct += expected != pairs.end() &&
-                          doc["reference"].value("image", "") == expected->second;
+    *retrieval_correct +=
+        expected != pairs.end() && doc["reference"].value("image", "") == expected->second;
     ++documents;
   }
   if (documents != static_cast<int>(pairs.size())) {
@@ -151,7 +152,8 @@ void BM_InspectFreiburg(benchmark::State& state, const std::string& extractor) {
   state.counters["cpu_s"] = cpu_s;
   state.counters["of_goal"] = wall_s / kGoalSeconds;
   state.counters["per_query_ms"] = 1e3 * wall_s / static_cast<double>(pairs.size());
-  for (const char* stage : {"extract", "extract_reference", "match", "segment", "detect", "write"}) {
+  for (const char* stage :
+       {"extract", "extract_reference", "match", "segment", "detect", "write"}) {
     const auto it = stage_sums.find(stage);
     if (it != stage_sums.end()) {
       state.counters[std::string(stage) + "_ms"] = it->second / static_cast<double>(pairs.size());

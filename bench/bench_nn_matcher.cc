@@ -15,8 +15,6 @@
 // pairs found), peak_MiB.
 //
 //   build/bench/bench_nn_matcher --benchmark_filter='threads:2'
-#include <benchmark/benchmark.h>
-
 #include <algorithm>
 #include <chrono>
 #include <numeric>
@@ -24,13 +22,16 @@
 #include <string>
 #include <vector>
 
-#include "roofline.h"
+#include <benchmark/benchmark.h>
+
 #include "vigil/matching/nearest_neighbor.h"
 #include "vigil/nn/gemm.h"
 
+#include "roofline.h"
+
 namespace {
 
-constexpr int kDim = 256;       // SuperPoint descriptor size
+constexpr int kDim = 256;        // SuperPoint descriptor size
 constexpr float kNoise = 0.03f;  // per-component noise; |noise| ~ 0.03 * 16 = 0.48 -> cos ~0.9
 constexpr unsigned kSeed = 20261126;
 
@@ -94,8 +95,9 @@ double SimilarityGemmMs(const PlantedPair& pair, int repeats) {
                 pair.f0.descriptors.data(), kDim, pair.f1.descriptors.data(), kDim, 0.f, c.data(),
                 n1);
     if (r > 0) {
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                             start).count());
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
     }
   }
   std::sort(ms.begin(), ms.end());
@@ -108,8 +110,8 @@ void BM_MutualNN(benchmark::State& state) {
   const PlantedPair pair = MakePlantedPair(n, kSeed + n);
   vigil::NearestNeighborOptions options;  // mutual, no ratio test, threshold 0 (vigil defaults)
   vigil::nn::SetNumThreads(threads);
-  const double recovered = Recovered(vigil::MatchNearestNeighbors(pair.f0, pair.f1, options),
-                                     pair.partner);
+  const double recovered =
+      Recovered(vigil::MatchNearestNeighbors(pair.f0, pair.f1, options), pair.partner);
   if (recovered < 0.99) {
     const std::string error = "only " + std::to_string(100 * recovered) +
                               "% of the planted matches recovered (seed " +
@@ -125,8 +127,8 @@ void BM_MutualNN(benchmark::State& state) {
     const auto start = std::chrono::steady_clock::now();
     vigil::Matches m = vigil::MatchNearestNeighbors(pair.f0, pair.f1, options);
     benchmark::DoNotOptimize(m.matches0.data());
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
   }
   vigil::nn::SetNumThreads(threads);
   const double gemm_ms = SimilarityGemmMs(pair, 5);
@@ -138,8 +140,8 @@ void BM_MutualNN(benchmark::State& state) {
   state.counters["GFLOP/s"] = gflop / (median_ms * 1e-3);
   state.counters["sgemm_GFLOP/s"] = sgemm;
   state.counters["of_sgemm"] = gflop / (median_ms * 1e-3) / sgemm;
-  state.counters["gemm_ms"] = gemm_ms;                // the similarity sgemm alone
-  state.counters["rest_ms"] = median_ms - gemm_ms;    // normalisation, best/second scan, output
+  state.counters["gemm_ms"] = gemm_ms;              // the similarity sgemm alone
+  state.counters["rest_ms"] = median_ms - gemm_ms;  // normalisation, best/second scan, output
   state.counters["recovered"] = recovered;
   state.counters["peak_MiB"] = vigil::bench::PeakRssMiB();
 }

@@ -7,22 +7,21 @@
 // "vigil <command>: error: <what, naming the file/option>" and exit code 1 (2 for a usage
 // error found while parsing the command line); --help exits 0; SIGINT exits 130 and leaves only
 // complete outputs. Only sift/orb run here, on small inputs, to keep the binary fast.
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <signal.h>
+#include <spawn.h>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -88,8 +87,7 @@ pid_t Spawn(const std::vector<std::string>& args, const fs::path& out, const fs:
 // Waits for the child; kills it after timeout_s. Returns the exit code as a shell reports it.
 int Wait(pid_t pid, double timeout_s) {
   if (pid < 0) return -1;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   int status = 0;
   while (true) {
     const pid_t done = waitpid(pid, &status, WNOHANG);
@@ -290,7 +288,8 @@ TEST_F(CliHelp, UnknownCommandIsOneLine) {
 
 TEST_F(CliHelp, EveryCommandHelpExitsZeroAndNamesItsOptions) {
   const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> cases = {
-      {{"features", "--help"}, {"--extractor", "--weights", "--max-keypoints", "--resize", "--out"}},
+      {{"features", "--help"},
+       {"--extractor", "--weights", "--max-keypoints", "--resize", "--out"}},
       {{"match", "--help"},
        {"--features0", "--features1", "--pairs", "--matcher", "--threshold", "--verify", "--out"}},
       {{"calibrate", "--help"}, {"--pairs", "--images", "--shift", "--thresholds", "--out"}},
@@ -345,16 +344,16 @@ TEST_F(CliFeatures, WeightsOfAnotherNetworkAreRefused) {
   VIGIL_REQUIRE_FILE(superpoint);
   const std::string image = (images_ / "freiburg0.png").string();
   const std::string out = (dir_ / "out").string();
-  ExpectError({"features", image, "--extractor", "superpoint", "--weights", aliked.string(),
-               "--out", out},
-              1, "features", {aliked.string(), "SuperPoint"});
+  ExpectError(
+      {"features", image, "--extractor", "superpoint", "--weights", aliked.string(), "--out", out},
+      1, "features", {aliked.string(), "SuperPoint"});
   ExpectError({"features", image, "--extractor", "aliked-n16", "--weights", superpoint.string(),
                "--out", out},
               1, "features", {superpoint.string(), "ALIKED"});
   const fs::path text = WriteText("weights.pth", "these are not weights\n");
-  ExpectError({"features", image, "--extractor", "superpoint", "--weights", text.string(), "--out",
-               out},
-              1, "features", {text.string(), "checkpoint"});
+  ExpectError(
+      {"features", image, "--extractor", "superpoint", "--weights", text.string(), "--out", out}, 1,
+      "features", {text.string(), "checkpoint"});
 }
 
 TEST_F(CliFeatures, NonsenseParametersNameTheOption) {
@@ -363,8 +362,9 @@ TEST_F(CliFeatures, NonsenseParametersNameTheOption) {
   const std::string out = (dir_ / "out").string();
   // Below -1 is meaningless for every extractor (-1 = all), including those that clamp.
   for (const char* extractor : {"sift", "orb", "superpoint"}) {
-    ExpectError({"features", image, "--extractor", extractor, "--max-keypoints", "-5", "--out", out},
-                1, "features", {"max", "-1"});
+    ExpectError(
+        {"features", image, "--extractor", extractor, "--max-keypoints", "-5", "--out", out}, 1,
+        "features", {"max", "-1"});
   }
   ExpectError({"features", image, "--extractor", "sift", "--resize", "0x0", "--out", out}, 1,
               "features", {"--resize", "0x0"});
@@ -391,8 +391,8 @@ TEST_F(CliFeatures, SiftWritesJsonDescriptorsAndOverlayWithConsistentCounts) {
   EXPECT_EQ(doc.at("height"), 480);
   EXPECT_EQ(doc.at("descriptors"), "freiburg0.desc.npy");
   const size_t n = doc.at("keypoints").size();
-  EXPECT_GT(n, 100u);   // a textured office frame gives SIFT hundreds of keypoints
-  EXPECT_LE(n, 500u);   // --max-keypoints
+  EXPECT_GT(n, 100u);  // a textured office frame gives SIFT hundreds of keypoints
+  EXPECT_LE(n, 500u);  // --max-keypoints
   EXPECT_EQ(doc.at("scores").size(), n);
   for (const json& kp : doc.at("keypoints")) {
     ASSERT_EQ(kp.size(), 2u);
@@ -466,9 +466,9 @@ TEST_F(CliMatch, SiftAndOrbRecoverTheKnownShift) {
   for (const auto& [extractor, min_fraction] : {std::pair{"sift", 0.95}, std::pair{"orb", 0.75}}) {
     SCOPED_TRACE(extractor);
     const fs::path out = dir_ / extractor;
-    const CliResult r = Run({"match", (images_ / "freiburg0.png").string(),
-                             (images_ / "freiburg0s.png").string(), "--extractor", extractor,
-                             "--out", out.string()});
+    const CliResult r =
+        Run({"match", (images_ / "freiburg0.png").string(), (images_ / "freiburg0s.png").string(),
+             "--extractor", extractor, "--out", out.string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const json doc = json::parse(ReadFile(out / "matches.json"));
     const json& matches = doc.at("matches");
@@ -497,7 +497,8 @@ TEST_F(CliMatch, ReusesFeaturesWrittenByVigilFeatures) {
   const std::string a = (images_ / "freiburg0.png").string();
   const std::string b = (images_ / "freiburg0s.png").string();
   const fs::path features = dir_ / "features";
-  ASSERT_EQ(Run({"features", a, b, "--extractor", "sift", "--out", features.string()}).exit_code, 0);
+  ASSERT_EQ(Run({"features", a, b, "--extractor", "sift", "--out", features.string()}).exit_code,
+            0);
   const CliResult reused =
       Run({"match", "--features0", (features / "freiburg0.json").string(), "--features1",
            (features / "freiburg0s.json").string(), "--out", (dir_ / "reused").string()});
@@ -524,18 +525,18 @@ TEST_F(CliCalibrate, NonsenseParametersNameTheOption) {
   VIGIL_REQUIRE_FILE(images_ / "freiburg0.png");
   const std::string images = images_.string();
   const std::string out = (dir_ / "out").string();
-  ExpectError({"calibrate", "--images", images, "--shift", "abc", "--extractor", "sift", "--out",
-               out},
-              1, "calibrate", {"--shift", "'abc'"});
-  ExpectError({"calibrate", "--images", images, "--shift", "13;7", "--extractor", "sift", "--out",
-               out},
-              1, "calibrate", {"--shift", "'13;7'"});
-  ExpectError({"calibrate", "--images", images, "--shift", "0,0", "--extractor", "sift", "--out",
-               out},
-              1, "calibrate", {"--shift", "0,0"});
-  ExpectError({"calibrate", "--images", images, "--threshold", "2", "--extractor", "sift", "--out",
-               out},
-              1, "calibrate", {"threshold"});
+  ExpectError(
+      {"calibrate", "--images", images, "--shift", "abc", "--extractor", "sift", "--out", out}, 1,
+      "calibrate", {"--shift", "'abc'"});
+  ExpectError(
+      {"calibrate", "--images", images, "--shift", "13;7", "--extractor", "sift", "--out", out}, 1,
+      "calibrate", {"--shift", "'13;7'"});
+  ExpectError(
+      {"calibrate", "--images", images, "--shift", "0,0", "--extractor", "sift", "--out", out}, 1,
+      "calibrate", {"--shift", "0,0"});
+  ExpectError(
+      {"calibrate", "--images", images, "--threshold", "2", "--extractor", "sift", "--out", out}, 1,
+      "calibrate", {"threshold"});
   ExpectError({"calibrate", "--images", images, "--thresholds", "0:2:0.1", "--extractor", "sift",
                "--out", out},
               1, "calibrate", {"0:2:0.1"});
@@ -556,6 +557,43 @@ TEST_F(CliCalibrate, MissingInputsNameWhatIsMissing) {
               {pairs});
 }
 
+// The calibration file is the hand-off to inspect: the threshold it holds is the one inspect uses.
+// One image shifted synthetically by the fixture pair's (+13, +7); SIFT + nn confidences lie
+// above 0.8, hence the fine sweep there (calibrate's own note says so for the default range).
+TEST_F(CliCalibrate, CalibrationFileSetsTheInspectThreshold) {
+  VIGIL_REQUIRE_FILE(images_ / "freiburg0.png");
+  VIGIL_REQUIRE_FILE(freiburg_ / "reference" / kReference0);
+  fs::create_directories(dir_ / "images");
+  fs::copy_file(images_ / "freiburg0.png", dir_ / "images" / "freiburg0.png");
+  const fs::path calibration = dir_ / "calibration";
+  const CliResult c =
+      Run({"calibrate", "--images", (dir_ / "images").string(), "--shift", "13,7", "--extractor",
+           "sift", "--thresholds", "0.8:0.99:0.01", "--quiet", "--out", calibration.string()});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  ASSERT_TRUE(fs::exists(calibration / "calibration.png"));
+  const json doc = json::parse(ReadFile(calibration / "calibration.json"));
+  EXPECT_EQ(doc.at("format"), "vigil-calibration");
+  EXPECT_EQ(doc.at("pairs").size(), 1u);
+  const double threshold = doc.at("threshold");
+  EXPECT_GE(threshold, 0.8);
+  EXPECT_LE(threshold, 0.99);
+  EXPECT_NE(c.out.find("calibrated threshold"), std::string::npos) << c.out;
+
+  const fs::path data = dir_ / "data";
+  MakeFreiburgSubset(data);
+  const fs::path out = dir_ / "out";
+  const CliResult r = Run({"inspect", "--reference", (data / "reference").string(), "--query",
+                           (data / "query").string(), "--extractor", "sift", "--segmenter", "graph",
+                           "--no-panels", "--quiet", "--calibration",
+                           (calibration / "calibration.json").string(), "--out", out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("(calibration " + (calibration / "calibration.json").string() + ")"),
+            std::string::npos)
+      << r.out;
+  const json result = json::parse(ReadFile(out / (fs::path(kQuery0).stem().string() + ".json")));
+  EXPECT_NEAR(result.at("threshold").get<double>(), threshold, 1e-6);
+}
+
 // ---------------------------------------------------------------------------------------------
 // vigil inspect
 
@@ -567,13 +605,13 @@ TEST_F(CliInspect, BadRunFoldersNameTheFolderOrFile) {
   const std::string out = (dir_ / "out").string();
 
   fs::create_directories(dir_ / "empty");
-  ExpectError({"inspect", "--reference", (dir_ / "empty").string(), "--query", query,
-               "--extractor", "sift", "--out", out},
+  ExpectError({"inspect", "--reference", (dir_ / "empty").string(), "--query", query, "--extractor",
+               "sift", "--out", out},
               1, "inspect", {(dir_ / "empty").string(), "no images"});
   const std::string missing = (dir_ / "nowhere").string();
-  ExpectError({"inspect", "--reference", missing, "--query", query, "--extractor", "sift", "--out",
-               out},
-              2, "inspect", {missing});
+  ExpectError(
+      {"inspect", "--reference", missing, "--query", query, "--extractor", "sift", "--out", out}, 2,
+      "inspect", {missing});
 
   // A poses.csv that does not match its folder: it lists all nine reference frames, the folder
   // holds two.
@@ -600,12 +638,18 @@ TEST_F(CliInspect, CorruptCalibrationFileIsNamed) {
   VIGIL_REQUIRE_FILE(freiburg_ / "reference" / kReference0);
   const fs::path data = dir_ / "data";
   MakeFreiburgSubset(data);
-  const std::vector<std::string> base = {"inspect", "--reference", (data / "reference").string(),
-                                         "--query", (data / "query").string(), "--extractor",
-                                         "sift", "--out", (dir_ / "out").string()};
-  for (const auto& [name, text] : {std::pair{"truncated.json", "{\"format\": \"vigil-calib"},
-                                   std::pair{"other.json", "{\"threshold\": 0.3}"},
-                                   std::pair{"empty.json", ""}}) {
+  const std::vector<std::string> base = {"inspect",
+                                         "--reference",
+                                         (data / "reference").string(),
+                                         "--query",
+                                         (data / "query").string(),
+                                         "--extractor",
+                                         "sift",
+                                         "--out",
+                                         (dir_ / "out").string()};
+  for (const auto& [name, text] :
+       {std::pair{"truncated.json", "{\"format\": \"vigil-calib"},
+        std::pair{"other.json", "{\"threshold\": 0.3}"}, std::pair{"empty.json", ""}}) {
     const fs::path file = WriteText(name, text);
     std::vector<std::string> args = base;
     args.insert(args.end(), {"--calibration", file.string()});
@@ -620,8 +664,12 @@ TEST_F(CliInspect, NonsenseParametersNameTheOption) {
   VIGIL_REQUIRE_FILE(freiburg_ / "reference" / kReference0);
   const fs::path data = dir_ / "data";
   MakeFreiburgSubset(data);
-  const std::vector<std::string> base = {"inspect", "--reference", (data / "reference").string(),
-                                         "--query", (data / "query").string(), "--out",
+  const std::vector<std::string> base = {"inspect",
+                                         "--reference",
+                                         (data / "reference").string(),
+                                         "--query",
+                                         (data / "query").string(),
+                                         "--out",
                                          (dir_ / "out").string()};
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--extractor", "sift", "--threshold", "2"}, "threshold"},
@@ -644,8 +692,8 @@ TEST_F(CliInspect, SubsetWritesReportMasksAndNoTemporaries) {
   MakeFreiburgSubset(data);
   const fs::path out = dir_ / "out";
   const CliResult r = Run({"inspect", "--reference", (data / "reference").string(), "--query",
-                           (data / "query").string(), "--extractor", "sift", "--segmenter",
-                           "graph", "--quiet", "--out", out.string()});
+                           (data / "query").string(), "--extractor", "sift", "--segmenter", "graph",
+                           "--quiet", "--out", out.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("2 queries (0 resumed)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("segmenter graph"), std::string::npos) << r.out;
@@ -688,11 +736,20 @@ TEST_F(CliInspect, InterruptKeepsCompleteOutputsAndRerunResumes) {
   const fs::path out = dir_ / "out";
   const int num_queries = static_cast<int>(FilesWithExtension(freiburg_ / "query", ".png").size());
   ASSERT_EQ(num_queries, 24);
-  const std::vector<std::string> args = {
-      "inspect",     "--reference",   (freiburg_ / "reference").string(),
-      "--query",     (freiburg_ / "query").string(),
-      "--extractor", "sift",          "--max-keypoints", "300",
-      "--no-segmenter", "--no-panels", "--quiet", "--out", out.string()};
+  const std::vector<std::string> args = {"inspect",
+                                         "--reference",
+                                         (freiburg_ / "reference").string(),
+                                         "--query",
+                                         (freiburg_ / "query").string(),
+                                         "--extractor",
+                                         "sift",
+                                         "--max-keypoints",
+                                         "300",
+                                         "--no-segmenter",
+                                         "--no-panels",
+                                         "--quiet",
+                                         "--out",
+                                         out.string()};
 
   const pid_t pid = Spawn(args, dir_ / "run1.out", dir_ / "run1.err");
   ASSERT_GT(pid, 0);
@@ -753,9 +810,9 @@ TEST_F(CliEvalChanges, BadFoldersAndParametersAreNamed) {
   const std::string predictions = (dir_ / "predictions").string();
   ExpectError({"eval-changes", "--dataset", missing, "--predictions", predictions, "--out", out}, 1,
               "eval-changes", {missing});
-  ExpectError({"eval-changes", "--dataset", freiburg_.string(), "--predictions", missing, "--out",
-               out},
-              1, "eval-changes", {missing});
+  ExpectError(
+      {"eval-changes", "--dataset", freiburg_.string(), "--predictions", missing, "--out", out}, 1,
+      "eval-changes", {missing});
   ExpectError({"eval-changes", "--dataset", freiburg_.string(), "--predictions", predictions,
                "--min-coverage", "2", "--out", out},
               1, "eval-changes", {"coverage"});
@@ -785,9 +842,9 @@ TEST_F(CliSpade, BadInputsAreNamed) {
   ExpectError({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(),
                "--top-k", "0", "--out", bank},
               1, "spade", {"k"});
-  ExpectError({"spade", "fit", "--train", train.string(), "--backbone", text.string(), "--out",
-               bank},
-              1, "spade", {text.string()});
+  ExpectError(
+      {"spade", "fit", "--train", train.string(), "--backbone", text.string(), "--out", bank}, 1,
+      "spade", {text.string()});
   ExpectError({"spade", "fit", "--train", train.string(), "--backbone", (dir_ / "x.onnx").string(),
                "--out", bank},
               1, "spade", {(dir_ / "x.onnx").string()});
