@@ -6,18 +6,12 @@
 #include <opencv2/features2d.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
 
 namespace vigil {
 namespace {
 
-cv::Mat ToGray(const cv::Mat& image) {
-  VIGIL_CHECK(!image.empty() && image.depth() == CV_8U, "extractor: expected a non-empty 8-bit image");
-  if (image.channels() == 1) return image;
-  cv::Mat gray;
-  cv::cvtColor(image, gray, image.channels() == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
-  return gray;
-}
 
 // Copies OpenCV keypoints into Features (OpenCV uses the same pixel-centre convention).
 void FillKeypoints(const std::vector<cv::KeyPoint>& keypoints, const cv::Mat& image,
@@ -52,7 +46,7 @@ class SiftExtractor : public FeatureExtractor {
         sift_(cv::SIFT::create(options.max_keypoints, 3, options.contrast_threshold)) {}
 
   Features Extract(const cv::Mat& image) override {
-    const cv::Mat gray = ToGray(image);
+    const cv::Mat gray = io::ToGray(image, name());
     std::vector<cv::KeyPoint> keypoints;
     cv::Mat descriptors;
     sift_->detectAndCompute(gray, cv::noArray(), keypoints, descriptors);
@@ -79,7 +73,7 @@ class OrbExtractor : public FeatureExtractor {
       : orb_(cv::ORB::create(options.max_keypoints, options.scale_factor, options.num_levels)) {}
 
   Features Extract(const cv::Mat& image) override {
-    const cv::Mat gray = ToGray(image);
+    const cv::Mat gray = io::ToGray(image, name());
     std::vector<cv::KeyPoint> keypoints;
     cv::Mat descriptors;
     orb_->detectAndCompute(gray, cv::noArray(), keypoints, descriptors);

@@ -6,6 +6,7 @@
 #include <opencv2/calib3d.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
 
 namespace vigil {
@@ -63,12 +64,8 @@ cv::Rect MaskBox(const cv::Mat& mask) {
   return nonzero.empty() ? cv::Rect() : cv::boundingRect(nonzero);
 }
 
-cv::Mat ToGray(const cv::Mat& image) {
-  if (image.empty() || image.channels() == 1) return image;
-  cv::Mat gray;
-  cv::cvtColor(image, gray, image.channels() == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
-  return gray;
-}
+// Gray version of an optional image (empty stays empty: no photometric check).
+cv::Mat ToGray(const cv::Mat& image) { return image.empty() ? image : io::ToGray(image); }
 
 // The photometric check of `candidates` (unmatched keypoints of image 0): is the patch around
 // the keypoint found again (NCC >= min_ncc) near the position its matched neighbours predict in

@@ -67,6 +67,31 @@ std::vector<fs::path> ListImages(const fs::path& dir) {
   return images;
 }
 
+namespace {
+void CheckEightBit(const cv::Mat& image, const std::string& what) {
+  VIGIL_CHECK(!image.empty(), "{}: empty image", what);
+  VIGIL_CHECK(image.depth() == CV_8U, "{}: image must be 8-bit (got depth {})", what, image.depth());
+  VIGIL_CHECK(image.channels() == 1 || image.channels() == 3 || image.channels() == 4,
+              "{}: image must have 1, 3 or 4 channels (got {})", what, image.channels());
+}
+}  // namespace
+
+cv::Mat ToBgr(const cv::Mat& image, const std::string& what) {
+  CheckEightBit(image, what);
+  if (image.channels() == 3) return image;
+  cv::Mat bgr;
+  cv::cvtColor(image, bgr, image.channels() == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_BGRA2BGR);
+  return bgr;
+}
+
+cv::Mat ToGray(const cv::Mat& image, const std::string& what) {
+  CheckEightBit(image, what);
+  if (image.channels() == 1) return image;
+  cv::Mat gray;
+  cv::cvtColor(image, gray, image.channels() == 3 ? cv::COLOR_BGR2GRAY : cv::COLOR_BGRA2GRAY);
+  return gray;
+}
+
 cv::Mat ResizeForInference(const cv::Mat& image, int width, int height) {
   if (width <= 0 || height <= 0 || (width == image.cols && height == image.rows)) return image;
   cv::Mat resized;

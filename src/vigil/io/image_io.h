@@ -22,6 +22,11 @@ void WriteImage(const std::filesystem::path& path, const cv::Mat& image);
 // Throws when the folder is missing; returns an empty list for an empty folder.
 std::vector<std::filesystem::path> ListImages(const std::filesystem::path& dir);
 
+// 8-bit images with 1, 3 (BGR) or 4 (BGRA) channels converted to 3-channel BGR / 1-channel gray
+// (a 3-channel input is returned as is, not copied). `what` names the image in errors.
+cv::Mat ToBgr(const cv::Mat& image, const std::string& what = "image");
+cv::Mat ToGray(const cv::Mat& image, const std::string& what = "image");
+
 // Resize as the SuperGlue reference code does for --resize: cv::resize with INTER_AREA.
 // width/height <= 0 keep the original size.
 cv::Mat ResizeForInference(const cv::Mat& image, int width, int height);

@@ -23,6 +23,22 @@ struct Candidate {
   float second_similarity = -std::numeric_limits<float>::infinity();
 };
 
+// Records similarity s between row i (image 0) and column j (image 1): the row keeps its two
+// best, the column its best (for the mutual check).
+inline void Consider(float s, int i, int j, Candidate& row, Candidate& col) {
+  if (s > row.best_similarity) {
+    row.second_similarity = row.best_similarity;
+    row.best_similarity = s;
+    row.best = j;
+  } else if (s > row.second_similarity) {
+    row.second_similarity = s;
+  }
+  if (s > col.best_similarity) {
+    col.best_similarity = s;
+    col.best = i;
+  }
+}
+
 DescriptorMatrix L2Normalized(const DescriptorMatrix& d) {
   DescriptorMatrix out = d;
   for (int i = 0; i < out.rows(); ++i) {
@@ -48,21 +64,7 @@ void FloatCandidates(const DescriptorMatrix& d0, const DescriptorMatrix& d1,
     for (int r = 0; r < rows_in_block; ++r) {
       const float* sim = block.data() + static_cast<size_t>(r) * n1;
       Candidate& row = (*rows)[start + r];
-      for (int j = 0; j < n1; ++j) {
-        const float s = sim[j];
-        if (s > row.best_similarity) {
-          row.second_similarity = row.best_similarity;
-          row.best_similarity = s;
-          row.best = j;
-        } else if (s > row.second_similarity) {
-          row.second_similarity = s;
-        }
-        Candidate& col = (*cols)[j];
-        if (s > col.best_similarity) {
-          col.best_similarity = s;
-          col.best = start + r;
-        }
-      }
+      for (int j = 0; j < n1; ++j) Consider(sim[j], start + r, j, row, (*cols)[j]);
     }
   }
 }
@@ -86,20 +88,7 @@ void BinaryCandidates(const BinaryDescriptorMatrix& d0, const BinaryDescriptorMa
         distance += __builtin_popcountll(x ^ y);
       }
       for (; k < bytes; ++k) distance += __builtin_popcount(a[k] ^ b[k]);
-      const auto s = static_cast<float>(bits - distance);
-      Candidate& row = (*rows)[i];
-      if (s > row.best_similarity) {
-        row.second_similarity = row.best_similarity;
-        row.best_similarity = s;
-        row.best = j;
-      } else if (s > row.second_similarity) {
-        row.second_similarity = s;
-      }
-      Candidate& col = (*cols)[j];
-      if (s > col.best_similarity) {
-        col.best_similarity = s;
-        col.best = i;
-      }
+      Consider(static_cast<float>(bits - distance), i, j, (*rows)[i], (*cols)[j]);
     }
   }
 }

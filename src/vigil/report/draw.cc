@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
 
+#include "vigil/io/image_io.h"
+
 namespace vigil::report {
 
 cv::Scalar ConfidenceColor(float confidence) {
@@ -15,17 +17,7 @@ cv::Scalar ConfidenceColor(float confidence) {
   return {0.0, green, red};
 }
 
-cv::Mat ToBgr(const cv::Mat& image) {
-  cv::Mat bgr;
-  if (image.channels() == 1) {
-    cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
-  } else if (image.channels() == 4) {
-    cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
-  } else {
-    bgr = image.clone();
-  }
-  return bgr;
-}
+cv::Mat ToBgr(const cv::Mat& image) { return io::ToBgr(image).clone(); }
 
 void DrawCaption(cv::Mat& image, const std::string& text) {
   const int band = std::max(18, image.rows / 24);

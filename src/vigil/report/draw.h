@@ -14,7 +14,7 @@ namespace vigil::report {
 // Red (0) -> yellow -> green (1): the colour of a confidence in [0, 1] (values are clamped).
 cv::Scalar ConfidenceColor(float confidence);
 
-// 3-channel copy of an 8-bit gray or BGR image.
+// 3-channel copy of an 8-bit gray, BGR or BGRA image (a copy, so callers can draw on it).
 cv::Mat ToBgr(const cv::Mat& image);
 
 // The image with its keypoints as small circles coloured by relative score, and a caption.

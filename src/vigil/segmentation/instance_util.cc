@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 #include <opencv2/imgproc.hpp>
 
+#include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
 
 namespace vigil::segmentation_internal {
@@ -61,26 +62,7 @@ ScopedCvThreads::ScopedCvThreads(int num_threads) : previous_(cv::getNumThreads(
 ScopedCvThreads::~ScopedCvThreads() { cv::setNumThreads(previous_); }
 
 cv::Mat ToBgr(const cv::Mat& image, const std::string& segmenter) {
-  VIGIL_CHECK(!image.empty(), "{}: empty image", segmenter);
-  VIGIL_CHECK(image.depth() == CV_8U, "{}: image must be 8-bit (got depth {})", segmenter,
-              image.depth());
-  switch (image.channels()) {
-    case 3:
-      return image;
-    case 1: {
-      cv::Mat bgr;
-      cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
-      return bgr;
-    }
-    case 4: {
-      cv::Mat bgr;
-      cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
-      return bgr;
-    }
-    default:
-      ThrowError(fmt::format("{}: image must have 1, 3 or 4 channels (got {})", segmenter,
-                             image.channels()));
-  }
+  return io::ToBgr(image, segmenter);
 }
 
 void FilterAndSort(std::vector<Instance>* instances, int min_area_px) {

@@ -7,6 +7,7 @@
 #include <opencv2/core/utility.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
 
 namespace vigil::spade {
@@ -129,16 +130,7 @@ cv::Mat Backbone::Preprocess(const cv::Mat& image, const std::string& source) co
   VIGIL_CHECK(image.cols >= options_.input_width && image.rows >= options_.input_height,
               "{}: image is {}x{}, smaller than the model input {}x{} (vigil does not upscale)",
               source, image.cols, image.rows, options_.input_width, options_.input_height);
-  cv::Mat bgr;
-  if (image.channels() == 1) {
-    cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
-  } else if (image.channels() == 4) {
-    cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR);
-  } else {
-    VIGIL_CHECK(image.channels() == 3, "{}: unsupported channel count {}", source,
-                image.channels());
-    bgr = image;
-  }
+  const cv::Mat bgr = io::ToBgr(image, source);
   cv::Mat resized;
   if (bgr.cols == options_.input_width && bgr.rows == options_.input_height) {
     resized = bgr;

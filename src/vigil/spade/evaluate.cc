@@ -148,12 +148,7 @@ cv::Mat ReadMask(const fs::path& mask, cv::Size image_size) {
 
 cv::Mat MakeOverlay(const cv::Mat& image, const cv::Mat& score_map, float lo, float hi,
                     const cv::Mat& mask) {
-  cv::Mat bgr;
-  if (image.channels() == 1) {
-    cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR);
-  } else {
-    bgr = image.clone();
-  }
+  const cv::Mat bgr = io::ToBgr(image);
   cv::Mat resized, scaled, heat, overlay;
   cv::resize(score_map, resized, bgr.size(), 0, 0, cv::INTER_LINEAR);
   const float range = hi > lo ? hi - lo : 1.f;
