@@ -30,7 +30,8 @@ std::string RunFolderFor(const std::string& path, const BagInputFlags& flags,
                          const std::string& out_dir, const std::string& role) {
   namespace fs = std::filesystem;
   if (!fs::is_regular_file(path)) return path;
-  VIGIL_CHECK(!flags.image_topic.empty(), "{} is a bag: --image-topic is needed to read it",
+  VIGIL_CHECK(!flags.image_topic.empty(),
+              "{} is a file, not a run folder; to read it as a ROS 1 bag give --image-topic",
               path);
   const fs::path run = fs::path(out_dir) / "bag_runs" / role;
   if (fs::is_directory(run) && !fs::is_empty(run)) {
