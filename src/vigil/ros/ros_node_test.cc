@@ -415,6 +415,31 @@ TEST_F(RosNodeTest, LaunchFileStartsANodeInTheRobotNamespace) {
   EXPECT_EQ(launch.Stop(), 0) << launch.Log();
 }
 
+TEST_F(RosNodeTest, ImagesWithoutAPoseAreSkippedAndTheNodeRecovers) {
+  auto node = StartNode("robot4");
+  Player player("robot4");
+  ASSERT_TRUE(player.Connect()) << node->Log();
+  const std::vector<BagFrame> frames = ReadFrames(query_->bag);
+  // A gap in the pose stream: two images with no odometry near them (farther than sync_slop).
+  for (int i = 0; i < 2; ++i) {
+    sensor_msgs::Image image = frames[i].image;
+    image.header.stamp = ::ros::Time(4000 + i);
+    nav_msgs::Odometry far = frames[i].odom;
+    far.header.stamp = ::ros::Time(3990 + i);  // 10 s away
+    player.Publish(image, far);
+    std::this_thread::sleep_for(200ms);
+  }
+  BagFrame good = frames[2];
+  good.image.header.stamp = good.odom.header.stamp = ::ros::Time(4002);
+  ASSERT_TRUE(PlayLockstep(player, {good})) << node->Log();
+  std::this_thread::sleep_for(1s);
+  const std::vector<json> got = player.Received();
+  ASSERT_EQ(got.size(), 1u) << "frames without a pose must not be inspected";
+  EXPECT_EQ(got[0]["query"], ImageNameForStamp(4002));
+  EXPECT_FALSE(got[0].contains("error")) << got[0].dump();
+  EXPECT_TRUE(node->Running());
+}
+
 TEST_F(RosNodeTest, NodeExitsWithAClearMessageOnBadParameters) {
   ChildProcess node({VIGIL_NODE_PATH, "__ns:=/bad", "_reference:=/nonexistent/run"},
                     master_->Environment(), *dir_ / "node_bad.log");
