@@ -14,8 +14,8 @@ int main(int argc, char** argv) {
     ros::NodeHandle pnh("~");
     const vigil::ros::InspectionNodeOptions options = vigil::ros::ReadInspectionNodeOptions(pnh);
     vigil::ros::InspectionNode node(nh, pnh, options);
-    ROS_INFO("vigil_node: reference %s, images %s, poses %s (%s); ready",
-             options.reference.c_str(), nh.resolveName(options.image_topic).c_str(),
+    ROS_INFO("vigil_node: reference %s, images %s, poses %s (%s); ready", options.reference.c_str(),
+             nh.resolveName(options.image_topic).c_str(),
              nh.resolveName(options.pose_topic).c_str(), options.pose_type.c_str());
     // Two spinner threads: the worker never blocks the callbacks, so frames arriving while it
     // is busy reach the mailbox (and are dropped there) instead of piling up in ROS queues.

@@ -1,24 +1,23 @@
 #include "vigil/ros/bag_run.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <map>
-#include <set>
-
-#include <fmt/format.h>
 #include <geometry_msgs/PoseStamped.h>
 #include <geometry_msgs/PoseWithCovarianceStamped.h>
+#include <map>
 #include <nav_msgs/Odometry.h>
+#include <sensor_msgs/CompressedImage.h>
+#include <sensor_msgs/Image.h>
+#include <set>
+#include <tf2_msgs/TFMessage.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <rosbag/bag.h>
 #include <rosbag/view.h>
-#include <sensor_msgs/CompressedImage.h>
-#include <sensor_msgs/Image.h>
-#include <tf2_msgs/TFMessage.h>
 
 #include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
@@ -56,8 +55,8 @@ auto WithBag(const fs::path& bag, const char* what, F&& f) -> decltype(f()) {
   } catch (const Error&) {
     throw;
   } catch (const rosbag::BagException& e) {
-    ThrowError(fmt::format("{}: {} (corrupt or not a ROS 1 bag?): {}", bag.string(), what,
-                           e.what()));
+    ThrowError(
+        fmt::format("{}: {} (corrupt or not a ROS 1 bag?): {}", bag.string(), what, e.what()));
   } catch (const std::exception& e) {
     ThrowError(fmt::format("{}: {}: {}", bag.string(), what, e.what()));
   }
@@ -98,8 +97,8 @@ std::string RequireTopic(const BagTopics& topics, const fs::path& bag, const std
                          const std::vector<std::string>& types, const char* role) {
   VIGIL_CHECK(topics.num_messages > 0, "bag {} is empty (no messages)", bag.string());
   auto it = topics.types.find(topic);
-  VIGIL_CHECK(it != topics.types.end(), "bag {} has no {} topic {}; its topics: {}",
-              bag.string(), role, topic, topics.List());
+  VIGIL_CHECK(it != topics.types.end(), "bag {} has no {} topic {}; its topics: {}", bag.string(),
+              role, topic, topics.List());
   VIGIL_CHECK(std::find(types.begin(), types.end(), it->second) != types.end(),
               "bag {}: {} topic {} has type {}, expected one of: {}", bag.string(), role, topic,
               it->second, fmt::format("{}", fmt::join(types, ", ")));
@@ -141,8 +140,8 @@ void BagExtractOptions::Check() const {
   VIGIL_CHECK_OPTION(!tf || !tf_topics.empty(), "tf_topics", "must not be empty");
   VIGIL_CHECK_OPTION(std::isfinite(max_pose_gap_s) && max_pose_gap_s >= 0, "max_pose_gap_s",
                      "must be >= 0");
-  VIGIL_CHECK_OPTION(std::isfinite(pose_tolerance_s) && pose_tolerance_s >= 0,
-                     "pose_tolerance_s", "must be >= 0");
+  VIGIL_CHECK_OPTION(std::isfinite(pose_tolerance_s) && pose_tolerance_s >= 0, "pose_tolerance_s",
+                     "must be >= 0");
   VIGIL_CHECK_OPTION(std::isfinite(min_distance_m) && min_distance_m >= 0, "min_distance_m",
                      "must be >= 0");
 }
@@ -194,8 +193,7 @@ std::optional<retrieval::Pose> InterpolatePose(const std::vector<TimedPose>& sam
   // Outside the samples or across a gap: the nearest sample, when close enough.
   const TimedPose* nearest = nullptr;
   if (after != samples.end()) nearest = &*after;
-  if (after != samples.begin() &&
-      (!nearest || t - (after - 1)->time < nearest->time - t)) {
+  if (after != samples.begin() && (!nearest || t - (after - 1)->time < nearest->time - t)) {
     nearest = &*(after - 1);
   }
   if (nearest && std::abs(nearest->time - t) <= tolerance_s) return nearest->pose;
@@ -283,12 +281,12 @@ std::vector<TimedPose> ReadBagPoses(const fs::path& bag_path, const BagExtractOp
   // std::sort, not stable_sort: libstdc++'s stable_sort buffer ignores the alignment that
   // Eigen's quaternion asks for under -march=native (a crash seen with AVX).
   std::sort(samples.begin(), samples.end(),
-                   [](const TimedPose& a, const TimedPose& b) { return a.time < b.time; });
+            [](const TimedPose& a, const TimedPose& b) { return a.time < b.time; });
   return samples;
 }
 
-cv::Mat ImageFromRaw(const std::string& encoding, int width, int height, int step,
-                     bool big_endian, const std::vector<unsigned char>& data) {
+cv::Mat ImageFromRaw(const std::string& encoding, int width, int height, int step, bool big_endian,
+                     const std::vector<unsigned char>& data) {
   int type = -1, code = -1;  // OpenCV type of the message rows, colour conversion to apply
   if (encoding == "mono8" || encoding == "8UC1") {
     type = CV_8UC1;
@@ -313,8 +311,8 @@ cv::Mat ImageFromRaw(const std::string& encoding, int width, int height, int ste
               "image message: step {} is shorter than a row of {} {} pixels ({} bytes)", step,
               width, encoding, row_bytes);
   VIGIL_CHECK(data.size() >= static_cast<size_t>(step) * height,
-              "image message: {} data bytes, expected step {} x height {} = {}", data.size(),
-              step, height, static_cast<size_t>(step) * height);
+              "image message: {} data bytes, expected step {} x height {} = {}", data.size(), step,
+              height, static_cast<size_t>(step) * height);
   const cv::Mat view(height, width, type, const_cast<unsigned char*>(data.data()),
                      static_cast<size_t>(step));
   cv::Mat image;
@@ -339,9 +337,10 @@ BagExtractReport ExtractBagToRun(const fs::path& bag_path, const fs::path& out_d
   VIGIL_CHECK(!fs::exists(out_dir) || (fs::is_directory(out_dir) && fs::is_empty(out_dir)),
               "output folder {} already exists and is not empty", out_dir.string());
   BagExtractReport report;
-  const std::vector<TimedPose> poses = (options.pose_topic.empty() && options.tf_fixed_frame.empty())
-                                           ? std::vector<TimedPose>{}
-                                           : ReadBagPoses(bag_path, options);
+  const std::vector<TimedPose> poses =
+      (options.pose_topic.empty() && options.tf_fixed_frame.empty())
+          ? std::vector<TimedPose>{}
+          : ReadBagPoses(bag_path, options);
   report.num_poses = static_cast<int>(poses.size());
 
   rosbag::Bag bag;
@@ -353,8 +352,8 @@ BagExtractReport ExtractBagToRun(const fs::path& bag_path, const fs::path& out_d
   if (!options.pose_topic.empty()) {
     report.pose_type = topics.types.at(NormalizeTopic(options.pose_topic));
   } else if (!options.tf_fixed_frame.empty()) {
-    report.pose_type = fmt::format("{} ({} -> {})", kTfType, options.tf_fixed_frame,
-                                   options.tf_child_frame);
+    report.pose_type =
+        fmt::format("{} ({} -> {})", kTfType, options.tf_fixed_frame, options.tf_child_frame);
   }
 
   const fs::path parent = out_dir.parent_path().empty() ? fs::path(".") : out_dir.parent_path();
@@ -388,13 +387,12 @@ BagExtractReport ExtractBagToRun(const fs::path& bag_path, const fs::path& out_d
           }
         } else if (auto compressed = m.instantiate<sensor_msgs::CompressedImage>()) {
           time = StampOr(compressed->header.stamp, m.getTime());
-          image = compressed->data.empty()
-                      ? cv::Mat()
-                      : cv::imdecode(compressed->data, cv::IMREAD_UNCHANGED);
+          image = compressed->data.empty() ? cv::Mat()
+                                           : cv::imdecode(compressed->data, cv::IMREAD_UNCHANGED);
           VIGIL_CHECK(!image.empty(),
                       "bag {}: {} message {} at t={:.6f}: cannot decode the '{}' image ({} bytes)",
-                      bag_path.string(), image_topic, report.num_images, time,
-                      compressed->format, compressed->data.size());
+                      bag_path.string(), image_topic, report.num_images, time, compressed->format,
+                      compressed->data.size());
         } else {
           continue;
         }
@@ -404,9 +402,9 @@ BagExtractReport ExtractBagToRun(const fs::path& bag_path, const fs::path& out_d
           name = ImageNameForStamp(time).substr(0, 20) + fmt::format("_{}.png", k);
         }
         const std::optional<retrieval::Pose> pose =
-            poses.empty() ? std::nullopt
-                          : InterpolatePose(poses, time, options.max_pose_gap_s,
-                                            options.pose_tolerance_s);
+            poses.empty()
+                ? std::nullopt
+                : InterpolatePose(poses, time, options.max_pose_gap_s, options.pose_tolerance_s);
         if (!pose) {
           if (!report.pose_type.empty()) report.unposed.push_back(name);
           if (options.skip_unposed) continue;
@@ -426,8 +424,8 @@ BagExtractReport ExtractBagToRun(const fs::path& bag_path, const fs::path& out_d
       }
       progress.Finish();
     });
-    VIGIL_CHECK(report.num_images > 0, "bag {}: topic {} has no readable images",
-                bag_path.string(), image_topic);
+    VIGIL_CHECK(report.num_images > 0, "bag {}: topic {} has no readable images", bag_path.string(),
+                image_topic);
     VIGIL_CHECK(report.num_written > 0, "bag {}: no image left to write ({})", bag_path.string(),
                 report.Summary());
     if (num_posed > 0) WriteTextFileAtomically(tmp / "poses.csv", csv);

@@ -30,33 +30,33 @@
 namespace vigil::ros {
 
 struct BagExtractOptions {
-  std::string image_topic;        // sensor_msgs/Image or sensor_msgs/CompressedImage
-  std::string pose_topic;         // Odometry / PoseStamped / PoseWithCovarianceStamped; or empty
-  std::string tf_fixed_frame;     // with tf_child_frame instead of pose_topic: poses from /tf
+  std::string image_topic;     // sensor_msgs/Image or sensor_msgs/CompressedImage
+  std::string pose_topic;      // Odometry / PoseStamped / PoseWithCovarianceStamped; or empty
+  std::string tf_fixed_frame;  // with tf_child_frame instead of pose_topic: poses from /tf
   std::string tf_child_frame;
   std::vector<std::string> tf_topics = {"/tf", "/tf_static"};  // read when tf frames are given
-  double max_pose_gap_s = 0.5;    // interpolate between pose samples at most this far apart, s
-  double pose_tolerance_s = 0.05; // else take the nearest sample within this time, s
-  double min_distance_m = 0;      // keep a frame only after moving this far (0 = keep all), m
-  bool skip_unposed = false;      // drop images without a pose instead of writing them
-  bool show_progress = false;     // progress bar on stderr
-  void Check() const;             // throws naming the option
+  double max_pose_gap_s = 0.5;     // interpolate between pose samples at most this far apart, s
+  double pose_tolerance_s = 0.05;  // else take the nearest sample within this time, s
+  double min_distance_m = 0;       // keep a frame only after moving this far (0 = keep all), m
+  bool skip_unposed = false;       // drop images without a pose instead of writing them
+  bool show_progress = false;      // progress bar on stderr
+  void Check() const;              // throws naming the option
 };
 
 struct BagExtractReport {
-  std::string image_type;                  // message type on the image topic
-  std::string pose_type;                   // message type of the pose source ("" = none)
-  int num_images = 0;                      // image messages read
-  int num_poses = 0;                       // pose samples read
-  int num_written = 0;                     // images written to the run
-  int num_subsampled = 0;                  // skipped by min_distance_m
-  std::vector<std::string> unposed;        // names of images that got no pose
-  std::string Summary() const;             // one paragraph for the CLI
+  std::string image_type;            // message type on the image topic
+  std::string pose_type;             // message type of the pose source ("" = none)
+  int num_images = 0;                // image messages read
+  int num_poses = 0;                 // pose samples read
+  int num_written = 0;               // images written to the run
+  int num_subsampled = 0;            // skipped by min_distance_m
+  std::vector<std::string> unposed;  // names of images that got no pose
+  std::string Summary() const;       // one paragraph for the CLI
 };
 
 // A pose sample in time (the bag's pose stream).
 struct TimedPose {
-  double time = 0;           // seconds
+  double time = 0;  // seconds
   retrieval::Pose pose;
 };
 
@@ -85,13 +85,13 @@ std::string ImageNameForStamp(double time_s);
 
 struct BagWriteOptions {
   std::string image_topic = "/camera/image_raw";
-  std::string pose_topic = "/odom";           // written as nav_msgs/Odometry; empty = none
+  std::string pose_topic = "/odom";  // written as nav_msgs/Odometry; empty = none
   std::string image_frame_id = "camera";
-  std::string pose_frame_id = "map";          // Odometry header.frame_id
+  std::string pose_frame_id = "map";  // Odometry header.frame_id
   std::string pose_child_frame_id = "base_link";
-  bool compressed = false;     // CompressedImage (PNG) on image_topic + "/compressed" instead
-  double start_time_s = 1000;  // stamp of the first frame when names carry no timestamp, s
-  double period_s = 0.1;       // spacing of frames without a timestamp in their name, s
+  bool compressed = false;          // CompressedImage (PNG) on image_topic + "/compressed" instead
+  double start_time_s = 1000;       // stamp of the first frame when names carry no timestamp, s
+  double period_s = 0.1;            // spacing of frames without a timestamp in their name, s
   bool use_file_timestamps = true;  // stamp = TimestampFromFileName when the name has one
   void Check() const;
 };
@@ -104,7 +104,7 @@ void WriteRunToBag(const retrieval::Run& run, const std::filesystem::path& bag,
 // Converts between OpenCV images and sensor_msgs/Image encodings (see the list at the top).
 // Throws vigil::Error naming the encoding for unsupported ones or a malformed message
 // (data shorter than step * height, step shorter than a row).
-cv::Mat ImageFromRaw(const std::string& encoding, int width, int height, int step,
-                     bool big_endian, const std::vector<unsigned char>& data);
+cv::Mat ImageFromRaw(const std::string& encoding, int width, int height, int step, bool big_endian,
+                     const std::vector<unsigned char>& data);
 
 }  // namespace vigil::ros

@@ -2,13 +2,13 @@
 
 #include <cmath>
 #include <fstream>
-
-#include <gtest/gtest.h>
 #include <nav_msgs/Odometry.h>
-#include <opencv2/core.hpp>
-#include <rosbag/bag.h>
 #include <sensor_msgs/Image.h>
 #include <tf2_msgs/TFMessage.h>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+#include <rosbag/bag.h>
 
 #include "vigil/io/image_io.h"
 #include "vigil/retrieval/run.h"
@@ -277,8 +277,7 @@ TEST(BagRun, MissingTopicWrongTypeEmptyAndCorruptBagsGiveClearErrors) {
                   {"nope.bag", "does not exist"});
   // Not a bag at all.
   WriteTextFileAtomically(dir / "junk.bag", std::string(5000, 'x'));
-  ExpectErrorWith([&] { ExtractBagToRun(dir / "junk.bag", dir / "out", extract); },
-                  {"junk.bag"});
+  ExpectErrorWith([&] { ExtractBagToRun(dir / "junk.bag", dir / "out", extract); }, {"junk.bag"});
   // A real bag cut in half (its index at the end is gone).
   const std::string bytes = ReadFileToString(dir / "ok.bag");
   WriteTextFileAtomically(dir / "cut.bag", bytes.substr(0, bytes.size() / 2));

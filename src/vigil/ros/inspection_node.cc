@@ -3,22 +3,22 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <map>
-#include <mutex>
-#include <sstream>
-#include <thread>
-
-#include <fmt/format.h>
 #include <geometry_msgs/PoseStamped.h>
+#include <map>
 #include <message_filters/subscriber.h>
 #include <message_filters/sync_policies/approximate_time.h>
 #include <message_filters/synchronizer.h>
+#include <mutex>
 #include <nav_msgs/Odometry.h>
-#include <ros/ros.h>
 #include <sensor_msgs/Image.h>
+#include <sstream>
 #include <std_msgs/String.h>
 #include <std_msgs/UInt64.h>
+#include <thread>
 #include <visualization_msgs/MarkerArray.h>
+
+#include <fmt/format.h>
+#include <ros/ros.h>
 
 #include "vigil/io/image_io.h"
 #include "vigil/report/html_report.h"
@@ -128,8 +128,8 @@ InspectionNodeOptions ReadInspectionNodeOptions(const ::ros::NodeHandle& pnh) {
   o.out_dir = Param<std::string>(pnh, "out_dir", o.out_dir);
   o.inspector.write_panels = !o.out_dir.empty();
   o.marker_size_m = Param<double>(pnh, "marker_size", o.marker_size_m);
-  o.robot = Param<std::string>(pnh, "robot", NamespaceName(pnh.getNamespace().substr(
-                                                 0, pnh.getNamespace().rfind('/'))));
+  o.robot = Param<std::string>(
+      pnh, "robot", NamespaceName(pnh.getNamespace().substr(0, pnh.getNamespace().rfind('/'))));
   o.Check();
   return o;
 }
@@ -154,8 +154,8 @@ struct InspectionNode::Impl {
   std::thread worker;
 
   Impl(::ros::NodeHandle& nh, ::ros::NodeHandle& pnh, const InspectionNodeOptions& o)
-      : options(o), inspector(retrieval::LoadRun(o.reference, o.inspector.reference_run),
-                              o.inspector) {
+      : options(o),
+        inspector(retrieval::LoadRun(o.reference, o.inspector.reference_run), o.inspector) {
     json_pub = pnh.advertise<std_msgs::String>("anomalies", 10);
     image_pub = pnh.advertise<sensor_msgs::Image>("anomaly_image", 2);
     marker_pub = pnh.advertise<visualization_msgs::MarkerArray>("markers", 10);
@@ -164,8 +164,9 @@ struct InspectionNode::Impl {
     // Subscriber queues of 1: ROS itself must not queue frames either.
     if (options.pose_type == "none") {
       plain_image_sub = nh.subscribe<sensor_msgs::Image>(
-          options.image_topic, 1,
-          [this](const sensor_msgs::ImageConstPtr& image) { Offer({image, std::nullopt, ""}); });
+          options.image_topic, 1, [this](const sensor_msgs::ImageConstPtr& image) {
+            Offer({image, std::nullopt, ""});
+          });
       return;
     }
     image_sub = std::make_unique<message_filters::Subscriber<sensor_msgs::Image>>(
@@ -233,7 +234,8 @@ struct InspectionNode::Impl {
             run_frame, index, image, options.out_dir, fs::path(name).stem().string());
         doc = std::move(result.json);
         annotated = result.annotated;
-        for (const Anomaly& a : result.detection.anomalies) labels.push_back(a.kind + ":" + a.label);
+        for (const Anomaly& a : result.detection.anomalies)
+          labels.push_back(a.kind + ":" + a.label);
       } catch (const std::exception& e) {
         ROS_ERROR("vigil_node: frame %s: %s", name.c_str(), e.what());
         doc = {{"query", name}, {"error", e.what()}};
@@ -246,8 +248,8 @@ struct InspectionNode::Impl {
       doc["dropped_frames"] = mailbox.dropped();
       if (!options.out_dir.empty() && !doc.contains("error")) {
         try {
-          WriteTextFileAtomically(fs::path(options.out_dir) / (fs::path(name).stem().string() + ".json"),
-                                  doc.dump(2));
+          WriteTextFileAtomically(
+              fs::path(options.out_dir) / (fs::path(name).stem().string() + ".json"), doc.dump(2));
         } catch (const std::exception& e) {
           ROS_ERROR("vigil_node: %s", e.what());
         }
@@ -370,9 +372,9 @@ struct Collector::Impl {
     {
       std::lock_guard<std::mutex> lock(mutex);
       try {
-        WriteTextFileAtomically(fs::path(options.out_dir) /
-                                    (fs::path(Key(robot, query)).stem().string() + ".json"),
-                                doc.dump(2));
+        WriteTextFileAtomically(
+            fs::path(options.out_dir) / (fs::path(Key(robot, query)).stem().string() + ".json"),
+            doc.dump(2));
       } catch (const std::exception& e) {
         ROS_ERROR("vigil_collector: %s", e.what());
       }

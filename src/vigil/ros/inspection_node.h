@@ -5,9 +5,9 @@
 // with pose_type "none": retrieval then falls back to appearance), runs Inspector::InspectFrame
 // on each frame in a worker thread and publishes, in its private namespace:
 //   ~anomalies       std_msgs/String   the per-frame JSON of `vigil inspect` (inspection/
-//                                       result_io.h) plus "robot", "stamp", "seq", "dropped_frames";
-//                                       "query" is the name the frame would have in a run
-//                                       extracted by `vigil bag-extract` (ros/bag_run.h)
+//                                       result_io.h) plus "robot", "stamp", "seq",
+//                                       "dropped_frames"; "query" is the name the frame would have
+//                                       in a run extracted by `vigil bag-extract` (ros/bag_run.h)
 //   ~anomaly_image   sensor_msgs/Image the query with its anomalies drawn (bgr8)
 //   ~markers         visualization_msgs/MarkerArray  a box (+ label) at the robot pose of every
 //                                       frame with a change, in the pose message's frame
@@ -35,17 +35,17 @@ class NodeHandle;
 namespace vigil::ros {
 
 struct InspectionNodeOptions {
-  std::string reference;           // reference run folder (images + poses.csv)
-  InspectorOptions inspector;      // extractor, matcher, calibration file, segmenter, detector
+  std::string reference;               // reference run folder (images + poses.csv)
+  InspectorOptions inspector;          // extractor, matcher, calibration file, segmenter, detector
   std::string image_topic = "image";   // resolved in the node's namespace
   std::string pose_topic = "odom";     // resolved in the node's namespace
   std::string pose_type = "odometry";  // odometry | pose_stamped | none
-  double sync_slop_s = 0.05;       // ApproximateTime: largest stamp difference in a pair, s
-  int sync_queue_size = 10;        // ApproximateTime queue per topic
-  std::string out_dir;             // when set: masks/, panels/ and <stem>.json are written here
-  double marker_size_m = 0.3;      // edge of the box marker, m
-  std::string robot;               // name in the JSON; default: the node's namespace
-  void Check() const;              // throws naming the parameter
+  double sync_slop_s = 0.05;           // ApproximateTime: largest stamp difference in a pair, s
+  int sync_queue_size = 10;            // ApproximateTime queue per topic
+  std::string out_dir;                 // when set: masks/, panels/ and <stem>.json are written here
+  double marker_size_m = 0.3;          // edge of the box marker, m
+  std::string robot;                   // name in the JSON; default: the node's namespace
+  void Check() const;                  // throws naming the parameter
 };
 
 // Reads the options from the parameter server (private namespace `pnh`): reference,
@@ -69,11 +69,11 @@ class InspectionNode {
 };
 
 struct CollectorOptions {
-  std::vector<std::string> robots;    // robot namespaces, e.g. {"robot1", "robot2"}
+  std::vector<std::string> robots;       // robot namespaces, e.g. {"robot1", "robot2"}
   std::string node_name = "vigil_node";  // the node under each namespace
-  std::string out_dir;                // report folder
+  std::string out_dir;                   // report folder
   std::string title = "vigil: multi-robot inspection";
-  double write_period_s = 2;          // report.html rewritten at most this often, s
+  double write_period_s = 2;  // report.html rewritten at most this often, s
   void Check() const;
 };
 

@@ -2,28 +2,27 @@
 // The test process plays a bag written from ../shared/data/changes-freiburg through the ROS C++
 // API and listens to the nodes' outputs; the expected results come from RunInspection on the
 // same bag extracted by ExtractBagToRun, i.e. what `vigil inspect` writes for that run.
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
+#include <nav_msgs/Odometry.h>
+#include <sensor_msgs/Image.h>
+#include <std_msgs/String.h>
+#include <std_msgs/UInt64.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
+#include <visualization_msgs/MarkerArray.h>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <nav_msgs/Odometry.h>
 #include <nlohmann/json.hpp>
 #include <ros/ros.h>
 #include <rosbag/bag.h>
 #include <rosbag/view.h>
-#include <sensor_msgs/Image.h>
-#include <std_msgs/String.h>
-#include <std_msgs/UInt64.h>
-#include <visualization_msgs/MarkerArray.h>
 
 #include "vigil/inspection/inspector.h"
 #include "vigil/retrieval/run.h"
@@ -73,7 +72,8 @@ QueryBag MakeQueryBag(const fs::path& dir) {
   EXPECT_EQ(run.NumPosed(), 3);
   out.bag = dir / "query3.bag";
   WriteRunToBag(run, out.bag);
-  for (const retrieval::RunFrame& f : run.frames) out.names.push_back(ImageNameForStamp(*f.timestamp));
+  for (const retrieval::RunFrame& f : run.frames)
+    out.names.push_back(ImageNameForStamp(*f.timestamp));
   return out;
 }
 
@@ -103,9 +103,15 @@ InspectorOptions FastOptions() {
 }
 
 std::vector<std::string> NodeArgs(const std::string& ns, const fs::path& reference) {
-  return {VIGIL_NODE_PATH,          "__ns:=/" + ns,         "_reference:=" + reference.string(),
-          "_extractor:=sift",       "_matcher:=nn",         "_segmenter:=graph",
-          "_threads:=1",            "_image_topic:=camera/image_raw", "_pose_topic:=odom"};
+  return {VIGIL_NODE_PATH,
+          "__ns:=/" + ns,
+          "_reference:=" + reference.string(),
+          "_extractor:=sift",
+          "_matcher:=nn",
+          "_segmenter:=graph",
+          "_threads:=1",
+          "_image_topic:=camera/image_raw",
+          "_pose_topic:=odom"};
 }
 
 // Plays image + odometry pairs to /<ns>/... and collects /<ns>/vigil_node/anomalies.
@@ -115,11 +121,11 @@ class Player {
     ::ros::NodeHandle nh;
     image_pub_ = nh.advertise<sensor_msgs::Image>("/" + ns + "/camera/image_raw", 100);
     odom_pub_ = nh.advertise<nav_msgs::Odometry>("/" + ns + "/odom", 100);
-    sub_ = nh.subscribe<std_msgs::String>(
-        "/" + ns + "/vigil_node/anomalies", 100, [this](const std_msgs::StringConstPtr& msg) {
-          std::lock_guard<std::mutex> lock(mutex_);
-          received_.push_back(json::parse(msg->data));
-        });
+    sub_ = nh.subscribe<std_msgs::String>("/" + ns + "/vigil_node/anomalies", 100,
+                                          [this](const std_msgs::StringConstPtr& msg) {
+                                            std::lock_guard<std::mutex> lock(mutex_);
+                                            received_.push_back(json::parse(msg->data));
+                                          });
     marker_sub_ = nh.subscribe<visualization_msgs::MarkerArray>(
         "/" + ns + "/vigil_node/markers", 100,
         [this](const visualization_msgs::MarkerArrayConstPtr& msg) {
@@ -304,8 +310,9 @@ TEST_F(RosNodeTest, NodeOnPlayedBagPublishesTheSameAnomaliesAsInspect) {
     EXPECT_NEAR(box.pose.position.x, odom.pose.pose.position.x, 1e-9);
     EXPECT_NEAR(box.pose.position.y, odom.pose.pose.position.y, 1e-9);
     EXPECT_EQ(markers[m].markers[1].type, visualization_msgs::Marker::TEXT_VIEW_FACING);
-    EXPECT_NE(markers[m].markers[1].text.find(got[changed[m]]["anomalies"][0]["kind"].get<std::string>()),
-              std::string::npos);
+    EXPECT_NE(
+        markers[m].markers[1].text.find(got[changed[m]]["anomalies"][0]["kind"].get<std::string>()),
+        std::string::npos);
   }
   EXPECT_TRUE(node->Running()) << node->Log();
   EXPECT_EQ(node->Stop(), 0) << node->Log();
@@ -337,7 +344,8 @@ TEST_F(RosNodeTest, TwoNamespacedNodesAndTheCollectorReportBothRobots) {
       const std::string html = ReadFileToString(report / "report.html");
       return html.find("robot1__" + fs::path(query_->names[1]).stem().string()) !=
                  std::string::npos &&
-             html.find("robot2__" + fs::path(query_->names[2]).stem().string()) != std::string::npos;
+             html.find("robot2__" + fs::path(query_->names[2]).stem().string()) !=
+                 std::string::npos;
     } catch (const std::exception&) {
       return false;
     }
@@ -389,8 +397,7 @@ TEST_F(RosNodeTest, NodeDropsFramesWhenFloodedSaysSoAndKeepsRunning) {
   bad.image.encoding = "32FC1";
   bad.image.header.stamp = bad.odom.header.stamp = ::ros::Time(3000);
   ASSERT_TRUE(PlayLockstep(player, {bad}));
-  EXPECT_NE(player.Received().back().value("error", std::string()).find("32FC1"),
-            std::string::npos)
+  EXPECT_NE(player.Received().back().value("error", std::string()).find("32FC1"), std::string::npos)
       << player.Received().back().dump();
   BagFrame good = frames[1];
   good.image.header.stamp = good.odom.header.stamp = ::ros::Time(3001);
@@ -471,9 +478,9 @@ TEST(RosCli, BagExtractAndInspectTakeBags) {
   ASSERT_EQ(rc, 0) << output;
   EXPECT_NE(output.find("wrote 3 images"), std::string::npos) << output;
   EXPECT_EQ(retrieval::LoadRun(dir / "run").NumPosed(), 3);
-  std::tie(rc, output) = Shell(vigil + " bag-extract " + query.bag.string() +
-                               " --image-topic /nope --pose-topic odom --out " +
-                               (dir / "run2").string());
+  std::tie(rc, output) =
+      Shell(vigil + " bag-extract " + query.bag.string() +
+            " --image-topic /nope --pose-topic odom --out " + (dir / "run2").string());
   EXPECT_EQ(rc, 1) << output;
   EXPECT_NE(output.find("no image topic /nope"), std::string::npos) << output;
   EXPECT_FALSE(fs::exists(dir / "run2"));
@@ -482,24 +489,24 @@ TEST(RosCli, BagExtractAndInspectTakeBags) {
   const std::string common =
       " --image-topic /camera/image_raw --pose-topic /odom --extractor sift --threads 1"
       " --segmenter graph --no-panels --quiet";
-  std::tie(rc, output) = Shell(vigil + " inspect --reference " + (dir / "reference.bag").string() +
-                               " --query " + query.bag.string() + common + " --out " +
-                               (dir / "from_bags").string());
+  std::tie(rc, output) =
+      Shell(vigil + " inspect --reference " + (dir / "reference.bag").string() + " --query " +
+            query.bag.string() + common + " --out " + (dir / "from_bags").string());
   ASSERT_EQ(rc, 0) << output;
-  std::tie(rc, output) = Shell(vigil + " inspect --reference " +
-                               (FreiburgDir() / "reference").string() + " --query " +
-                               (dir / "run").string() + common + " --out " +
-                               (dir / "from_run").string());
+  std::tie(rc, output) =
+      Shell(vigil + " inspect --reference " + (FreiburgDir() / "reference").string() + " --query " +
+            (dir / "run").string() + common + " --out " + (dir / "from_run").string());
   ASSERT_EQ(rc, 0) << output;
   for (const std::string& name : query.names) {
     const std::string stem = fs::path(name).stem().string() + ".json";
     const json a = json::parse(ReadFileToString(dir / "from_bags" / stem));
     const json b = json::parse(ReadFileToString(dir / "from_run" / stem));
     EXPECT_EQ(a["anomalies"].size(), b["anomalies"].size()) << name;
-    EXPECT_EQ(a["reference"]["image"].get<std::string>().substr(0, 10),
-              ImageNameForStamp(retrieval::TimestampFromFileName(
-                                    b["reference"]["image"].get<std::string>()).value())
-                  .substr(0, 10))
+    EXPECT_EQ(
+        a["reference"]["image"].get<std::string>().substr(0, 10),
+        ImageNameForStamp(
+            retrieval::TimestampFromFileName(b["reference"]["image"].get<std::string>()).value())
+            .substr(0, 10))
         << name;
   }
   // calibrate --images BAG: the bag's images, each paired with itself shifted.
@@ -511,8 +518,7 @@ TEST(RosCli, BagExtractAndInspectTakeBags) {
   EXPECT_NE(output.find("3 pair(s)"), std::string::npos) << output;
   // A bag without --image-topic: a clear message.
   std::tie(rc, output) = Shell(vigil + " inspect --reference " + (dir / "reference.bag").string() +
-                               " --query " + query.bag.string() + " --out " +
-                               (dir / "x").string());
+                               " --query " + query.bag.string() + " --out " + (dir / "x").string());
   EXPECT_EQ(rc, 1) << output;
   EXPECT_NE(output.find("--image-topic"), std::string::npos) << output;
 }
@@ -554,7 +560,8 @@ TEST(RosTwoHost, NodeInAnotherNetworkNamespaceServesThePlayerThroughTheMaster) {
   const std::string a = fmt::format("vigil_a{}", id), b = fmt::format("vigil_b{}", id);
   const std::string va = fmt::format("vga{}", id), vb = fmt::format("vgb{}", id);
   const int subnet = 20 + id % 200;
-  const std::string ip_a = fmt::format("10.213.{}.1", subnet), ip_b = fmt::format("10.213.{}.2", subnet);
+  const std::string ip_a = fmt::format("10.213.{}.1", subnet),
+                    ip_b = fmt::format("10.213.{}.2", subnet);
   const auto [rc, why] = Shell("ip netns add " + a);
   if (rc != 0) {
     GTEST_SKIP() << "cannot create network namespaces here (needs root / CAP_SYS_ADMIN and "
@@ -581,13 +588,15 @@ TEST(RosTwoHost, NodeInAnotherNetworkNamespaceServesThePlayerThroughTheMaster) {
   const fs::path dir = vigil::testing::MakeTempDir("ros_twohost");
   const QueryBag query = MakeQueryBag(dir);
   RosMaster master(dir / "ros", ip_a, {"ip", "netns", "exec", a});
-  ChildProcess node([&] {
-    std::vector<std::string> args = {"ip", "netns", "exec", b};
-    for (const std::string& arg : NodeArgs("far_robot", FreiburgDir() / "reference")) {
-      args.push_back(arg);
-    }
-    return args;
-  }(), master.Environment(ip_b), dir / "node.log");
+  ChildProcess node(
+      [&] {
+        std::vector<std::string> args = {"ip", "netns", "exec", b};
+        for (const std::string& arg : NodeArgs("far_robot", FreiburgDir() / "reference")) {
+          args.push_back(arg);
+        }
+        return args;
+      }(),
+      master.Environment(ip_b), dir / "node.log");
   char self[4096] = {0};
   ASSERT_GT(::readlink("/proc/self/exe", self, sizeof self - 1), 0);
   std::map<std::string, std::string> env = master.Environment(ip_a);
@@ -596,8 +605,8 @@ TEST(RosTwoHost, NodeInAnotherNetworkNamespaceServesThePlayerThroughTheMaster) {
   env["VIGIL_ROS_HELPER_OUT"] = (dir / "received.jsonl").string();
   ChildProcess helper({"ip", "netns", "exec", a, self, "--gtest_filter=RosHelper.PlayAndListen"},
                       env, dir / "helper.log");
-  ASSERT_TRUE(WaitFor([&] { return !helper.Running(); }, 150s))
-      << helper.Log() << "\nnode:\n" << node.Log();
+  ASSERT_TRUE(WaitFor([&] { return !helper.Running(); }, 150s)) << helper.Log() << "\nnode:\n"
+                                                                << node.Log();
   EXPECT_EQ(helper.Stop(), 0) << helper.Log() << "\nnode:\n" << node.Log();
   ASSERT_TRUE(fs::exists(dir / "received.jsonl")) << helper.Log();
   const json doc = json::parse(ReadFileToString(dir / "received.jsonl"));

@@ -1,18 +1,17 @@
 #include "vigil/ros/ros_test_util.h"
 
 #include <arpa/inet.h>
+#include <cstdlib>
 #include <fcntl.h>
+#include <memory>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdexcept>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <memory>
-#include <stdexcept>
 #include <thread>
+#include <unistd.h>
 
 #include "vigil/util/file_util.h"
 

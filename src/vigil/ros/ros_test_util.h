@@ -2,13 +2,12 @@
 // free loopback ports, waiting with a deadline.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace vigil::ros::testing {
@@ -33,9 +32,9 @@ class ChildProcess {
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
-  bool Running();             // not exited yet
-  int Stop();                 // stops it; returns the exit status (128 + signal when killed)
-  std::string Log() const;    // what it printed so far
+  bool Running();           // not exited yet
+  int Stop();               // stops it; returns the exit status (128 + signal when killed)
+  std::string Log() const;  // what it printed so far
   pid_t pid() const { return pid_; }
 
  private:
