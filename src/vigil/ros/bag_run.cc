@@ -476,9 +476,10 @@ void WriteRunToBag(const retrieval::Run& run, const fs::path& bag_path,
           msg.height = static_cast<uint32_t>(image.rows);
           msg.encoding = image.channels() == 1 ? "mono8" : "bgr8";
           msg.step = static_cast<uint32_t>(image.cols * image.elemSize());
-          msg.data.resize(msg.step * image.rows);
+          msg.data.resize(static_cast<size_t>(msg.step) * image.rows);
           for (int r = 0; r < image.rows; ++r) {
-            std::memcpy(msg.data.data() + r * msg.step, image.ptr(r), msg.step);
+            std::memcpy(msg.data.data() + static_cast<size_t>(r) * msg.step, image.ptr(r),
+                        msg.step);
           }
           bag.write(image_topic, stamp, msg);
         }

@@ -57,7 +57,9 @@ sensor_msgs::Image ToImageMsg(const cv::Mat& bgr, const std_msgs::Header& header
   msg.encoding = bgr.channels() == 1 ? "mono8" : "bgr8";
   msg.step = static_cast<uint32_t>(bgr.cols * bgr.elemSize());
   msg.data.resize(static_cast<size_t>(msg.step) * bgr.rows);
-  for (int r = 0; r < bgr.rows; ++r) std::memcpy(&msg.data[r * msg.step], bgr.ptr(r), msg.step);
+  for (int r = 0; r < bgr.rows; ++r) {
+    std::memcpy(&msg.data[static_cast<size_t>(r) * msg.step], bgr.ptr(r), msg.step);
+  }
   return msg;
 }
 
@@ -434,9 +436,12 @@ Collector::Collector(::ros::NodeHandle& nh, const CollectorOptions& options)
 }
 
 Collector::~Collector() {
-  impl_->subs.clear();
-  impl_->dirty = true;
-  impl_->WriteReport();
+  try {
+    impl_->subs.clear();
+    impl_->dirty = true;
+    impl_->WriteReport();  // logs its own errors; a destructor must not throw
+  } catch (...) {
+  }
 }
 
 void Collector::WriteReport() { impl_->WriteReport(); }
