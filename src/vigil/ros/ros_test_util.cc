@@ -3,9 +3,12 @@
 #include <arpa/inet.h>
 #include <cstdlib>
 #include <fcntl.h>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sstream>
 #include <stdexcept>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -79,7 +82,9 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv,
   if (pid_ < 0) throw std::runtime_error("fork() failed");
   if (pid_ == 0) {
     ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // SIGINT, not SIGKILL, when the test process dies: roscore and roslaunch then shut down
+    // the master, rosout and launched nodes they started in sessions of their own.
+    ::prctl(PR_SET_PDEATHSIG, SIGINT);
     if (::getppid() != parent) ::_exit(127);
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
@@ -92,6 +97,41 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv,
   }
   ::setpgid(pid_, pid_);  // also from the parent, so killpg works even before the child ran
 }
+
+namespace {
+
+// Every descendant of `root` (from /proc/<pid>/stat's parent field). roslaunch starts the
+// master, rosout and launched nodes in sessions of their own (setsid), so killing our child's
+// process group does not reach them; they are found by parentage instead.
+std::vector<pid_t> Descendants(pid_t root) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const size_t paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(line.substr(paren + 1));
+    char state = 0;
+    pid_t parent = 0;
+    rest >> state >> parent;
+    children[parent].push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  std::vector<pid_t> out, todo = {root};
+  while (!todo.empty()) {
+    const pid_t p = todo.back();
+    todo.pop_back();
+    for (pid_t c : children[p]) {
+      out.push_back(c);
+      todo.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 ChildProcess::~ChildProcess() { Stop(); }
 
@@ -109,6 +149,7 @@ bool ChildProcess::Running() {
 
 int ChildProcess::Stop() {
   if (!Running()) return status_;
+  const std::vector<pid_t> descendants = Descendants(pid_);
   ::killpg(pid_, SIGINT);
   for (int i = 0; i < 150 && Running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -120,6 +161,20 @@ int ChildProcess::Stop() {
     status_ = 128 + SIGKILL;
   }
   ::killpg(pid_, SIGKILL);
+  // What of its process tree outlived it (roslaunch's setsid'd children) is now orphaned:
+  // reparented to init (or to us). Only those are killed, so that a pid reused meanwhile by an
+  // unrelated process with another parent is left alone.
+  for (pid_t d : descendants) {
+    std::ifstream stat("/proc/" + std::to_string(d) + "/stat");
+    std::string line;
+    if (std::getline(stat, line) && line.rfind(')') != std::string::npos) {
+      std::istringstream rest(line.substr(line.rfind(')') + 1));
+      char state = 0;
+      pid_t parent = 0;
+      rest >> state >> parent;
+      if (parent == 1 || parent == ::getpid()) ::kill(d, SIGKILL);
+    }
+  }
   return status_;
 }
 

@@ -22,8 +22,9 @@ bool PortOpen(const std::string& host, int port);
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
 // A child process in its own process group, killed (SIGINT, then SIGKILL after 3 s, the whole
-// group) by Stop() or the destructor, and by the kernel when the test process dies
-// (PR_SET_PDEATHSIG), so a failing or crashing test leaves no roscore behind.
+// group, then orphaned descendants) by Stop() or the destructor, and sent SIGINT by the kernel
+// when the test process dies (PR_SET_PDEATHSIG; roscore then stops what it started), so a
+// failing or crashing test leaves no roscore behind.
 class ChildProcess {
  public:
   // argv[0] is the program (searched in PATH). stdout and stderr go to `log`.
