@@ -137,14 +137,15 @@ class Player {
         [this](const std_msgs::UInt64ConstPtr& msg) { dropped_ = msg->data; });
   }
   // Waits until the node subscribed to our topics and we to its results.
-  bool Connect(std::chrono::milliseconds timeout = 60s) {
+  bool Connect(std::chrono::milliseconds timeout = 60s, bool with_pose = true) {
     return WaitFor(
         [&] {
-          return image_pub_.getNumSubscribers() > 0 && odom_pub_.getNumSubscribers() > 0 &&
-                 sub_.getNumPublishers() > 0;
+          return image_pub_.getNumSubscribers() > 0 &&
+                 (!with_pose || odom_pub_.getNumSubscribers() > 0) && sub_.getNumPublishers() > 0;
         },
         timeout);
   }
+  void PublishImage(const sensor_msgs::Image& image) { image_pub_.publish(image); }
   void Publish(const sensor_msgs::Image& image, const nav_msgs::Odometry& odom) {
     odom_pub_.publish(odom);
     image_pub_.publish(image);
@@ -445,6 +446,19 @@ TEST_F(RosNodeTest, ImagesWithoutAPoseAreSkippedAndTheNodeRecovers) {
   EXPECT_EQ(got[0]["query"], ImageNameForStamp(4002));
   EXPECT_FALSE(got[0].contains("error")) << got[0].dump();
   EXPECT_TRUE(node->Running());
+}
+
+TEST_F(RosNodeTest, WithoutAPoseSourceEveryImageIsInspectedByAppearance) {
+  auto node = StartNode("robot6", {"_pose_type:=none"});
+  Player player("robot6");
+  ASSERT_TRUE(player.Connect(60s, /*with_pose=*/false)) << node->Log();
+  const BagFrame frame = ReadFrames(query_->bag).at(0);
+  player.PublishImage(frame.image);
+  ASSERT_TRUE(player.WaitForCount(1)) << node->Log();
+  const json doc = player.Received().at(0);
+  EXPECT_EQ(doc["query"], query_->names[0]);
+  EXPECT_EQ(doc["reference"]["rule"], "appearance") << doc["reference"].dump();
+  EXPECT_FALSE(doc.contains("error")) << doc.dump();
 }
 
 TEST_F(RosNodeTest, NodeExitsWithAClearMessageOnBadParameters) {
