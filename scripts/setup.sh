@@ -14,10 +14,9 @@ PACKAGES=(
 )
 # ROS 1 (optional component VIGIL_ENABLE_ROS; Debian packages it, no /opt/ros needed).
 ROS_PACKAGES=(
-  ros-core librosbag-dev libroscpp-dev libcv-bridge-dev libmessage-filters-dev
-  ros-sensor-msgs ros-nav-msgs ros-geometry-msgs ros-visualization-msgs ros-std-msgs
-  ros-tf2-msgs libtf2-msgs-dev libsensor-msgs-dev libnav-msgs-dev libgeometry-msgs-dev
-  libvisualization-msgs-dev libstd-msgs-dev
+  ros-core librosbag-dev libroscpp-dev libmessage-filters-dev libsensor-msgs-dev
+  libnav-msgs-dev libgeometry-msgs-dev libvisualization-msgs-dev libstd-msgs-dev
+  libtf2-msgs-dev iproute2
 )
 
 if [[ "${VIGIL_SKIP_APT:-0}" != 1 ]]; then
