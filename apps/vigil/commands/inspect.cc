@@ -63,6 +63,9 @@ int RunInspect(int argc, char** argv) {
   app.add_option("--search-radius", options.detector.photometric.search_radius,
                  "photometric check: search radius around the predicted position, pixels")
       ->capture_default_str();
+  app.add_option("--patch-radius", options.detector.photometric.patch_radius,
+                 "photometric check: patch of (2r+1)^2 pixels around the keypoint")
+      ->capture_default_str();
   app.add_flag("--no-photometric", no_photometric, "disable the photometric check (the paper)");
   app.add_flag("--paper-clusters", paper_clusters,
                "keep every DBSCAN cluster (the paper), not only those with more unmatched than "
