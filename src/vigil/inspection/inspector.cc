@@ -7,7 +7,6 @@
 #include "vigil/calibration/self_calibration.h"
 #include "vigil/inspection/panel.h"
 #include "vigil/inspection/result_io.h"
-#include "vigil/io/features_io.h"
 #include "vigil/io/image_io.h"
 #include "vigil/report/html_report.h"
 #include "vigil/util/check.h"
