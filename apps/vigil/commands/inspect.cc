@@ -19,7 +19,7 @@ int RunInspect(int argc, char** argv) {
                "inspect"};
   std::string reference_dir, query_dir, out_dir, segmenter_weights;
   bool no_segmenter = false, no_missing = false, no_resume = false, no_panels = false,
-       quiet = false, paper_clusters = false, no_photometric = false;
+       quiet = false, paper_clusters = false, no_photometric = false, single_view = false;
   ExtractorFlags extractor_flags;
   MatcherFlags matcher_flags;
   InspectorOptions options;
@@ -70,6 +70,11 @@ int RunInspect(int argc, char** argv) {
   app.add_flag("--paper-clusters", paper_clusters,
                "keep every DBSCAN cluster (the paper), not only those with more unmatched than "
                "matched keypoints");
+  app.add_flag("--single-view", single_view,
+               "do not confirm anomalies against the second-nearest reference (the paper)");
+  app.add_option("--confirm-fraction", options.confirm_min_fraction,
+                 "share of an anomaly the second reference view must also flag")
+      ->capture_default_str();
   app.add_flag("--no-missing", no_missing, "do not look for objects missing from the query");
   app.add_option("--max-distance", options.selection.max_distance_m,
                  "pose retrieval: largest reference distance, metres")->capture_default_str();
@@ -86,6 +91,7 @@ int RunInspect(int argc, char** argv) {
     options.detector.detect_missing = !no_missing;
     options.detector.cluster_excess_rule = !paper_clusters;
     options.detector.photometric.enabled = !no_photometric;
+    options.confirm_with_second_reference = !single_view;
     options.resume = !no_resume;
     options.write_panels = !no_panels;
     options.show_progress = !quiet;

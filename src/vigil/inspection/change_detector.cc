@@ -286,6 +286,31 @@ void ChangeDetectorOptions::Check() const {
   VIGIL_CHECK_OPTION(min_matches >= 0, "min_matches", "must be >= 0");
 }
 
+int ConfirmWithSecondView(const ChangeDetectionResult& second, double min_fraction,
+                          ChangeDetectionResult* first) {
+  VIGIL_CHECK(min_fraction >= 0 && min_fraction <= 1, "confirmation fraction must be in [0, 1]");
+  if (second.localization_error || second.overlap.mask.empty()) return 0;
+  const cv::Mat second_changes = second.ChangeMask(second.overlap.mask.size());
+  std::vector<Anomaly> kept;
+  int dropped = 0;
+  for (Anomaly& anomaly : first->anomalies) {
+    const cv::Mat seen = anomaly.mask & second.overlap.mask;
+    const int area = cv::countNonZero(anomaly.mask);
+    const int seen_area = cv::countNonZero(seen);
+    const bool judged = area > 0 && 2 * seen_area >= area;
+    const bool confirmed =
+        !judged || cv::countNonZero(seen & second_changes) >= min_fraction * seen_area;
+    if (confirmed) {
+      kept.push_back(std::move(anomaly));
+    } else {
+      ++dropped;
+    }
+  }
+  first->anomalies = std::move(kept);
+  first->unconfirmed_anomalies += dropped;
+  return dropped;
+}
+
 cv::Mat ChangeDetectionResult::ChangeMask(cv::Size query_size) const {
   cv::Mat mask = cv::Mat::zeros(query_size, CV_8U);
   for (const Anomaly& anomaly : anomalies) mask |= anomaly.mask;

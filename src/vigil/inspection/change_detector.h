@@ -94,6 +94,7 @@ struct ChangeDetectionResult {
   std::string eps_note;                   // how eps was chosen
   std::vector<Anomaly> anomalies;         // reported anomalies (empty on localization error)
   int withheld_anomalies = 0;             // anomalies dropped by the localization check
+  int unconfirmed_anomalies = 0;          // dropped by ConfirmWithSecondView
   bool localization_error = false;
   std::string note;                       // why the frame was flagged
   std::map<std::string, double> timings_ms;
@@ -115,5 +116,15 @@ struct ChangeDetectionInput {
 
 ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,
                                     const ChangeDetectorOptions& options);
+
+// Multi-view confirmation (vigil's addition): a change must be seen from a second reference
+// viewpoint too. Parallax and disocclusion make unmatched keypoints at depth edges, but they
+// differ between viewpoints, while a new or removed object is absent from every reference
+// view. An anomaly of `first` is kept when the second result's change mask covers at least
+// `min_fraction` of its pixels that lie inside the second overlap, or when less than half of
+// it lies inside the second overlap (the second view cannot judge it). Returns how many
+// anomalies were dropped; they are removed from first->anomalies.
+int ConfirmWithSecondView(const ChangeDetectionResult& second, double min_fraction,
+                          ChangeDetectionResult* first);
 
 }  // namespace vigil

@@ -179,3 +179,51 @@ TEST(ChangeDetector, AnomaliesCoveringMostOfTheOverlapAreWithheld) {
 
 }  // namespace
 }  // namespace vigil
+
+namespace vigil {
+namespace {
+
+ChangeDetectionResult ResultWith(std::vector<cv::Rect> boxes, cv::Rect overlap) {
+  ChangeDetectionResult result;
+  result.overlap.mask = cv::Mat::zeros(kSize, CV_8U);
+  result.overlap.mask(overlap).setTo(255);
+  for (const cv::Rect& box : boxes) {
+    Anomaly anomaly;
+    anomaly.mask = cv::Mat::zeros(kSize, CV_8U);
+    anomaly.mask(box).setTo(255);
+    anomaly.bbox = box;
+    result.anomalies.push_back(anomaly);
+  }
+  return result;
+}
+
+TEST(ChangeDetector, SecondViewConfirmsSharedChangesAndDropsViewpointArtifacts) {
+  const cv::Rect full(0, 0, 640, 480);
+  // First view: a real object at (100,100) and an artifact at (400,300).
+  ChangeDetectionResult first = ResultWith({{100, 100, 50, 50}, {400, 300, 40, 40}}, full);
+  // Second view sees the object again (shifted a little), not the artifact.
+  const ChangeDetectionResult second = ResultWith({{110, 105, 50, 50}}, full);
+  EXPECT_EQ(ConfirmWithSecondView(second, 0.1, &first), 1);
+  ASSERT_EQ(first.anomalies.size(), 1u);
+  EXPECT_EQ(first.anomalies[0].bbox, cv::Rect(100, 100, 50, 50));
+  EXPECT_EQ(first.unconfirmed_anomalies, 1);
+}
+
+TEST(ChangeDetector, AnomalyOutsideTheSecondViewIsKept) {
+  ChangeDetectionResult first = ResultWith({{10, 10, 40, 40}}, {0, 0, 640, 480});
+  // The second overlap does not contain the anomaly: it cannot judge it.
+  const ChangeDetectionResult second = ResultWith({}, {200, 0, 440, 480});
+  EXPECT_EQ(ConfirmWithSecondView(second, 0.1, &first), 0);
+  EXPECT_EQ(first.anomalies.size(), 1u);
+}
+
+TEST(ChangeDetector, SecondViewWithLocalizationErrorConfirmsNothingAway) {
+  ChangeDetectionResult first = ResultWith({{10, 10, 40, 40}}, {0, 0, 640, 480});
+  ChangeDetectionResult second = ResultWith({}, {0, 0, 640, 480});
+  second.localization_error = true;
+  EXPECT_EQ(ConfirmWithSecondView(second, 0.1, &first), 0);
+  EXPECT_EQ(first.anomalies.size(), 1u);
+}
+
+}  // namespace
+}  // namespace vigil

@@ -159,6 +159,24 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
                              ref.image.size(), &instances, query_image, ref.image};
   out.detection = DetectChanges(input, options.detector);
   const ChangeDetectionResult& result = out.detection;
+  json second_json = nullptr;
+  if (options.confirm_with_second_reference && frame.pose && !result.anomalies.empty()) {
+    for (const auto& candidate : selector->PoseCandidates(*frame.pose)) {
+      if (candidate.reference_index == choice.reference_index) continue;
+      const ImageFeatures& ref2 = ReferenceFeatures(candidate.reference_index, &timings);
+      const Matches& matches2 = match_with(candidate.reference_index);
+      ChangeDetectionInput input2{&query_features, &ref2.features, &matches2,
+                                  query_image.size(), ref2.image.size(), &instances,
+                                  query_image, ref2.image};
+      const ChangeDetectionResult second = DetectChanges(input2, options.detector);
+      const int dropped = ConfirmWithSecondView(second, options.confirm_min_fraction, &out.detection);
+      second_json = {{"image", reference.frames[candidate.reference_index].image.filename().string()},
+                     {"distance_m", candidate.distance_m},
+                     {"localization_error", second.localization_error},
+                     {"unconfirmed_anomalies", dropped}};
+      break;  // the nearest other qualifying reference only
+    }
+  }
   timings["detect"] = MsSince(start);
 
   start = Clock::now();
@@ -188,6 +206,7 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
   doc["eps_px"] = result.eps_px;
   doc["eps_note"] = result.eps_note;
   doc["withheld_anomalies"] = result.withheld_anomalies;
+  doc["second_reference"] = second_json;
   doc["instances"] = instances.size();
   doc["anomalies"] = AnomaliesToJson(result.anomalies, query_features, ref.features);
   for (const auto& [stage, ms] : matches.timings_ms) timings["matcher_" + stage] = ms;
@@ -223,6 +242,8 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
               {"threshold", s.threshold},
               {"segmenter", s.segmenter_name},
               {"detector", DetectorConfig(options.detector)},
+              {"confirm_with_second_reference", options.confirm_with_second_reference},
+              {"confirm_min_fraction", options.confirm_min_fraction},
               {"reference", fs::absolute(s.reference.dir).lexically_normal().string()},
               {"format", 1}};
   s.config_hash = HashConfig(s.config);
@@ -253,6 +274,8 @@ void InspectorOptions::Check() const {
   query_run.Check();
   selection.Check();
   detector.Check();
+  VIGIL_CHECK_OPTION(confirm_min_fraction >= 0 && confirm_min_fraction <= 1,
+                     "confirm_min_fraction", "must be in [0, 1]");
 }
 
 InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& query_dir,
