@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include <opencv2/imgproc.hpp>
+
 #include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
@@ -104,6 +106,39 @@ TEST(Inspector, CorruptCalibrationFileIsAClearError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("calibration.json"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace vigil
+
+namespace vigil {
+namespace {
+
+// A query that matches nothing (random noise) and a reference of another size: no crash, the
+// unmatched query is flagged (localization error or no reference), the other is inspected.
+TEST(Inspector, QueryWithoutMatchesAndReferenceOfAnotherSize) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_odd");
+  // Replace the first reference by a half-size copy.
+  const auto references = io::ListImages(runs.reference);
+  cv::Mat small;
+  cv::resize(io::ReadImage(references[0]), small, {320, 240}, 0, 0, cv::INTER_AREA);
+  io::WriteImage(references[0], small);
+  // Replace the first query by noise.
+  const auto queries = io::ListImages(runs.query);
+  cv::Mat noise(480, 640, CV_8UC3);
+  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(255));
+  io::WriteImage(queries[0], noise);
+
+  const InspectionSummary summary = RunInspection(runs.reference, runs.query, runs.out, FastOptions());
+  ASSERT_EQ(summary.queries.size(), 3u);
+  EXPECT_TRUE(summary.queries[0].result["localization_error"].get<bool>())
+      << summary.queries[0].result.dump();
+  EXPECT_TRUE(summary.queries[0].result["anomalies"].empty());
+  for (size_t q = 1; q < 3; ++q) {
+    EXPECT_TRUE(summary.queries[q].result.contains("overlap")) << summary.queries[q].result.dump();
+  }
+  EXPECT_TRUE(std::filesystem::exists(runs.out / "report.html"));
 }
 
 }  // namespace
