@@ -2,6 +2,7 @@
 # Installs vigil's dependencies from Debian 12 packages and builds it in Release.
 #   bash scripts/setup.sh            # deps + build into ./build
 #   VIGIL_SKIP_APT=1 bash scripts/setup.sh   # build only (deps already installed)
+#   VIGIL_BUILD_ALL=1 bash scripts/setup.sh  # also tests, benchmarks and ROS nodes (test.sh does)
 # Extra CMake options can be passed through VIGIL_CMAKE_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,5 +35,9 @@ fi
 
 # VIGIL_NATIVE (default ON) builds for this CPU: build where you run, or pass -DVIGIL_NATIVE=OFF.
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release ${VIGIL_CMAKE_ARGS:-}
-cmake --build build -j"$(nproc)"
+if [[ "${VIGIL_BUILD_ALL:-0}" == 1 ]]; then
+  cmake --build build -j"$(nproc)"
+else
+  cmake --build build -j"$(nproc)" --target vigil_cli  # the main job needs only the CLI
+fi
 echo "setup: built build/apps/vigil/vigil"

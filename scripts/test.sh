@@ -4,6 +4,6 @@
 # without it those tests are skipped, never silently passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VIGIL_WITH_ROS=1 bash scripts/setup.sh
+VIGIL_WITH_ROS=1 VIGIL_BUILD_ALL=1 bash scripts/setup.sh
 cd build
 ctest --output-on-failure -j"$(nproc)" --timeout 600
