@@ -221,6 +221,8 @@ void ClusterPointsOptions::Check() const {
   VIGIL_CHECK_OPTION(std::isfinite(eps), "eps", "must be finite (<= 0 = estimate)");
   VIGIL_CHECK_OPTION(eps > 0 || min_samples >= 2, "min_samples",
                      "must be >= 2 when eps is estimated (k = min_samples - 1)");
+  VIGIL_CHECK_OPTION(min_eps >= 0 && max_eps >= min_eps, "min_eps/max_eps",
+                     "must satisfy 0 <= min_eps <= max_eps");
 }
 
 ClusterPointsResult ClusterPoints(const Points2f& points, const ClusterPointsOptions& options) {
@@ -240,7 +242,7 @@ ClusterPointsResult ClusterPoints(const Points2f& points, const ClusterPointsOpt
     result.eps_estimated = true;
     result.eps_estimate = EstimateDbscanEps(points, estimate);
     if (!result.eps_estimate.eps) return result;  // too few points: everything is noise
-    result.eps = *result.eps_estimate.eps;
+    result.eps = std::clamp(*result.eps_estimate.eps, options.min_eps, options.max_eps);
   }
   DbscanOptions dbscan;
   dbscan.eps = result.eps;

@@ -16,6 +16,7 @@
 // Neighbour search uses a uniform hash grid with cell size eps (exact, O(n * neighbours)).
 #pragma once
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,6 +83,10 @@ struct ClusterPointsOptions {
   double eps = 0;                      // pixels; <= 0 = estimate from the k-distance knee
   double eps_sensitivity = 1.0;        // Kneedle S for the estimate
   double eps_fallback_quantile = 0.5;  // estimate's fallback when the curve has no knee
+  // Bounds on an estimated eps (a knee found on very few points can be degenerate); a given
+  // eps is used as is. Defaults: unbounded.
+  double min_eps = 0;
+  double max_eps = std::numeric_limits<double>::infinity();
   void Check() const;
 };
 

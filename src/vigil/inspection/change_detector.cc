@@ -125,11 +125,9 @@ std::vector<Evidence> PhotometricEvidence(const Features& f0, const Features& f1
   return evidence;
 }
 
-// Region of a cluster: the convex hull of its points grown by `dilation` pixels, in `size`.
-cv::Mat ClusterRegion(const std::vector<cv::Point2f>& points, cv::Size size, int dilation) {
+// Region of a cluster: its convex hull grown by `dilation` pixels, in `size`.
+cv::Mat ClusterRegion(const std::vector<cv::Point2f>& hull, cv::Size size, int dilation) {
   cv::Mat mask = cv::Mat::zeros(size, CV_8U);
-  std::vector<cv::Point2f> hull;
-  cv::convexHull(points, hull);
   std::vector<cv::Point> polygon;
   for (const auto& p : hull) polygon.emplace_back(cvRound(p.x), cvRound(p.y));
   cv::fillConvexPoly(mask, polygon, cv::Scalar(255));
@@ -158,31 +156,28 @@ ClusterAnomalies ClusterUnmatched(const Features& features, const std::vector<in
   }
   Points2f points(static_cast<int>(candidates.size()), 2);
   for (size_t k = 0; k < candidates.size(); ++k) points.row(k) = features.keypoints.row(candidates[k]);
-  if (options.eps_px > 0) {
-    out.eps = options.eps_px;
+  ClusterPointsOptions cluster_options;
+  cluster_options.min_samples = options.min_samples;
+  cluster_options.eps = options.eps_px;  // 0: from the k-distance knee, k = min_samples - 1
+  cluster_options.min_eps = options.min_eps_px;
+  cluster_options.max_eps = options.max_eps_px;
+  const ClusterPointsResult clusters = ClusterPoints(points, cluster_options);
+  out.eps = clusters.eps;
+  if (!clusters.eps_estimated) {
     out.note = "eps given";
   } else {
-    EpsEstimateOptions eps_options;
-    eps_options.k = std::max(1, options.min_samples - 1);
-    const EpsEstimate estimate = EstimateDbscanEps(points, eps_options);
-    out.eps = std::clamp(estimate.eps.value_or(options.min_eps_px), options.min_eps_px,
-                         options.max_eps_px);
+    const EpsEstimate& estimate = clusters.eps_estimate;
     out.note = estimate.from_knee ? "k-distance knee" : "k-distance fallback: " + estimate.note;
     if (estimate.eps && out.eps != *estimate.eps) {
       out.note += fmt::format(" ({:.1f} px clamped to [{}, {}])", *estimate.eps,
                               options.min_eps_px, options.max_eps_px);
     }
   }
-  const DbscanResult clusters = Dbscan(points, {out.eps, options.min_samples});
-  for (int c = 0; c < clusters.num_clusters; ++c) {
+  for (const PointCluster& cluster : clusters.clusters) {
     Anomaly anomaly;
     anomaly.source = "cluster";
-    std::vector<cv::Point2f> member_points;
-    for (int m : clusters.ClusterMembers(c)) {
-      anomaly.keypoints.push_back(candidates[m]);
-      member_points.emplace_back(points(m, 0), points(m, 1));
-    }
-    anomaly.mask = ClusterRegion(member_points, size, options.cluster_dilation_px);
+    for (int m : cluster.members) anomaly.keypoints.push_back(candidates[m]);
+    anomaly.mask = ClusterRegion(cluster.hull, size, options.cluster_dilation_px);
     anomaly.num_unmatched = static_cast<int>(anomaly.keypoints.size());
     anomaly.num_matched = CountInside(features, matched, anomaly.mask);
     if (options.cluster_excess_rule &&
