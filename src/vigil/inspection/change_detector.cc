@@ -285,7 +285,11 @@ int ConfirmWithSecondView(const ChangeDetectionResult& second, double min_fracti
                           ChangeDetectionResult* first) {
   VIGIL_CHECK(min_fraction >= 0 && min_fraction <= 1, "confirmation fraction must be in [0, 1]");
   if (second.localization_error || second.overlap.mask.empty()) return 0;
-  const cv::Mat second_changes = second.ChangeMask(second.overlap.mask.size());
+  // A kind confirms only its own kind: a reference that lost sight of something the query
+  // shows ("missing" from the second view) says nothing about whether a thing in the query is
+  // new, and disocclusions between views make exactly that pattern.
+  const cv::Mat second_new = second.ChangeMask(second.overlap.mask.size(), "new");
+  const cv::Mat second_missing = second.ChangeMask(second.overlap.mask.size(), "missing");
   std::vector<Anomaly> kept;
   int dropped = 0;
   for (Anomaly& anomaly : first->anomalies) {
@@ -293,6 +297,7 @@ int ConfirmWithSecondView(const ChangeDetectionResult& second, double min_fracti
     const int area = cv::countNonZero(anomaly.mask);
     const int seen_area = cv::countNonZero(seen);
     const bool judged = area > 0 && 2 * seen_area >= area;
+    const cv::Mat& second_changes = anomaly.kind == "missing" ? second_missing : second_new;
     const bool confirmed =
         !judged || cv::countNonZero(seen & second_changes) >= min_fraction * seen_area;
     if (confirmed) {
@@ -306,9 +311,11 @@ int ConfirmWithSecondView(const ChangeDetectionResult& second, double min_fracti
   return dropped;
 }
 
-cv::Mat ChangeDetectionResult::ChangeMask(cv::Size query_size) const {
+cv::Mat ChangeDetectionResult::ChangeMask(cv::Size query_size, const std::string& kind) const {
   cv::Mat mask = cv::Mat::zeros(query_size, CV_8U);
-  for (const Anomaly& anomaly : anomalies) mask |= anomaly.mask;
+  for (const Anomaly& anomaly : anomalies) {
+    if (kind.empty() || anomaly.kind == kind) mask |= anomaly.mask;
+  }
   return mask;
 }
 

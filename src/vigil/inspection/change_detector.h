@@ -99,8 +99,9 @@ struct ChangeDetectionResult {
   std::string note;                       // why the frame was flagged
   std::map<std::string, double> timings_ms;
 
-  // Union of the anomaly masks (CV_8U, query size); zero when there are none.
-  cv::Mat ChangeMask(cv::Size query_size) const;
+  // Union of the anomaly masks (CV_8U, query size); zero when there are none. With `kind`
+  // ("new" | "missing"), only the anomalies of that kind.
+  cv::Mat ChangeMask(cv::Size query_size, const std::string& kind = "") const;
 };
 
 struct ChangeDetectionInput {
@@ -120,8 +121,8 @@ ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,
 // Multi-view confirmation (vigil's addition): a change must be seen from a second reference
 // viewpoint too. Parallax and disocclusion make unmatched keypoints at depth edges, but they
 // differ between viewpoints, while a new or removed object is absent from every reference
-// view. An anomaly of `first` is kept when the second result's change mask covers at least
-// `min_fraction` of its pixels that lie inside the second overlap, or when less than half of
+// view. An anomaly of `first` is kept when the second result's anomalies of the same kind
+// ("new" or "missing") cover at least `min_fraction` of its pixels that lie inside the second overlap, or when less than half of
 // it lies inside the second overlap (the second view cannot judge it). Returns how many
 // anomalies were dropped; they are removed from first->anomalies.
 int ConfirmWithSecondView(const ChangeDetectionResult& second, double min_fraction,

@@ -209,6 +209,27 @@ TEST(ChangeDetector, SecondViewConfirmsSharedChangesAndDropsViewpointArtifacts) 
   EXPECT_EQ(first.unconfirmed_anomalies, 1);
 }
 
+TEST(ChangeDetector, SecondViewConfirmsOnlyTheSameKindOfChange) {
+  const cv::Rect full(0, 0, 640, 480);
+  // First view: something new at (100,100) and something missing at (400,300).
+  ChangeDetectionResult first = ResultWith({{100, 100, 50, 50}, {400, 300, 40, 40}}, full);
+  first.anomalies[1].kind = "missing";
+  // Second view: the same two places, with the kinds swapped, as a disocclusion does (the
+  // first reference hides what the query shows; the second sees something the query hides).
+  ChangeDetectionResult second = ResultWith({{100, 100, 50, 50}, {400, 300, 40, 40}}, full);
+  second.anomalies[0].kind = "missing";
+  EXPECT_EQ(ConfirmWithSecondView(second, 0.1, &first), 2);
+  EXPECT_TRUE(first.anomalies.empty());
+
+  // With the kinds agreeing, both are confirmed.
+  first = ResultWith({{100, 100, 50, 50}, {400, 300, 40, 40}}, full);
+  first.anomalies[1].kind = "missing";
+  second.anomalies[0].kind = "new";
+  second.anomalies[1].kind = "missing";
+  EXPECT_EQ(ConfirmWithSecondView(second, 0.1, &first), 0);
+  EXPECT_EQ(first.anomalies.size(), 2u);
+}
+
 TEST(ChangeDetector, AnomalyOutsideTheSecondViewIsKept) {
   ChangeDetectionResult first = ResultWith({{10, 10, 40, 40}}, {0, 0, 640, 480});
   // The second overlap does not contain the anomaly: it cannot judge it.
