@@ -18,6 +18,7 @@ int RunInspect(int argc, char** argv) {
                "report.html; re-running on the same --out resumes.",
                "inspect"};
   std::string reference_dir, query_dir, out_dir, segmenter_weights;
+  std::string tie_break = "path";
   bool no_segmenter = false, no_missing = false, no_resume = false, no_panels = false,
        quiet = false, paper_clusters = false, no_photometric = false, single_view = false;
   ExtractorFlags extractor_flags;
@@ -80,10 +81,16 @@ int RunInspect(int argc, char** argv) {
                  "pose retrieval: largest reference distance, metres")->capture_default_str();
   app.add_option("--max-angle", options.selection.max_angle_deg,
                  "pose retrieval: largest orientation difference, degrees")->capture_default_str();
+  app.add_option("--pose-tie-break", tie_break,
+                 "pose retrieval: how to choose between references nearly as near as the nearest: "
+                 "path (the one behind the query along the reference run's travel), matches (most "
+                 "verified matches), nearest")
+      ->capture_default_str();
   app.add_flag("--no-resume", no_resume, "recompute queries already done in --out");
   app.add_flag("--no-panels", no_panels, "do not write panels/<stem>.png");
   app.add_flag("--quiet", quiet, "no progress bar");
   return RunCommand(app, argc, argv, [&] {
+    options.selection.pose_tie_break = retrieval::ParsePoseTieBreak(tie_break, "--pose-tie-break");
     options.extractor = extractor_flags.Resolve();
     options.matcher = matcher_flags.Resolve();
     options.segmenter.num_threads = options.extractor.num_threads;

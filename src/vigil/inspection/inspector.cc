@@ -244,6 +244,11 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
               {"detector", DetectorConfig(options.detector)},
               {"confirm_with_second_reference", options.confirm_with_second_reference},
               {"confirm_min_fraction", options.confirm_min_fraction},
+              {"selection",
+               {{"max_distance_m", options.selection.max_distance_m},
+                {"max_angle_deg", options.selection.max_angle_deg},
+                {"pose_tie_ratio", options.selection.pose_tie_ratio},
+                {"pose_tie_break", retrieval::ToString(options.selection.pose_tie_break)}}},
               {"reference", fs::absolute(s.reference.dir).lexically_normal().string()},
               {"format", 1}};
   s.config_hash = HashConfig(s.config);

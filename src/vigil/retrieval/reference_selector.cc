@@ -45,7 +45,46 @@ void NormaliseInPlace(float* data, size_t n, float scale) {
   for (size_t i = 0; i < n; ++i) data[i] *= factor;
 }
 
+// Direction of travel at each posed frame of `run` (unit vector; zero where unknown): the
+// central difference of its neighbours' positions in run order, one-sided at the ends.
+std::vector<Eigen::Vector3d> TravelDirections(const Run& run) {
+  std::vector<int> posed;
+  for (size_t i = 0; i < run.frames.size(); ++i) {
+    if (run.frames[i].pose) posed.push_back(static_cast<int>(i));
+  }
+  std::vector<Eigen::Vector3d> directions(run.frames.size(), Eigen::Vector3d::Zero());
+  if (posed.size() < 2) return directions;
+  for (size_t k = 0; k < posed.size(); ++k) {
+    const int before = posed[k == 0 ? 0 : k - 1];
+    const int after = posed[k + 1 == posed.size() ? k : k + 1];
+    const Eigen::Vector3d step =
+        run.frames[after].pose->position - run.frames[before].pose->position;
+    if (step.norm() > 1e-9) directions[posed[k]] = step.normalized();
+  }
+  return directions;
+}
+
 }  // namespace
+
+PoseTieBreak ParsePoseTieBreak(const std::string& name, const std::string& option) {
+  if (name == "path") return PoseTieBreak::kPath;
+  if (name == "matches") return PoseTieBreak::kMatches;
+  if (name == "nearest") return PoseTieBreak::kNearest;
+  throw Error(fmt::format("{}: unknown tie-break '{}' (expected path, matches or nearest)", option,
+                          name));
+}
+
+const char* ToString(PoseTieBreak tie_break) {
+  switch (tie_break) {
+    case PoseTieBreak::kPath:
+      return "path";
+    case PoseTieBreak::kMatches:
+      return "matches";
+    case PoseTieBreak::kNearest:
+      return "nearest";
+  }
+  return "?";
+}
 
 void ReferenceSelectorOptions::Check() const {
   VIGIL_CHECK_OPTION(max_distance_m > 0 && std::isfinite(max_distance_m), "max_distance_m",
@@ -138,6 +177,7 @@ struct ReferenceSelector::Impl {
   ReferenceSelectorOptions options;
   PositionCloud cloud;
   std::unique_ptr<KdTree> tree;
+  std::vector<Eigen::Vector3d> travel;  // direction of travel per reference frame (or zero)
   std::vector<std::vector<float>> descriptors;  // lazily computed, one per reference frame
 
   void EnsureDescriptors() {
@@ -158,6 +198,7 @@ ReferenceSelector::ReferenceSelector(const Run& reference, const ReferenceSelect
               reference.dir.string());
   impl_->reference_copy = reference;
   impl_->options = options;
+  impl_->travel = TravelDirections(reference);
   for (size_t i = 0; i < reference.frames.size(); ++i) {
     if (!reference.frames[i].pose) continue;
     impl_->cloud.points.push_back(reference.frames[i].pose->position);
@@ -223,7 +264,17 @@ ReferenceChoice ReferenceSelector::Select(const RunFrame& query, int query_index
              candidates[n_ties].distance_m <= candidates[0].distance_m * options.pose_tie_ratio) {
         ++n_ties;
       }
-      if (verify && n_ties > 1) {
+      if (n_ties > 1 && options.pose_tie_break == PoseTieBreak::kPath) {
+        for (size_t i = 0; i < n_ties; ++i) {  // nearest first
+          const int r = candidates[i].reference_index;
+          const Eigen::Vector3d ahead = query.pose->position - refs[r].pose->position;
+          if (ahead.dot(impl_->travel[r]) > 0) {  // the query lies ahead of this reference
+            choice.reference_index = r;
+            break;
+          }
+        }
+        choice.rule = "pose+path";
+      } else if (n_ties > 1 && options.pose_tie_break == PoseTieBreak::kMatches && verify) {
         int best = -1;
         for (size_t i = 0; i < n_ties; ++i) {
           const int n = verify(query_index, candidates[i].reference_index);

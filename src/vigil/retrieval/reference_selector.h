@@ -6,10 +6,20 @@
 //     reference positions, nanoflann). When the query has no pose, or no reference qualifies,
 //     go to 2.
 //     Pose noise: when another qualifying reference is nearly as near (distance <=
-//     nearest * `pose_tie_ratio`) and the caller gave a verifier, the near-ties are verified
-//     and the one with the most verified matches wins; the rule is then "pose+matches". This
-//     is what a query midway between two reference frames needs (changes-freiburg: every
-//     query is ~0.30 m from two references, the difference is within the 2 cm pose jitter).
+//     nearest * `pose_tie_ratio`), the near-ties are settled by `pose_tie_break`:
+//      - kPath (default; rule "pose+path"): the nearest of the tied references that lie
+//        behind the query along the reference run's direction of travel. A camera moving
+//        forward sees less at each step, so the reference taken just behind the query's
+//        position covers the query's whole view, while one taken ahead has already lost the
+//        query's borders, which then show up as unmatched "changes". For a camera looking
+//        sideways it is a deterministic choice that does not depend on the images (which
+//        hold the very changes being looked for). Needs two or more posed reference frames;
+//        when no tied reference is behind the query, the nearest wins.
+//      - kMatches (rule "pose+matches"): the one with the most verified matches (needs the
+//        caller's verifier; without one, the nearest).
+//      - kNearest (rule "pose"): the nearest, ties or not.
+//     changes-freiburg: every query is ~0.30 m from two references, their difference within
+//     the pose jitter; pairs.csv lists the previous frame, which is what kPath picks.
 //  2. "appearance": the top `appearance_top_k` references by cosine similarity of a global
 //     image descriptor (below), then, when the caller gave a verifier, the one with the most
 //     verified matches (at least `min_verified_matches`; otherwise no reference: rule "none").
@@ -41,13 +51,19 @@
 
 namespace vigil::retrieval {
 
+enum class PoseTieBreak { kPath, kMatches, kNearest };
+// "path" | "matches" | "nearest"; throws vigil::Error naming `option` for anything else.
+PoseTieBreak ParsePoseTieBreak(const std::string& name, const std::string& option = "pose_tie_break");
+const char* ToString(PoseTieBreak tie_break);
+
 struct ReferenceSelectorOptions {
   bool use_poses = true;           // false: always select by appearance
   double max_distance_m = 1.0;     // pose rule: largest query-reference distance, metres
   double max_angle_deg = 30.0;     // pose rule: largest relative rotation angle, degrees
-  double pose_tie_ratio = 1.25;    // pose rule: candidates within nearest * ratio are verified
-                                   // (when a verifier is given); 1 = never verify ties
-  int max_pose_ties = 3;           // at most this many pose candidates are verified
+  double pose_tie_ratio = 1.25;    // pose rule: candidates within nearest * ratio are near-ties
+                                   // settled by pose_tie_break; 1 = the nearest always wins
+  PoseTieBreak pose_tie_break = PoseTieBreak::kPath;
+  int max_pose_ties = 3;           // at most this many pose candidates are considered ties
   int appearance_top_k = 5;        // appearance rule: references verified, by similarity
   int min_verified_matches = 10;   // appearance rule: fewer verified matches = no reference
   int thumbnail_width = 64;        // global descriptor thumbnail size, pixels
@@ -57,7 +73,7 @@ struct ReferenceSelectorOptions {
 
 struct ReferenceChoice {
   int reference_index = -1;  // index into the reference run's frames; -1 = none found
-  std::string rule = "none";  // "pose" | "pose+matches" | "appearance" | "none"
+  std::string rule = "none";  // "pose" | "pose+path" | "pose+matches" | "appearance" | "none"
   double distance_m = std::numeric_limits<double>::quiet_NaN();  // NaN without poses
   double angle_deg = std::numeric_limits<double>::quiet_NaN();   // NaN without poses
   double appearance_score = std::numeric_limits<double>::quiet_NaN();  // cosine; NaN if unused

@@ -131,6 +131,7 @@ TEST(ReferenceSelector, PoseRulePicksNearestWithinThresholds) {
 
 TEST(ReferenceSelector, PoseNearTiesAreSettledByVerifiedMatches) {
   ReferenceSelectorOptions options;  // pose_tie_ratio 1.25
+  options.pose_tie_break = PoseTieBreak::kMatches;
   const retrieval::Run reference = LineRun({0.0, 0.6, 1.2});
   std::vector<std::pair<int, int>> calls;
   const VerifyFn verify = [&](int q, int r) {
@@ -160,6 +161,60 @@ TEST(ReferenceSelector, PoseNearTiesAreSettledByVerifiedMatches) {
   EXPECT_EQ(n.reference_index, 0);
   EXPECT_EQ(n.rule, "pose");
   EXPECT_TRUE(calls.empty());
+}
+
+TEST(ReferenceSelector, PoseNearTiesGoToTheReferenceBehindTheQuery) {
+  ReferenceSelectorOptions options;  // default tie-break: path
+  ASSERT_EQ(options.pose_tie_break, PoseTieBreak::kPath);
+  const VerifyFn verify = [](int, int r) { return r == 1 ? 120 : 80; };  // must not matter
+  // The run travels along +x: for a query between frames 0 and 1, frame 0 is behind it.
+  ReferenceSelector forward(LineRun({0.0, 0.6, 1.2}), options);
+  const ReferenceChoice a = forward.Select(QueryAt(PoseAt(0.31, 0, 0)), 0, verify);
+  EXPECT_EQ(a.reference_index, 0);  // 0.31 m away; frame 1 is nearer (0.29 m) but ahead
+  EXPECT_EQ(a.rule, "pose+path");
+  EXPECT_NEAR(a.distance_m, 0.31, 1e-12);
+  EXPECT_EQ(a.verified_matches, -1);
+  // The same places recorded in the opposite direction: now frame 0 (at 0.6) is behind.
+  ReferenceSelector backward(LineRun({0.6, 0.0, 1.2 - 1.8}), options);  // x = 0.6, 0, -0.6
+  const ReferenceChoice b = backward.Select(QueryAt(PoseAt(0.29, 0, 0)), 0, verify);
+  EXPECT_EQ(b.reference_index, 0);  // 0.31 m away, behind; frame 1 (0.29 m) is ahead
+  // No tie: the nearest wins whatever lies behind.
+  const ReferenceChoice c = forward.Select(QueryAt(PoseAt(0.55, 0, 0)), 0, verify);
+  EXPECT_EQ(c.reference_index, 1);
+  EXPECT_EQ(c.rule, "pose");
+  // A query beside the run, before its first frame: frames 0 and 1 tie (1.005 m, 1.22 m), neither
+  // lies behind it, and the nearest wins.
+  ReferenceSelectorOptions wide = options;
+  wide.max_distance_m = 2.0;
+  ReferenceSelector beside(LineRun({0.0, 0.6, 1.2}), wide);
+  const ReferenceChoice d = beside.Select(QueryAt(PoseAt(-0.1, 1.0, 0)), 0, verify);
+  EXPECT_EQ(d.reference_index, 0);
+  EXPECT_EQ(d.rule, "pose+path");
+  // One posed frame has no direction of travel: the nearest wins.
+  ReferenceSelector single(LineRun({0.0}), options);
+  EXPECT_EQ(single.Select(QueryAt(PoseAt(0.1, 0, 0)), 0, verify).reference_index, 0);
+  // Nearest: the tie band is ignored.
+  options.pose_tie_break = PoseTieBreak::kNearest;
+  ReferenceSelector nearest(LineRun({0.0, 0.6, 1.2}), options);
+  const ReferenceChoice e = nearest.Select(QueryAt(PoseAt(0.31, 0, 0)), 0, verify);
+  EXPECT_EQ(e.reference_index, 1);
+  EXPECT_EQ(e.rule, "pose");
+}
+
+TEST(ReferenceSelector, PoseTieBreakNamesParse) {
+  EXPECT_EQ(ParsePoseTieBreak("path"), PoseTieBreak::kPath);
+  EXPECT_EQ(ParsePoseTieBreak("matches"), PoseTieBreak::kMatches);
+  EXPECT_EQ(ParsePoseTieBreak("nearest"), PoseTieBreak::kNearest);
+  for (PoseTieBreak t : {PoseTieBreak::kPath, PoseTieBreak::kMatches, PoseTieBreak::kNearest}) {
+    EXPECT_EQ(ParsePoseTieBreak(ToString(t)), t);
+  }
+  try {
+    ParsePoseTieBreak("closest", "--pose-tie-break");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--pose-tie-break"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("closest"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ReferenceSelector, GlobalDescriptorIsLightingInvariantAndDiscriminative) {
@@ -342,6 +397,24 @@ TEST(ReferenceSelector, ChangesFreiburgPoseRuleIsNearestPose) {
   std::printf("changes-freiburg nearest-pose agreement with pairs.csv: %d/24\n", agree);
 }
 
+TEST(ReferenceSelector, ChangesFreiburgDefaultPoseRulePicksThePairsCsvReference) {
+  const fs::path data = testing::DataDir() / "changes-freiburg";
+  VIGIL_REQUIRE_FILE(data / "pairs.csv");
+  const retrieval::Run reference = LoadRun(data / "reference");
+  const retrieval::Run query = LoadRun(data / "query");
+  const auto pairs = ReadPairs(data / "pairs.csv");
+  const std::vector<ReferenceChoice> choices = SelectReferences(reference, query);
+  ASSERT_EQ(choices.size(), 24u);
+  for (size_t q = 0; q < query.frames.size(); ++q) {
+    const std::string name = query.frames[q].image.filename().string();
+    ASSERT_TRUE(choices[q].found()) << name;
+    EXPECT_EQ(choices[q].rule, "pose+path") << name;  // every query is a near-tie
+    EXPECT_EQ(reference.frames[choices[q].reference_index].image.filename().string(),
+              pairs.at(name))
+        << name;
+  }
+}
+
 // The index of the reference listed for each query in pairs.csv.
 std::vector<int> ListedReferences(const retrieval::Run& reference, const retrieval::Run& query,
                                   const std::map<std::string, std::string>& pairs) {
@@ -424,8 +497,10 @@ TEST(ReferenceSelector, ChangesFreiburgPoseTiesVerifiedPickANeighbouringFrame) {
   OrbVerifier verifier;
   for (const RunFrame& f : query.frames) verifier.query.push_back(OrbVerifier::Extract(f.image));
   for (const RunFrame& f : reference.frames) verifier.reference.push_back(OrbVerifier::Extract(f.image));
+  ReferenceSelectorOptions options;
+  options.pose_tie_break = PoseTieBreak::kMatches;
   const std::vector<ReferenceChoice> choices =
-      SelectReferences(reference, query, ReferenceSelectorOptions(), std::cref(verifier));
+      SelectReferences(reference, query, options, std::cref(verifier));
   int agree = 0;
   for (size_t q = 0; q < query.frames.size(); ++q) {
     EXPECT_EQ(choices[q].rule, "pose+matches");  // every query is a near-tie of two frames

@@ -116,6 +116,9 @@ InspectionNodeOptions ReadInspectionNodeOptions(const ::ros::NodeHandle& pnh) {
       Param<double>(pnh, "max_distance", o.inspector.selection.max_distance_m);
   o.inspector.selection.max_angle_deg =
       Param<double>(pnh, "max_angle", o.inspector.selection.max_angle_deg);
+  o.inspector.selection.pose_tie_break = retrieval::ParsePoseTieBreak(
+      Param<std::string>(pnh, "pose_tie_break", retrieval::ToString(o.inspector.selection.pose_tie_break)),
+      "~pose_tie_break");
   o.inspector.detector.detect_missing =
       Param<bool>(pnh, "detect_missing", o.inspector.detector.detect_missing);
   o.inspector.detector.photometric.enabled =

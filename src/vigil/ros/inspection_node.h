@@ -51,7 +51,7 @@ struct InspectionNodeOptions {
 // Reads the options from the parameter server (private namespace `pnh`): reference,
 // calibration, extractor, matcher, segmenter, segment, threads, max_keypoints, image_topic,
 // pose_topic, pose_type, sync_slop, sync_queue_size, out_dir, max_distance, max_angle,
-// detect_missing, photometric, marker_size, robot. Throws vigil::Error naming the parameter.
+// pose_tie_break, detect_missing, photometric, marker_size, robot. Throws vigil::Error naming the parameter.
 InspectionNodeOptions ReadInspectionNodeOptions(const ::ros::NodeHandle& pnh);
 
 // Subscribes and starts the worker in the constructor; stops it in the destructor.
