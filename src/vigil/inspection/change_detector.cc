@@ -21,7 +21,7 @@ double MsSince(Clock::time_point start) {
 enum class Evidence : uint8_t {
   kUnexplained,  // the other image does not show this patch nearby: evidence of a change
   kExplained,    // the patch is found again where the neighbours predict: no change
-  kUnseen,       // the predicted position lies outside the other image: no evidence either way
+  kUnseen,       // the predicted patch lies (partly) outside the other image: no evidence either way
 };
 
 struct PointPool {
@@ -106,7 +106,11 @@ std::vector<Evidence> PhotometricEvidence(const Features& f0, const Features& f1
     const cv::Rect patch_rect(cvRound(x) - r, cvRound(y) - r, 2 * r + 1, 2 * r + 1);
     const cv::Rect search_rect =
         cv::Rect(predicted.x - r - s, predicted.y - r - s, 2 * (r + s) + 1, 2 * (r + s) + 1) & frame1;
-    if (!frame1.contains(predicted) || search_rect.width < patch_rect.width ||
+    // Where the keypoint's surroundings would lie partly outside the other image, neither the
+    // descriptor match nor this check can see them: unseen, not evidence of a change. (Counting
+    // such points as unexplained made clusters of false alarms along the image borders.)
+    const cv::Rect predicted_patch(predicted.x - r, predicted.y - r, 2 * r + 1, 2 * r + 1);
+    if ((predicted_patch & frame1) != predicted_patch || search_rect.width < patch_rect.width ||
         search_rect.height < patch_rect.height) {
       evidence[k] = Evidence::kUnseen;
       continue;

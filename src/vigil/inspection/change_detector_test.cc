@@ -12,11 +12,12 @@ const cv::Size kSize(640, 480);
 // A query/reference pair: a 24 x 18 grid of keypoints that all match (reference = query shifted
 // by (+4, +2)), plus extra query-only points given per test.
 struct Scene {
+  cv::Point2f shift;  // reference position - query position of the same scene point
   Features query, reference;
   Matches matches;
   std::vector<Instance> instances;
 
-  Scene() {
+  explicit Scene(cv::Point2f shift = {4.f, 2.f}) : shift(shift) {
     std::vector<Eigen::RowVector2f> grid;
     for (int r = 0; r < 18; ++r) {
       for (int c = 0; c < 24; ++c) grid.emplace_back(20.f + 25.f * c, 20.f + 25.f * r);
@@ -26,7 +27,7 @@ struct Scene {
     reference.keypoints.resize(n, 2);
     for (int i = 0; i < n; ++i) {
       query.keypoints.row(i) = grid[i];
-      reference.keypoints.row(i) = grid[i] + Eigen::RowVector2f(4.f, 2.f);
+      reference.keypoints.row(i) = grid[i] + Eigen::RowVector2f(shift.x, shift.y);
       matches.matches0.push_back(i);
       matches.confidence0.push_back(0.9f);
     }
@@ -50,10 +51,20 @@ struct Scene {
     instance.score = 0.9f;
     instances.push_back(instance);
   }
-  ChangeDetectionResult Run(const ChangeDetectorOptions& options) {
+  ChangeDetectionResult Run(const ChangeDetectorOptions& options, const cv::Mat& query_image = {},
+                            const cv::Mat& reference_image = {}) {
     FillReverseMatches(reference.size(), &matches);
-    ChangeDetectionInput input{&query, &reference, &matches, kSize, kSize, &instances};
+    ChangeDetectionInput input{&query,     &reference,  &matches,     kSize,          kSize,
+                               &instances, query_image, reference_image};
     return DetectChanges(input, options);
+  }
+  // The reference image of a query image under this scene's shift.
+  cv::Mat ReferenceImageOf(const cv::Mat& query_image) const {
+    const cv::Mat translation = (cv::Mat_<double>(2, 3) << 1, 0, shift.x, 0, 1, shift.y);
+    cv::Mat reference_image;
+    cv::warpAffine(query_image, reference_image, translation, query_image.size(), cv::INTER_LINEAR,
+                   cv::BORDER_REFLECT);
+    return reference_image;
   }
 };
 
@@ -101,6 +112,67 @@ TEST(ChangeDetector, ExcessThresholdIsHonoured) {
   strict.min_unmatched_excess = 2;
   strict.detect_missing = false;
   EXPECT_EQ(scene.Run(strict).anomalies.size(), 0u);
+}
+
+// Blurred noise: texture that normalised cross-correlation finds again only where it came from.
+cv::Mat Texture(uint64_t seed) {
+  cv::RNG rng(seed);
+  cv::Mat noise(kSize, CV_8U);
+  rng.fill(noise, cv::RNG::UNIFORM, 0, 256);
+  cv::GaussianBlur(noise, noise, {0, 0}, 2.0);
+  cv::normalize(noise, noise, 0, 255, cv::NORM_MINMAX);
+  return noise;
+}
+
+TEST(ChangeDetector, PhotometricCheckDropsPointsTheReferenceShows) {
+  Scene scene;
+  scene.AddUnmatched(Blob(203, 203, 4, 5.f));  // unmatched, but the reference shows the same
+  const cv::Mat query_image = Texture(1);
+  const cv::Mat reference_image = scene.ReferenceImageOf(query_image);
+  ChangeDetectorOptions options;
+  options.eps_px = 10;
+  options.detect_missing = false;
+  const ChangeDetectionResult checked = scene.Run(options, query_image, reference_image);
+  EXPECT_TRUE(checked.anomalies.empty());
+  EXPECT_EQ(checked.explained.size(), 16u);
+  options.photometric.enabled = false;  // the paper: every unmatched point counts
+  EXPECT_EQ(scene.Run(options, query_image, reference_image).anomalies.size(), 1u);
+}
+
+TEST(ChangeDetector, PhotometricCheckKeepsANewPatch) {
+  Scene scene;
+  scene.AddUnmatched(Blob(203, 203, 4, 5.f));
+  cv::Mat query_image = Texture(1);
+  const cv::Mat reference_image = scene.ReferenceImageOf(query_image);
+  Texture(2)(cv::Rect(180, 180, 60, 60)).copyTo(query_image(cv::Rect(180, 180, 60, 60)));
+  ChangeDetectorOptions options;
+  options.eps_px = 10;
+  options.detect_missing = false;
+  const ChangeDetectionResult result = scene.Run(options, query_image, reference_image);
+  ASSERT_EQ(result.anomalies.size(), 1u);
+  EXPECT_EQ(result.anomalies[0].num_unmatched, 16);
+  EXPECT_TRUE(result.explained.empty());
+}
+
+TEST(ChangeDetector, PointsWhosePatchLeavesTheOtherImageAreUnseenNotChanges) {
+  // The reference looks 12 px higher: what the query shows at its top edge lies above the
+  // reference's top edge. Its reference image is unrelated texture, so any point the check
+  // could judge would be unexplained.
+  Scene scene({4.f, -12.f});
+  scene.AddUnmatched(Blob(203, 22, 4, 3.f));  // rows 22..31: predicted at 10..19
+  const cv::Mat query_image = Texture(1), reference_image = Texture(3);
+  ChangeDetectorOptions options;
+  options.eps_px = 10;
+  options.detect_missing = false;
+  options.photometric.patch_radius = 20;  // predicted patches start at y = -10..-1
+  const ChangeDetectionResult result = scene.Run(options, query_image, reference_image);
+  EXPECT_TRUE(result.anomalies.empty());
+  EXPECT_TRUE(result.explained.empty());
+  EXPECT_TRUE(result.cluster_points.empty());
+  // Lower down, the same points are judged, and are unexplained.
+  Scene lower({4.f, -12.f});
+  lower.AddUnmatched(Blob(203, 62, 4, 3.f));
+  EXPECT_EQ(lower.Run(options, query_image, reference_image).anomalies.size(), 1u);
 }
 
 TEST(ChangeDetector, UnsegmentedBlobBecomesACluster) {
