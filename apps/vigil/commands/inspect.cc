@@ -73,8 +73,12 @@ int RunInspect(int argc, char** argv) {
                "matched keypoints");
   app.add_flag("--single-view", single_view,
                "do not confirm anomalies against the second-nearest reference (the paper)");
-  app.add_option("--confirm-fraction", options.confirm_min_fraction,
-                 "share of an anomaly the second reference view must also flag")
+  app.add_option("--confirm-fraction", options.second_view.min_area_fraction,
+                 "share of an anomaly's area the second reference view must also flag")
+      ->capture_default_str();
+  app.add_option("--confirm-keypoints", options.second_view.min_keypoint_share,
+                 "share of a new anomaly's keypoints that the second reference view must also "
+                 "leave unexplained (among those it can judge)")
       ->capture_default_str();
   app.add_flag("--no-missing", no_missing, "do not look for objects missing from the query");
   app.add_option("--max-distance", options.selection.max_distance_m,

@@ -285,15 +285,59 @@ void ChangeDetectorOptions::Check() const {
   VIGIL_CHECK_OPTION(min_matches >= 0, "min_matches", "must be >= 0");
 }
 
-int ConfirmWithSecondView(const ChangeDetectionResult& second, double min_fraction,
+void SecondViewOptions::Check() const {
+  VIGIL_CHECK_OPTION(min_area_fraction >= 0 && min_area_fraction <= 1, "min_area_fraction",
+                     "must be in [0, 1]");
+  VIGIL_CHECK_OPTION(min_keypoint_share >= 0 && min_keypoint_share <= 1, "min_keypoint_share",
+                     "must be in [0, 1]");
+  VIGIL_CHECK_OPTION(min_judged_keypoints >= 1, "min_judged_keypoints", "must be >= 1");
+}
+
+namespace {
+
+// What the second view says of each query keypoint.
+enum class SecondViewSays : uint8_t { kNothing, kExplained, kUnexplained };
+
+std::vector<SecondViewSays> QueryKeypointVerdicts(const ChangeDetectionResult& second) {
+  std::vector<SecondViewSays> verdicts;
+  auto mark = [&](const std::vector<int>& indices, SecondViewSays says) {
+    for (int i : indices) {
+      if (i >= static_cast<int>(verdicts.size())) verdicts.resize(i + 1, SecondViewSays::kNothing);
+      verdicts[i] = says;
+    }
+  };
+  mark(second.matched_in_overlap, SecondViewSays::kExplained);
+  mark(second.explained, SecondViewSays::kExplained);
+  mark(second.unexplained, SecondViewSays::kUnexplained);
+  return verdicts;
+}
+
+// The keypoint part of the confirmation (see SecondViewOptions).
+bool KeypointsConfirm(const Anomaly& anomaly, const std::vector<SecondViewSays>& verdicts,
+                      const SecondViewOptions& options) {
+  if (anomaly.kind != "new") return true;  // "missing" keypoints belong to the first reference
+  int judged = 0, unexplained = 0;
+  for (int i : anomaly.keypoints) {
+    const SecondViewSays says =
+        i < static_cast<int>(verdicts.size()) ? verdicts[i] : SecondViewSays::kNothing;
+    judged += says != SecondViewSays::kNothing;
+    unexplained += says == SecondViewSays::kUnexplained;
+  }
+  return judged < options.min_judged_keypoints || unexplained >= options.min_keypoint_share * judged;
+}
+
+}  // namespace
+
+int ConfirmWithSecondView(const ChangeDetectionResult& second, const SecondViewOptions& options,
                           ChangeDetectionResult* first) {
-  VIGIL_CHECK(min_fraction >= 0 && min_fraction <= 1, "confirmation fraction must be in [0, 1]");
+  options.Check();
   if (second.localization_error || second.overlap.mask.empty()) return 0;
   // A kind confirms only its own kind: a reference that lost sight of something the query
   // shows ("missing" from the second view) says nothing about whether a thing in the query is
   // new, and disocclusions between views make exactly that pattern.
   const cv::Mat second_new = second.ChangeMask(second.overlap.mask.size(), "new");
   const cv::Mat second_missing = second.ChangeMask(second.overlap.mask.size(), "missing");
+  const std::vector<SecondViewSays> verdicts = QueryKeypointVerdicts(second);
   std::vector<Anomaly> kept;
   int dropped = 0;
   for (Anomaly& anomaly : first->anomalies) {
@@ -302,9 +346,9 @@ int ConfirmWithSecondView(const ChangeDetectionResult& second, double min_fracti
     const int seen_area = cv::countNonZero(seen);
     const bool judged = area > 0 && 2 * seen_area >= area;
     const cv::Mat& second_changes = anomaly.kind == "missing" ? second_missing : second_new;
-    const bool confirmed =
-        !judged || cv::countNonZero(seen & second_changes) >= min_fraction * seen_area;
-    if (confirmed) {
+    const bool area_confirms =
+        !judged || cv::countNonZero(seen & second_changes) >= options.min_area_fraction * seen_area;
+    if (area_confirms && KeypointsConfirm(anomaly, verdicts, options)) {
       kept.push_back(std::move(anomaly));
     } else {
       ++dropped;
@@ -345,6 +389,7 @@ ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,
       &pool, PhotometricEvidence(query, *input.reference, matches.matches0, pool.unmatched,
                                  ToGray(input.query_image), ToGray(input.reference_image),
                                  options.photometric));
+  result.unexplained = pool.unmatched;
   result.timings_ms["photometric"] = MsSince(start);
 
   // Step 3: instances with more unmatched than matched keypoints.

@@ -89,6 +89,7 @@ struct ChangeDetectionResult {
   std::vector<int> unmatched_in_overlap;  // query keypoint indices (before instance removal)
   std::vector<int> instance_hits;         // indices into the instances that became anomalies
   std::vector<int> explained;             // unmatched query points the reference explains
+  std::vector<int> unexplained;           // unmatched query points it was seen not to explain
   std::vector<int> cluster_points;        // unmatched points left for DBSCAN
   double eps_px = 0;                      // eps DBSCAN used
   std::string eps_note;                   // how eps was chosen
@@ -121,11 +122,23 @@ ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,
 // Multi-view confirmation (vigil's addition): a change must be seen from a second reference
 // viewpoint too. Parallax and disocclusion make unmatched keypoints at depth edges, but they
 // differ between viewpoints, while a new or removed object is absent from every reference
-// view. An anomaly of `first` is kept when the second result's anomalies of the same kind
-// ("new" or "missing") cover at least `min_fraction` of its pixels that lie inside the second overlap, or when less than half of
-// it lies inside the second overlap (the second view cannot judge it). Returns how many
-// anomalies were dropped; they are removed from first->anomalies.
-int ConfirmWithSecondView(const ChangeDetectionResult& second, double min_fraction,
+// view. An anomaly of `first` is kept when
+//  - the second result's anomalies of the same kind ("new" or "missing") cover at least
+//    `min_area_fraction` of its pixels that lie inside the second overlap, or less than half
+//    of it lies inside the second overlap (the second view cannot judge it); and
+//  - for a "new" anomaly, at least `min_keypoint_share` of its unmatched query keypoints
+//    that the second view judges (matched, explained or unexplained there) are unexplained
+//    there too; with fewer than `min_judged_keypoints` judged, this part does not apply.
+//    The query keypoints are the same in both views, so this asks of the anomaly's own
+//    evidence whether the second reference shows it, which the area test cannot.
+// Returns how many anomalies were dropped; they are removed from first->anomalies.
+struct SecondViewOptions {
+  double min_area_fraction = 0.1;
+  double min_keypoint_share = 0.5;
+  int min_judged_keypoints = 3;
+  void Check() const;
+};
+int ConfirmWithSecondView(const ChangeDetectionResult& second, const SecondViewOptions& options,
                           ChangeDetectionResult* first);
 
 }  // namespace vigil

@@ -4,6 +4,8 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "vigil/util/check.h"
+
 namespace vigil {
 namespace {
 
@@ -275,7 +277,7 @@ TEST(ChangeDetector, SecondViewConfirmsSharedChangesAndDropsViewpointArtifacts) 
   ChangeDetectionResult first = ResultWith({{100, 100, 50, 50}, {400, 300, 40, 40}}, full);
   // Second view sees the object again (shifted a little), not the artifact.
   const ChangeDetectionResult second = ResultWith({{110, 105, 50, 50}}, full);
-  EXPECT_EQ(ConfirmWithSecondView(second, 0.1, &first), 1);
+  EXPECT_EQ(ConfirmWithSecondView(second, {}, &first), 1);
   ASSERT_EQ(first.anomalies.size(), 1u);
   EXPECT_EQ(first.anomalies[0].bbox, cv::Rect(100, 100, 50, 50));
   EXPECT_EQ(first.unconfirmed_anomalies, 1);
@@ -290,7 +292,7 @@ TEST(ChangeDetector, SecondViewConfirmsOnlyTheSameKindOfChange) {
   // first reference hides what the query shows; the second sees something the query hides).
   ChangeDetectionResult second = ResultWith({{100, 100, 50, 50}, {400, 300, 40, 40}}, full);
   second.anomalies[0].kind = "missing";
-  EXPECT_EQ(ConfirmWithSecondView(second, 0.1, &first), 2);
+  EXPECT_EQ(ConfirmWithSecondView(second, {}, &first), 2);
   EXPECT_TRUE(first.anomalies.empty());
 
   // With the kinds agreeing, both are confirmed.
@@ -298,15 +300,52 @@ TEST(ChangeDetector, SecondViewConfirmsOnlyTheSameKindOfChange) {
   first.anomalies[1].kind = "missing";
   second.anomalies[0].kind = "new";
   second.anomalies[1].kind = "missing";
-  EXPECT_EQ(ConfirmWithSecondView(second, 0.1, &first), 0);
+  EXPECT_EQ(ConfirmWithSecondView(second, {}, &first), 0);
   EXPECT_EQ(first.anomalies.size(), 2u);
+}
+
+TEST(ChangeDetector, SecondViewMustLeaveMostOfANewAnomalysKeypointsUnexplained) {
+  const cv::Rect full(0, 0, 640, 480);
+  ChangeDetectionResult first = ResultWith({{100, 100, 50, 50}}, full);
+  first.anomalies[0].keypoints = {1, 2, 3, 4};
+  // The second view flags the same area, but matches three of the four keypoints: the second
+  // reference shows what the first did not (a disocclusion), so this is no new object.
+  ChangeDetectionResult second = ResultWith({{100, 100, 50, 50}}, full);
+  second.matched_in_overlap = {0, 1, 2};
+  second.explained = {3};
+  second.unexplained = {4, 5};
+  EXPECT_EQ(ConfirmWithSecondView(second, {}, &first), 1);
+  EXPECT_TRUE(first.anomalies.empty());
+
+  // Two of four unexplained there: half, which is enough by default.
+  first = ResultWith({{100, 100, 50, 50}}, full);
+  first.anomalies[0].keypoints = {1, 2, 3, 4};
+  second.matched_in_overlap = {1, 2};
+  second.explained = {};
+  second.unexplained = {3, 4};
+  EXPECT_EQ(ConfirmWithSecondView(second, {}, &first), 0);
+  SecondViewOptions stricter;
+  stricter.min_keypoint_share = 0.75;
+  EXPECT_EQ(ConfirmWithSecondView(second, stricter, &first), 1);
+
+  // Fewer judged keypoints than min_judged_keypoints (3): the area decides alone.
+  first = ResultWith({{100, 100, 50, 50}}, full);
+  first.anomalies[0].keypoints = {1, 2, 7, 8};  // 7 and 8 lie outside the second overlap
+  second.matched_in_overlap = {1, 2};
+  second.unexplained = {};
+  EXPECT_EQ(ConfirmWithSecondView(second, {}, &first), 0);
+  EXPECT_EQ(first.anomalies.size(), 1u);
+
+  SecondViewOptions bad;
+  bad.min_keypoint_share = 1.5;
+  EXPECT_THROW(ConfirmWithSecondView(second, bad, &first), Error);
 }
 
 TEST(ChangeDetector, AnomalyOutsideTheSecondViewIsKept) {
   ChangeDetectionResult first = ResultWith({{10, 10, 40, 40}}, {0, 0, 640, 480});
   // The second overlap does not contain the anomaly: it cannot judge it.
   const ChangeDetectionResult second = ResultWith({}, {200, 0, 440, 480});
-  EXPECT_EQ(ConfirmWithSecondView(second, 0.1, &first), 0);
+  EXPECT_EQ(ConfirmWithSecondView(second, {}, &first), 0);
   EXPECT_EQ(first.anomalies.size(), 1u);
 }
 
@@ -314,7 +353,7 @@ TEST(ChangeDetector, SecondViewWithLocalizationErrorConfirmsNothingAway) {
   ChangeDetectionResult first = ResultWith({{10, 10, 40, 40}}, {0, 0, 640, 480});
   ChangeDetectionResult second = ResultWith({}, {0, 0, 640, 480});
   second.localization_error = true;
-  EXPECT_EQ(ConfirmWithSecondView(second, 0.1, &first), 0);
+  EXPECT_EQ(ConfirmWithSecondView(second, {}, &first), 0);
   EXPECT_EQ(first.anomalies.size(), 1u);
 }
 

@@ -169,7 +169,7 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
                                   query_image.size(), ref2.image.size(), &instances,
                                   query_image, ref2.image};
       const ChangeDetectionResult second = DetectChanges(input2, options.detector);
-      const int dropped = ConfirmWithSecondView(second, options.confirm_min_fraction, &out.detection);
+      const int dropped = ConfirmWithSecondView(second, options.second_view, &out.detection);
       second_json = {{"image", reference.frames[candidate.reference_index].image.filename().string()},
                      {"distance_m", candidate.distance_m},
                      {"localization_error", second.localization_error},
@@ -243,7 +243,10 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
               {"segmenter", s.segmenter_name},
               {"detector", DetectorConfig(options.detector)},
               {"confirm_with_second_reference", options.confirm_with_second_reference},
-              {"confirm_min_fraction", options.confirm_min_fraction},
+              {"second_view",
+               {{"min_area_fraction", options.second_view.min_area_fraction},
+                {"min_keypoint_share", options.second_view.min_keypoint_share},
+                {"min_judged_keypoints", options.second_view.min_judged_keypoints}}},
               {"selection",
                {{"max_distance_m", options.selection.max_distance_m},
                 {"max_angle_deg", options.selection.max_angle_deg},
@@ -279,8 +282,7 @@ void InspectorOptions::Check() const {
   query_run.Check();
   selection.Check();
   detector.Check();
-  VIGIL_CHECK_OPTION(confirm_min_fraction >= 0 && confirm_min_fraction <= 1,
-                     "confirm_min_fraction", "must be in [0, 1]");
+  second_view.Check();
 }
 
 InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& query_dir,

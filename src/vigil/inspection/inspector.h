@@ -45,7 +45,7 @@ struct InspectorOptions {
   // is also compared with the second-nearest qualifying reference, and anomalies that view
   // does not see are dropped as viewpoint artifacts.
   bool confirm_with_second_reference = true;
-  double confirm_min_fraction = 0.1;  // share of an anomaly the second view must also flag
+  SecondViewOptions second_view;      // what the second view must also show
   bool resume = true;            // skip queries already done with the same configuration
   bool write_panels = true;      // panels/<stem>.png
   bool show_progress = true;     // progress bar on stderr
