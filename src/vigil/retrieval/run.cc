@@ -212,6 +212,45 @@ std::optional<double> TimestampFromFileName(const std::string& file_name) {
   return std::strtod(stem.substr(best_begin, best_len).c_str(), nullptr);
 }
 
+bool NumberAwareLess(const std::string& a, const std::string& b) {
+  auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (!digit(a[i]) || !digit(b[j])) {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i, ++j;
+      continue;
+    }
+    size_t i_end = i, j_end = j;
+    while (i_end < a.size() && digit(a[i_end])) ++i_end;
+    while (j_end < b.size() && digit(b[j_end])) ++j_end;
+    while (i + 1 < i_end && a[i] == '0') ++i;  // leading zeros do not change the value
+    while (j + 1 < j_end && b[j] == '0') ++j;
+    if (i_end - i != j_end - j) return i_end - i < j_end - j;  // fewer digits: smaller
+    const int order = a.compare(i, i_end - i, b, j, j_end - j);
+    if (order != 0) return order < 0;
+    i = i_end, j = j_end;
+  }
+  if (a.size() - i != b.size() - j) return a.size() - i < b.size() - j;
+  return a < b;
+}
+
+namespace {
+
+// Frames in recording order (see Run::frames): the pose rule's direction of travel and the
+// report's order both read it.
+void SortByRecordingOrder(std::vector<RunFrame>* frames) {
+  const bool all_timed = std::all_of(frames->begin(), frames->end(),
+                                     [](const RunFrame& f) { return f.timestamp.has_value(); });
+  std::sort(frames->begin(), frames->end(), [all_timed](const RunFrame& a, const RunFrame& b) {
+    const std::string na = a.image.filename().string(), nb = b.image.filename().string();
+    if (all_timed && *a.timestamp != *b.timestamp) return *a.timestamp < *b.timestamp;
+    return NumberAwareLess(na, nb);
+  });
+}
+
+}  // namespace
+
 Run LoadRun(const fs::path& dir, const RunOptions& options) {
   options.Check();
   VIGIL_CHECK(fs::is_directory(dir), "{}: run folder does not exist", dir.string());
@@ -226,6 +265,7 @@ Run LoadRun(const fs::path& dir, const RunOptions& options) {
     frame.timestamp = TimestampFromFileName(image.filename().string());
     run.frames.push_back(std::move(frame));
   }
+  SortByRecordingOrder(&run.frames);
 
   // Which pose file, if any.
   fs::path pose_file = options.pose_file;

@@ -44,7 +44,9 @@ const char* PoseSourceName(PoseSource source);  // "none" | "poses.csv" | "tum"
 
 struct Run {
   std::filesystem::path dir;         // the run folder
-  std::vector<RunFrame> frames;      // every image of the folder, sorted by file name
+  std::vector<RunFrame> frames;      // every image of the folder, in recording order:
+                                     // by file-name timestamp when every image has one, else
+                                     // by file name with numbers by value (frame_2, frame_10)
   PoseSource pose_source = PoseSource::kNone;
   std::filesystem::path pose_file;   // the file the poses came from (empty for kNone)
   int NumPosed() const;              // frames with a pose
@@ -74,5 +76,9 @@ Run LoadRun(const std::filesystem::path& dir, const RunOptions& options = {});
 // ("s0_1341847981.726650_v0.png" -> 1341847981.72665), else the longest run of digits when it
 // has >= 6 digits; nullopt when there is none.
 std::optional<double> TimestampFromFileName(const std::string& file_name);
+
+// File-name order with digit runs compared by value: "frame_2.png" before "frame_10.png",
+// "a_007" equal in rank to "a_7" up to the final plain comparison that keeps the order total.
+bool NumberAwareLess(const std::string& a, const std::string& b);
 
 }  // namespace vigil::retrieval

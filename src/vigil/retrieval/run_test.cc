@@ -43,12 +43,46 @@ TEST(Run, LoadsChangesFreiburgPosesCsv) {
   ASSERT_EQ(run.frames.size(), 9u);
   EXPECT_EQ(run.pose_source, PoseSource::kPosesCsv);
   EXPECT_EQ(run.NumPosed(), 9);
-  // Row 2 of poses.csv: s0_1341847982.730674.png,0.5997,0,0,0,0,0,1 (frames sorted by name).
+  // Row 2 of poses.csv: s0_1341847982.730674.png,0.5997,0,0,0,0,0,1 (frames in time order).
   EXPECT_EQ(run.frames[1].image.filename(), "s0_1341847982.730674.png");
   EXPECT_NEAR(run.frames[1].pose->position.x(), 0.5997, 1e-12);
   EXPECT_NEAR(run.frames[1].pose->orientation.w(), 1.0, 1e-12);
   ASSERT_TRUE(run.frames[1].timestamp.has_value());
   EXPECT_NEAR(*run.frames[1].timestamp, 1341847982.730674, 1e-6);
+}
+
+TEST(Run, NumberAwareLessOrdersFramesAsNumbered) {
+  EXPECT_TRUE(NumberAwareLess("frame_2.png", "frame_10.png"));
+  EXPECT_FALSE(NumberAwareLess("frame_10.png", "frame_2.png"));
+  EXPECT_TRUE(NumberAwareLess("frame_0009.png", "frame_10.png"));
+  EXPECT_TRUE(NumberAwareLess("a_1_b_2.png", "a_1_b_10.png"));
+  EXPECT_TRUE(NumberAwareLess("a.png", "b.png"));
+  EXPECT_TRUE(NumberAwareLess("frame.png", "frame_1.png"));
+  // Equal values: the plain order decides, so the order stays total and strict.
+  EXPECT_NE(NumberAwareLess("x_07.png", "x_7.png"), NumberAwareLess("x_7.png", "x_07.png"));
+  EXPECT_FALSE(NumberAwareLess("x_7.png", "x_7.png"));
+}
+
+TEST(Run, FramesComeInRecordingOrder) {
+  const fs::path dir = testing::MakeTempDir("run_order");
+  // Counters without zero padding: by value, not by character.
+  for (const char* name : {"frame_10.png", "frame_9.png", "frame_1.png", "frame_100.png"}) {
+    WriteDummyImage(dir / name);
+  }
+  const retrieval::Run counters = LoadRun(dir);
+  std::vector<std::string> names;
+  for (const RunFrame& f : counters.frames) names.push_back(f.image.filename().string());
+  EXPECT_EQ(names, (std::vector<std::string>{"frame_1.png", "frame_9.png", "frame_10.png",
+                                             "frame_100.png"}));
+  // Timestamps: by time, whatever the names say before them.
+  const fs::path timed = testing::MakeTempDir("run_order_timed");
+  for (const char* name : {"b_1700000001.5.png", "a_1700000002.25.png", "c_1700000000.75.png"}) {
+    WriteDummyImage(timed / name);
+  }
+  names.clear();
+  for (const RunFrame& f : LoadRun(timed).frames) names.push_back(f.image.filename().string());
+  EXPECT_EQ(names, (std::vector<std::string>{"c_1700000000.75.png", "b_1700000001.5.png",
+                                             "a_1700000002.25.png"}));
 }
 
 TEST(Run, TimestampFromFileName) {
