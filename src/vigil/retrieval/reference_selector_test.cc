@@ -359,12 +359,21 @@ std::map<std::string, std::string> ReadPairs(const fs::path& file) {
   return pairs;
 }
 
+// ../shared/data/changes-freiburg: both runs and pairs.csv.
+struct Freiburg {
+  retrieval::Run reference, query;
+  std::map<std::string, std::string> pairs;
+  explicit Freiburg(const fs::path& data)
+      : reference(LoadRun(data / "reference")),
+        query(LoadRun(data / "query")),
+        pairs(ReadPairs(data / "pairs.csv")) {}
+};
+
 TEST(ReferenceSelector, ChangesFreiburgPoseRuleIsNearestPose) {
   const fs::path data = testing::DataDir() / "changes-freiburg";
   VIGIL_REQUIRE_FILE(data / "pairs.csv");
-  const retrieval::Run reference = LoadRun(data / "reference");
-  const retrieval::Run query = LoadRun(data / "query");
-  const auto pairs = ReadPairs(data / "pairs.csv");
+  const Freiburg freiburg(data);
+  const auto& [reference, query, pairs] = freiburg;
   ASSERT_EQ(query.frames.size(), 24u);
 
   ReferenceSelectorOptions options;
@@ -387,8 +396,8 @@ TEST(ReferenceSelector, ChangesFreiburgPoseRuleIsNearestPose) {
     EXPECT_NEAR(choices[q].distance_m, best, 1e-12);
     EXPECT_EQ(choices[q].angle_deg, 0.0);
     agree += reference.frames[choices[q].reference_index].image.filename() == listed;
-    // The listed reference is always within the default tie band of the nearest: with a
-    // verifier, the default options look at it.
+    // The listed reference is always within the default tie band of the nearest, where the
+    // tie-break decides.
     listed_in_band += listed_distance <= best * ReferenceSelectorOptions().pose_tie_ratio;
   }
   EXPECT_EQ(listed_in_band, 24);
@@ -400,9 +409,8 @@ TEST(ReferenceSelector, ChangesFreiburgPoseRuleIsNearestPose) {
 TEST(ReferenceSelector, ChangesFreiburgDefaultPoseRulePicksThePairsCsvReference) {
   const fs::path data = testing::DataDir() / "changes-freiburg";
   VIGIL_REQUIRE_FILE(data / "pairs.csv");
-  const retrieval::Run reference = LoadRun(data / "reference");
-  const retrieval::Run query = LoadRun(data / "query");
-  const auto pairs = ReadPairs(data / "pairs.csv");
+  const Freiburg freiburg(data);
+  const auto& [reference, query, pairs] = freiburg;
   const std::vector<ReferenceChoice> choices = SelectReferences(reference, query);
   ASSERT_EQ(choices.size(), 24u);
   for (size_t q = 0; q < query.frames.size(); ++q) {
@@ -433,9 +441,9 @@ std::vector<int> ListedReferences(const retrieval::Run& reference, const retriev
 TEST(ReferenceSelector, ChangesFreiburgDescriptorShortlistsANeighbouringFrame) {
   const fs::path data = testing::DataDir() / "changes-freiburg";
   VIGIL_REQUIRE_FILE(data / "pairs.csv");
-  const retrieval::Run reference = LoadRun(data / "reference");
-  const retrieval::Run query = LoadRun(data / "query");
-  const std::vector<int> listed = ListedReferences(reference, query, ReadPairs(data / "pairs.csv"));
+  const Freiburg freiburg(data);
+  const auto& [reference, query, pairs] = freiburg;
+  const std::vector<int> listed = ListedReferences(reference, query, pairs);
   ReferenceSelectorOptions options;
   std::vector<std::vector<float>> refs;
   for (const RunFrame& r : reference.frames) {
@@ -491,9 +499,9 @@ struct OrbVerifier {
 TEST(ReferenceSelector, ChangesFreiburgPoseTiesVerifiedPickANeighbouringFrame) {
   const fs::path data = testing::DataDir() / "changes-freiburg";
   VIGIL_REQUIRE_FILE(data / "pairs.csv");
-  const retrieval::Run reference = LoadRun(data / "reference");
-  const retrieval::Run query = LoadRun(data / "query");
-  const std::vector<int> listed = ListedReferences(reference, query, ReadPairs(data / "pairs.csv"));
+  const Freiburg freiburg(data);
+  const auto& [reference, query, pairs] = freiburg;
+  const std::vector<int> listed = ListedReferences(reference, query, pairs);
   OrbVerifier verifier;
   for (const RunFrame& f : query.frames) verifier.query.push_back(OrbVerifier::Extract(f.image));
   for (const RunFrame& f : reference.frames) verifier.reference.push_back(OrbVerifier::Extract(f.image));
