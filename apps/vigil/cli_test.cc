@@ -855,6 +855,11 @@ TEST_F(CliSpade, BadInputsAreNamed) {
   ExpectError({"spade", "eval", "--data", missing, "--backbone", backbone.string(), "--out",
                (dir_ / "eval").string()},
               1, "spade", {missing});
+  for (const char* size : {"abc", "0", "10x", "224x576x3"}) {
+    ExpectError({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(),
+                 "--input-size", size, "--out", bank},
+                1, "spade", {"--input-size", size});
+  }
   EXPECT_FALSE(fs::exists(bank));
 }
 

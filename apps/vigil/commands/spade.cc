@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
 #include <fmt/format.h>
@@ -32,7 +33,7 @@ struct BackboneFlags {
   std::string preset = "resnet";
   std::vector<std::string> taps;
   std::string pool_tap;
-  std::optional<int> input_size;
+  std::string input_size = "auto";  // "auto", "N" (square) or "WxH"
   std::vector<float> mean, stddev;
   std::optional<float> scale;
   bool bgr = false;
@@ -42,7 +43,17 @@ struct BackboneFlags {
     BackboneOptions options = spade::BackbonePreset(preset);
     if (!taps.empty()) options.pyramid_taps = taps;
     if (!pool_tap.empty()) options.pool_tap = pool_tap;
-    if (input_size) options.input_width = options.input_height = *input_size;
+    if (input_size != "auto") {
+      const bool square = input_size.find('x') == std::string::npos;
+      try {
+        std::tie(options.input_width, options.input_height) =
+            ParseSize(square ? input_size + "x" + input_size : input_size, "--input-size");
+      } catch (const Error&) {
+        throw Error(fmt::format(
+            "option --input-size: expected auto, N or WxH with positive integers, got '{}'",
+            input_size));
+      }
+    }
     if (!mean.empty()) {
       VIGIL_CHECK(mean.size() == 3, "option --mean: needs 3 values, got {}", mean.size());
       std::copy(mean.begin(), mean.end(), options.mean.begin());
@@ -56,6 +67,34 @@ struct BackboneFlags {
     options.num_threads = threads;
     options.model = ModelPath();
     return options;
+  }
+
+  // The backbone for images like `first_image`: with --input-size auto, an input of the image's
+  // shape when it is far from the preset's (spade::AspectPreservingInput); a backbone that
+  // refuses that size (a fixed-shape graph) falls back to the preset size with a warning.
+  std::unique_ptr<spade::Backbone> Create(const fs::path& first_image) const {
+    BackboneOptions options = Resolve();
+    const cv::Size preset(options.input_width, options.input_height);
+    if (input_size != "auto" || first_image.empty()) {
+      return std::make_unique<spade::Backbone>(options);
+    }
+    const cv::Size image = io::ReadImage(first_image).size();
+    const cv::Size input = spade::AspectPreservingInput(preset, image);
+    if (input == preset) return std::make_unique<spade::Backbone>(options);
+    options.input_width = input.width;
+    options.input_height = input.height;
+    try {
+      auto backbone = std::make_unique<spade::Backbone>(options);
+      std::fprintf(stderr, "input %dx%d for %dx%d images (--input-size auto)\n", input.width,
+                   input.height, image.width, image.height);
+      return backbone;
+    } catch (const Error& e) {
+      std::fprintf(stderr, "warning: %s; using %dx%d (the image shape is squeezed)\n", e.what(),
+                   preset.width, preset.height);
+      options.input_width = preset.width;
+      options.input_height = preset.height;
+      return std::make_unique<spade::Backbone>(options);
+    }
   }
 
   // --backbone, or for the mobilenet-v2 preset the shared model found on the search path.
@@ -82,7 +121,10 @@ void AddBackboneOptions(CLI::App& app, BackboneFlags& flags) {
   app.add_option("--taps", flags.taps, "pyramid output names (overrides the preset)")
       ->delimiter(',');
   app.add_option("--pool-tap", flags.pool_tap, "retrieval output name (overrides the preset)");
-  app.add_option("--input-size", flags.input_size, "square model input size in pixels");
+  app.add_option("--input-size", flags.input_size,
+                 "model input size in pixels: auto (the preset's, or the train images' shape "
+                 "when far from square, e.g. 224x576 for 500x1250 images), N (square) or WxH")
+      ->capture_default_str();
   app.add_option("--mean", flags.mean, "per-channel mean, 3 values (input order)")->delimiter(',');
   app.add_option("--std", flags.stddev, "per-channel std, 3 values")->delimiter(',');
   app.add_option("--scale", flags.scale, "pixel scale before mean/std (1/255 for ImageNet)");
@@ -192,9 +234,9 @@ int RunSpade(int argc, char** argv) {
           fit_data.empty() ? fs::path(fit_train) : fs::path(fit_data) / "train" / "good";
       const auto train = spade::ListTrainImages(train_dir);
       SyncThreads(fit_options, fit_backbone.threads);
-      spade::Backbone backbone(fit_backbone.Resolve());
+      const auto backbone = fit_backbone.Create(train.front());
       const spade::MemoryBank bank =
-          spade::FitMemoryBank(backbone, fit_options, train, true, &cancel);
+          spade::FitMemoryBank(*backbone, fit_options, train, true, &cancel);
       cancel.ThrowIfCancelled();
       spade::SaveMemoryBank(fit_out, bank);
       std::printf("%s: %s bank of %zu images written (%.1f MiB)\n", fit_out.c_str(),
@@ -246,7 +288,6 @@ int RunSpade(int argc, char** argv) {
     // eval
     SyncThreads(eval_options, eval_backbone.threads);
     const BackboneOptions backbone_options = eval_backbone.Resolve();
-    spade::Backbone backbone(backbone_options);
     spade::EvalOptions options;
     options.out_dir = eval_out;
     options.write_overlays = !no_overlays;
@@ -260,8 +301,10 @@ int RunSpade(int argc, char** argv) {
                 "image_AUROC", "pixel_AUROC", "AUPRO", "F1max");
     for (const fs::path& dir : categories) {
       const spade::MvtecCategory category = spade::ReadMvtecCategory(dir);
+      const auto backbone =
+          eval_backbone.Create(category.train.empty() ? fs::path() : category.train.front());
       const spade::CategoryMetrics m =
-          spade::EvaluateCategory(category, backbone, eval_options, options, &cancel);
+          spade::EvaluateCategory(category, *backbone, eval_options, options, &cancel);
       for (const auto& [defect, d] : m.by_defect) {
         std::printf("%-12s %-14s %6d %11s %11s %8s %7s\n", m.name.c_str(), defect.c_str(), d.images,
                     Cell(d.image_auroc).c_str(), Cell(d.pixel_auroc).c_str(), Cell(d.aupro).c_str(),

@@ -1,5 +1,7 @@
 #include "vigil/spade/backbone.h"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -12,6 +14,25 @@
 
 namespace vigil::spade {
 namespace fs = std::filesystem;
+namespace {
+
+// The retrieval vector from a 1 x C or 1 x C x h x w output: a fixed-kernel average pool gives
+// a small grid instead of one value per channel when the input is larger than the size the
+// model was exported at (e.g. a tall 224x560 input), and the mean of that grid is what a
+// global pool would have given.
+std::vector<float> GlobalMean(const cv::Mat& pooled, int channels) {
+  const size_t plane = pooled.total() / static_cast<size_t>(channels);
+  std::vector<float> mean(channels, 0.f);
+  const float* data = pooled.ptr<float>();
+  for (int c = 0; c < channels; ++c) {
+    double sum = 0;
+    for (size_t p = 0; p < plane; ++p) sum += data[c * plane + p];
+    mean[c] = static_cast<float>(sum / static_cast<double>(plane));
+  }
+  return mean;
+}
+
+}  // namespace
 
 void BackboneOptions::Check() const {
   VIGIL_CHECK_OPTION(!pyramid_taps.empty(), "pyramid_taps", "needs at least one output name");
@@ -42,6 +63,24 @@ BackboneOptions BackbonePreset(const std::string& name) {
 }
 
 std::vector<std::string> BackbonePresetNames() { return {"resnet", "mobilenet-v2"}; }
+
+cv::Size AspectPreservingInput(cv::Size model_input, cv::Size image_size, double tolerance,
+                               int multiple) {
+  VIGIL_CHECK(model_input.area() > 0 && image_size.area() > 0 && multiple >= 1,
+              "AspectPreservingInput: empty size");
+  const double model_ratio = static_cast<double>(model_input.width) / model_input.height;
+  const double image_ratio = static_cast<double>(image_size.width) / image_size.height;
+  if (std::abs(image_ratio / model_ratio - 1) <= tolerance) return model_input;
+  auto scaled = [&](int side, double ratio, int limit) {
+    const int rounded = std::max(1, static_cast<int>(std::lround(side * ratio / multiple))) * multiple;
+    return std::min(rounded, limit / multiple * multiple);
+  };
+  const int shorter = std::min(model_input.width, model_input.height);
+  if (image_ratio < 1) {  // tall: keep the width
+    return {shorter, std::max(shorter, scaled(shorter, 1 / image_ratio, image_size.height))};
+  }
+  return {std::max(shorter, scaled(shorter, image_ratio, image_size.width)), shorter};
+}
 
 uint64_t Fnv1a64(const void* data, size_t size, uint64_t hash) {
   const auto* bytes = static_cast<const unsigned char*>(data);
@@ -117,10 +156,8 @@ Backbone::Backbone(const BackboneOptions& options) : options_(options) {
     pyramid_shapes_.push_back({out.size[1], out.size[2], out.size[3]});
   }
   const cv::Mat& pooled = outputs.back();
-  VIGIL_CHECK(pooled.dims >= 2 && pooled.size[0] == 1 &&
-                  pooled.total() == static_cast<size_t>(pooled.size[1]),
-              "{}: retrieval output '{}' must be 1 x C (or 1 x C x 1 x 1)", model,
-              options_.pool_tap);
+  VIGIL_CHECK((pooled.dims == 2 || pooled.dims == 4) && pooled.size[0] == 1,
+              "{}: retrieval output '{}' must be 1 x C or 1 x C x h x w", model, options_.pool_tap);
   pooled_dim_ = pooled.size[1];
 }
 
@@ -180,8 +217,7 @@ BackboneOutput Backbone::Run(const cv::Mat& image, const std::string& source) {
     }
     result.pyramid.push_back(std::move(map));
   }
-  const cv::Mat& pooled = outputs.back();
-  result.pooled.assign(pooled.ptr<float>(), pooled.ptr<float>() + pooled_dim_);
+  result.pooled = GlobalMean(outputs.back(), pooled_dim_);
   return result;
 }
 

@@ -17,9 +17,12 @@
 //                  s16x, retrieval output pool, RGB, (pixel - 128) / 128.
 //
 // Aspect ratio: every image is resized (INTER_AREA, as the SPADE fixture was made) to the
-// model's fixed input size, so a non-square image (e.g. KolektorSDD's ~500x1250 commutators) is
-// squeezed, not cropped or tiled: a defect anywhere in the image stays in view. Images smaller
-// than the input are refused rather than upscaled (upscaling invents texture the bank never saw).
+// input size, so the whole part stays in view. For images far from the input's shape (e.g.
+// KolektorSDD's ~500x1250 commutators), AspectPreservingInput() gives an input of the image's
+// shape (224x576 there) instead of squeezing thin defects away; a fully convolutional backbone
+// runs at any size, and a retrieval output pooled with a fixed kernel is averaged over what it
+// gives. Images smaller than the input are refused rather than upscaled (upscaling invents
+// texture the bank never saw).
 #pragma once
 
 #include <array>
@@ -51,6 +54,13 @@ struct BackboneOptions {
 // Named presets (see the header comment); `model` is left empty.
 BackboneOptions BackbonePreset(const std::string& name);
 std::vector<std::string> BackbonePresetNames();
+
+// The input size for images of `image_size`: `model_input` when the two shapes' aspect ratios
+// are within `tolerance` (relative) of each other; otherwise the model input's shorter side
+// kept and the other side scaled to the image's aspect ratio, rounded to a multiple of
+// `multiple` (the backbone's deepest stride). Never larger than the image.
+cv::Size AspectPreservingInput(cv::Size model_input, cv::Size image_size, double tolerance = 0.1,
+                               int multiple = 32);
 
 // What makes two backbones the same: the ONNX file's name, size and content hash.
 struct BackboneIdentity {

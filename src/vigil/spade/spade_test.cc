@@ -312,5 +312,61 @@ TEST(Backbone, RejectsMissingTapSmallImagesAndBadModels) {
             std::string::npos);
 }
 
+TEST(Backbone, AspectPreservingInputKeepsTheShorterSideAndTheImageShape) {
+  const cv::Size square(224, 224);
+  EXPECT_EQ(AspectPreservingInput(square, {1024, 1024}), square);
+  EXPECT_EQ(AspectPreservingInput(square, {1000, 950}), square);  // within 10 %
+  // KolektorSDD: 500x1250 (W x H): width 224, height 224 * 2.5 = 560 -> 576 (a multiple of 32).
+  EXPECT_EQ(AspectPreservingInput(square, {500, 1250}), cv::Size(224, 576));
+  EXPECT_EQ(AspectPreservingInput(square, {1250, 500}), cv::Size(576, 224));
+  EXPECT_EQ(AspectPreservingInput(square, {640, 480}), cv::Size(288, 224));  // 298.7 -> 288
+  // 230x2000: 1947.8 rounds to 1952.
+  EXPECT_EQ(AspectPreservingInput(square, {230, 2000}), cv::Size(224, 1952));
+  // Never beyond the image: for 224x2000, 2000 would round up to 2016; 1984 fits.
+  EXPECT_EQ(AspectPreservingInput(square, {224, 2000}), cv::Size(224, 1984));
+  EXPECT_EQ(AspectPreservingInput(square, {300, 400}, 0.5), square);  // looser tolerance
+}
+
+TEST(Backbone, RunsAtATallInputAndPoolsOverIt) {
+  VIGIL_REQUIRE_FILE(FixtureModel());
+  BackboneOptions options = FixtureBackbone();
+  options.input_width = 224;
+  options.input_height = 576;
+  Backbone backbone(options);
+  EXPECT_EQ(backbone.pyramid_shapes()[0], (std::array<int, 3>{64, 144, 56}));
+  EXPECT_EQ(backbone.pyramid_shapes()[2], (std::array<int, 3>{256, 36, 14}));
+  EXPECT_EQ(backbone.pooled_dim(), 256);
+  cv::Mat image(1250, 500, CV_8UC3);
+  cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(255));
+  const BackboneOutput out = backbone.Run(image, "tall.png");
+  ASSERT_EQ(out.pooled.size(), 256u);
+  // The fixture's avgpool is the mean of layer3: over the whole tall map, not a 224x224 part.
+  const FeatureMap& layer3 = out.pyramid[2];
+  for (int c = 0; c < 256; c += 37) {
+    double sum = 0;
+    for (int y = 0; y < layer3.height; ++y) {
+      for (int x = 0; x < layer3.width; ++x) sum += layer3.pixel(y, x)[c];
+    }
+    EXPECT_NEAR(out.pooled[c], sum / (layer3.height * layer3.width), 1e-4 * (1 + std::abs(sum)))
+        << "channel " << c;
+  }
+}
+
+TEST(Backbone, MobileNetV2RunsAtATallInput) {
+  const fs::path model = testing::ModelsDir() / "mobilenet_v2" / "mobilenet_v2_1.0_224_spade.onnx";
+  VIGIL_REQUIRE_FILE(model);
+  BackboneOptions options = BackbonePreset("mobilenet-v2");
+  options.model = model.string();
+  const int pooled_at_224 = Backbone(options).pooled_dim();
+  options.input_height = 576;
+  Backbone tall(options);
+  EXPECT_EQ(tall.pooled_dim(), pooled_at_224);
+  EXPECT_EQ(tall.pyramid_shapes()[0][1], 144);  // s4x: 576 / 4
+  cv::Mat image(1250, 500, CV_8UC3, cv::Scalar(90, 120, 150));
+  const BackboneOutput out = tall.Run(image, "tall.png");
+  EXPECT_EQ(static_cast<int>(out.pooled.size()), pooled_at_224);
+  for (float v : out.pooled) ASSERT_TRUE(std::isfinite(v));
+}
+
 }  // namespace
 }  // namespace vigil::spade
