@@ -160,22 +160,25 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
   out.detection = DetectChanges(input, options.detector);
   const ChangeDetectionResult& result = out.detection;
   json second_json = nullptr;
-  if (options.confirm_with_second_reference && frame.pose && !result.anomalies.empty()) {
-    for (const auto& candidate : selector->PoseCandidates(*frame.pose)) {
-      if (candidate.reference_index == choice.reference_index) continue;
-      const ImageFeatures& ref2 = ReferenceFeatures(candidate.reference_index, &timings);
-      const Matches& matches2 = match_with(candidate.reference_index);
-      ChangeDetectionInput input2{&query_features, &ref2.features, &matches2,
-                                  query_image.size(), ref2.image.size(), &instances,
-                                  query_image, ref2.image};
-      const ChangeDetectionResult second = DetectChanges(input2, options.detector);
-      const int dropped = ConfirmWithSecondView(second, options.second_view, &out.detection);
-      second_json = {{"image", reference.frames[candidate.reference_index].image.filename().string()},
-                     {"distance_m", candidate.distance_m},
-                     {"localization_error", second.localization_error},
-                     {"unconfirmed_anomalies", dropped}};
-      break;  // the nearest other qualifying reference only
-    }
+  if (options.confirm_with_second_reference && !choice.alternatives.empty() &&
+      !result.anomalies.empty()) {
+    // The best other reference the retrieval rule accepts: the next-nearest pose, or the
+    // runner-up by verified matches when the reference was chosen by appearance.
+    const int r2 = choice.alternatives.front();
+    const ImageFeatures& ref2 = ReferenceFeatures(r2, &timings);
+    const Matches& matches2 = match_with(r2);
+    ChangeDetectionInput input2{&query_features, &ref2.features, &matches2, query_image.size(),
+                                ref2.image.size(), &instances, query_image, ref2.image};
+    const ChangeDetectionResult second = DetectChanges(input2, options.detector);
+    const int dropped = ConfirmWithSecondView(second, options.second_view, &out.detection);
+    const auto& pose2 = reference.frames[r2].pose;
+    second_json = {{"image", reference.frames[r2].image.filename().string()},
+                   {"distance_m", frame.pose && pose2
+                                      ? json((frame.pose->position - pose2->position).norm())
+                                      : json(nullptr)},
+                   {"verified_matches", matches2.num_matches()},
+                   {"localization_error", second.localization_error},
+                   {"unconfirmed_anomalies", dropped}};
   }
   timings["detect"] = MsSince(start);
 

@@ -41,8 +41,9 @@ struct InspectorOptions {
   retrieval::RunOptions query_run;
   retrieval::ReferenceSelectorOptions selection;
   ChangeDetectorOptions detector;
-  // Multi-view confirmation (change_detector.h, ConfirmWithSecondView): with poses, the query
-  // is also compared with the second-nearest qualifying reference, and anomalies that view
+  // Multi-view confirmation (change_detector.h, ConfirmWithSecondView): the query is also
+  // compared with the best other reference the retrieval rule accepts (ReferenceChoice::
+  // alternatives: the next-nearest pose, or the appearance runner-up), and anomalies that view
   // does not see are dropped as viewpoint artifacts.
   bool confirm_with_second_reference = true;
   SecondViewOptions second_view;      // what the second view must also show

@@ -85,6 +85,26 @@ TEST(Inspector, WritesCompleteOutputsPerQueryAndResumes) {
   for (const QueryOutcome& q : third.queries) EXPECT_FALSE(q.resumed) << q.query;
 }
 
+TEST(Inspector, WithoutPosesTheSecondViewIsTheAppearanceRunnerUp) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_no_poses");
+  fs::remove(runs.query / "poses.csv");
+  const InspectionSummary summary =
+      RunInspection(runs.reference, runs.query, runs.out, FastOptions());
+  ASSERT_EQ(summary.queries.size(), 3u);
+  int confirmed = 0;
+  for (const QueryOutcome& q : summary.queries) {
+    EXPECT_EQ(q.result["reference"]["rule"], "appearance") << q.query;
+    const auto& second = q.result["second_reference"];
+    if (second.is_null()) continue;  // nothing to confirm
+    ++confirmed;
+    EXPECT_NE(second["image"], q.result["reference"]["image"]) << q.query;
+    EXPECT_TRUE(second["distance_m"].is_null()) << q.query;  // no query pose
+    EXPECT_GE(second["verified_matches"].get<int>(), 10) << q.query;
+  }
+  EXPECT_GT(confirmed, 0);
+}
+
 TEST(Inspector, EmptyReferenceFolderIsAClearError) {
   VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
   const SmallRuns runs = MakeSmallRuns("inspector_empty");

@@ -286,6 +286,11 @@ ReferenceChoice ReferenceSelector::Select(const RunFrame& query, int query_index
         choice.verified_matches = best;
         choice.rule = "pose+matches";
       }
+      for (const PoseCandidate& c : candidates) {
+        if (c.reference_index != choice.reference_index) {
+          choice.alternatives.push_back(c.reference_index);
+        }
+      }
       fill_pose(choice);
       return choice;
     }
@@ -315,12 +320,15 @@ ReferenceChoice ReferenceSelector::Select(const RunFrame& query, int query_index
     fill_pose(choice);
     return choice;
   }
-  int best = -1, best_index = order[0];
-  for (size_t i = 0; i < k; ++i) {
-    const int n = verify(query_index, order[i]);
-    if (n > best) {  // strict: equal counts keep the more similar reference
-      best = n;
-      best_index = order[i];
+  std::vector<std::pair<int, int>> verified;  // (matches, reference), in similarity order
+  for (size_t i = 0; i < k; ++i) verified.emplace_back(verify(query_index, order[i]), order[i]);
+  // Most matches first; equal counts keep the more similar reference first.
+  std::stable_sort(verified.begin(), verified.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  const int best = verified[0].first, best_index = verified[0].second;
+  for (size_t i = 1; i < verified.size(); ++i) {
+    if (verified[i].first >= options.min_verified_matches) {
+      choice.alternatives.push_back(verified[i].second);
     }
   }
   choice.verified_matches = best;

@@ -78,6 +78,10 @@ struct ReferenceChoice {
   double angle_deg = std::numeric_limits<double>::quiet_NaN();   // NaN without poses
   double appearance_score = std::numeric_limits<double>::quiet_NaN();  // cosine; NaN if unused
   int verified_matches = -1;  // -1 when the verifier was not called for the chosen reference
+  // The other references this rule would accept, best first: for "pose*" every other one
+  // qualifying by pose, nearest first; for "appearance" the other verified top-k with at least
+  // min_verified_matches, most matches first. A second view for confirmation comes from here.
+  std::vector<int> alternatives;
   bool found() const { return reference_index >= 0; }
 };
 

@@ -174,6 +174,8 @@ TEST(ReferenceSelector, PoseNearTiesGoToTheReferenceBehindTheQuery) {
   EXPECT_EQ(a.rule, "pose+path");
   EXPECT_NEAR(a.distance_m, 0.31, 1e-12);
   EXPECT_EQ(a.verified_matches, -1);
+  EXPECT_EQ(a.alternatives, (std::vector<int>{1, 2}));  // the others within 1 m, nearest first
+
   // The same places recorded in the opposite direction: now frame 0 (at 0.6) is behind.
   ReferenceSelector backward(LineRun({0.6, 0.0, 1.2 - 1.8}), options);  // x = 0.6, 0, -0.6
   const ReferenceChoice b = backward.Select(QueryAt(PoseAt(0.29, 0, 0)), 0, verify);
@@ -296,6 +298,18 @@ TEST(ReferenceSelector, AppearanceFallbackWithAndWithoutVerifier) {
       selector.Select(no_pose, 5, [&](int, int r) { return r == preferred ? 50 : 20; });
   EXPECT_EQ(other.reference_index, preferred);
   EXPECT_EQ(other.verified_matches, 50);
+  // The alternatives (second views): the other verified candidates, most matches first, only
+  // those with at least min_verified_matches (10).
+  std::vector<int> others;
+  for (const auto& [r, n] : counts) {
+    if (r != 4) others.push_back(r);
+  }
+  ASSERT_EQ(others.size(), 2u);
+  const ReferenceChoice ranked = selector.Select(no_pose, 5, [&](int, int r) {
+    return r == 4 ? 40 : r == others[1] ? 25 : 5;  // others[0] falls below 10
+  });
+  EXPECT_EQ(ranked.reference_index, 4);
+  EXPECT_EQ(ranked.alternatives, std::vector<int>{others[1]});
 
   // Every candidate below min_verified_matches (10): no reference, said so.
   const ReferenceChoice none = selector.Select(no_pose, 5, [](int, int) { return 3; });
@@ -303,6 +317,7 @@ TEST(ReferenceSelector, AppearanceFallbackWithAndWithoutVerifier) {
   EXPECT_EQ(none.rule, "none");
   EXPECT_FALSE(none.found());
   EXPECT_EQ(none.verified_matches, 3);
+  EXPECT_TRUE(none.alternatives.empty());
 
   // use_poses = false: appearance even for a query standing on a reference pose.
   options.use_poses = false;
