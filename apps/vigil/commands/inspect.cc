@@ -20,7 +20,8 @@ int RunInspect(int argc, char** argv) {
   std::string reference_dir, query_dir, out_dir, segmenter_weights;
   std::string tie_break = "path";
   bool no_segmenter = false, no_missing = false, no_resume = false, no_panels = false,
-       quiet = false, paper_clusters = false, no_photometric = false, single_view = false;
+       quiet = false, paper_clusters = false, no_photometric = false, single_view = false,
+       no_poses = false;
   ExtractorFlags extractor_flags;
   MatcherFlags matcher_flags;
   InspectorOptions options;
@@ -85,6 +86,9 @@ int RunInspect(int argc, char** argv) {
                  "pose retrieval: largest reference distance, metres")->capture_default_str();
   app.add_option("--max-angle", options.selection.max_angle_deg,
                  "pose retrieval: largest orientation difference, degrees")->capture_default_str();
+  app.add_flag("--no-poses", no_poses,
+               "ignore the runs' pose files: references are chosen by appearance and verified "
+               "matches");
   app.add_option("--pose-tie-break", tie_break,
                  "pose retrieval: how to choose between references nearly as near as the nearest: "
                  "path (the one behind the query along the reference run's travel), matches (most "
@@ -95,6 +99,7 @@ int RunInspect(int argc, char** argv) {
   app.add_flag("--quiet", quiet, "no progress bar");
   return RunCommand(app, argc, argv, [&] {
     options.selection.pose_tie_break = retrieval::ParsePoseTieBreak(tie_break, "--pose-tie-break");
+    if (no_poses) options.reference_run.poses = options.query_run.poses = "none";
     options.extractor = extractor_flags.Resolve();
     options.matcher = matcher_flags.Resolve();
     options.segmenter.num_threads = options.extractor.num_threads;
