@@ -74,6 +74,15 @@ std::string AnomalySummary(const json& anomalies) {
   return text.empty() ? "&ndash;" : text;
 }
 
+// "2nd view: IMAGE, N dropped" under the reference, when a second view was asked.
+std::string SecondViewNote(const json& query) {
+  if (!query.contains("second_reference") || !query["second_reference"].is_object()) return "";
+  const json& second = query["second_reference"];
+  return fmt::format("<br><small>2nd view: {}, {} dropped</small>",
+                     HtmlEscape(second.value("image", "?")),
+                     second.value("unconfirmed_anomalies", 0));
+}
+
 std::string QueryRows(const fs::path& out_dir, const std::vector<json>& queries) {
   std::ostringstream rows;
   for (const json& q : queries) {
@@ -90,7 +99,8 @@ std::string QueryRows(const fs::path& out_dir, const std::vector<json>& queries)
     rows << "<tr" << (flagged ? " class=flag" : n > 0 ? " class=hit" : "") << ">"
          << "<td>" << HtmlEscape(query) << "</td>"
          << "<td>" << HtmlEscape(ref.contains("image") && ref["image"].is_string() ? ref["image"].get<std::string>() : "none")
-         << "<br><small>" << HtmlEscape(ref.value("rule", "")) << "</small></td>"
+         << "<br><small>" << HtmlEscape(ref.value("rule", "")) << "</small>"
+         << SecondViewNote(q) << "</td>"
          << "<td>" << n << "</td><td>" << AnomalySummary(q.value("anomalies", json::array())) << "</td>"
          << "<td>" << (flagged ? "likely localization error: " + HtmlEscape(q.value("note", "")) : "") << "</td>"
          << "<td>" << (q.contains("keypoints") ? q["keypoints"].value("matches", 0) : 0) << "</td>"
@@ -115,12 +125,15 @@ std::string TimingRows(const std::map<std::string, double>& totals, size_t compu
 }  // namespace
 
 void WriteInspectionReport(const fs::path& out_dir, const InspectionReportInput& input) {
-  size_t with_anomalies = 0, flagged = 0, anomalies = 0, computed = 0;
+  size_t with_anomalies = 0, flagged = 0, anomalies = 0, computed = 0, unconfirmed = 0;
   for (const json& q : input.queries) {
     const size_t n = q.contains("anomalies") ? q["anomalies"].size() : 0;
     anomalies += n;
     with_anomalies += n > 0;
     flagged += q.value("localization_error", false);
+    if (q.contains("second_reference") && q["second_reference"].is_object()) {
+      unconfirmed += q["second_reference"].value("unconfirmed_anomalies", 0);
+    }
   }
   computed = input.queries.size();
   std::ostringstream html;
@@ -132,8 +145,9 @@ void WriteInspectionReport(const fs::path& out_dir, const InspectionReportInput&
   html << "<h1>" << HtmlEscape(input.title) << "</h1>\n";
   html << fmt::format(
       "<p><b>{}</b> queries: <b>{}</b> with changes ({} anomalies), <b>{}</b> flagged as likely "
-      "localization errors.</p>\n",
-      input.queries.size(), with_anomalies, anomalies, flagged);
+      "localization errors; {} candidate anomalies dropped because a second reference view did "
+      "not confirm them.</p>\n",
+      input.queries.size(), with_anomalies, anomalies, flagged, unconfirmed);
   html << "<h2>Queries</h2><table><tr><th>query</th><th>reference (rule)</th><th>#</th>"
           "<th>anomalies</th><th>flag</th><th>matches</th><th>ms</th><th>panel</th></tr>\n"
        << QueryRows(out_dir, input.queries) << "</table>\n";

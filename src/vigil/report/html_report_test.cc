@@ -28,6 +28,7 @@ TEST(HtmlReport, SummarisesQueriesAndFlags) {
   input.queries.push_back({{"query", "a.png"},
                            {"reference", {{"image", "r.png"}, {"rule", "pose"}}},
                            {"anomalies", {{{"kind", "new"}, {"label", "chair"}}}},
+                           {"second_reference", {{"image", "r2.png"}, {"unconfirmed_anomalies", 3}}},
                            {"timings_ms", {{"extract", 10.0}}}});
   input.queries.push_back({{"query", "b.png"}, {"localization_error", true}, {"note", "tiny overlap"},
                            {"anomalies", nlohmann::json::array()}});
@@ -39,6 +40,8 @@ TEST(HtmlReport, SummarisesQueriesAndFlags) {
             std::string::npos);
   EXPECT_NE(html.find("chair &times;1"), std::string::npos);
   EXPECT_NE(html.find("tiny overlap"), std::string::npos);
+  EXPECT_NE(html.find("2nd view: r2.png, 3 dropped"), std::string::npos);
+  EXPECT_NE(html.find("3 candidate anomalies dropped"), std::string::npos);
 }
 
 }  // namespace
