@@ -677,6 +677,8 @@ TEST_F(CliInspect, NonsenseParametersNameTheOption) {
       {{"--extractor", "surf"}, "'surf'"},
       {{"--extractor", "sift", "--segmenter", "sam"}, "'sam'"},
       {{"--extractor", "sift", "--matcher", "flann"}, "'flann'"},
+      {{"--extractor", "sift", "--pose-tie-break", "closest"}, "--pose-tie-break"},
+      {{"--extractor", "sift", "--confirm-keypoints", "1.5"}, "min_keypoint_share"},
   };
   for (const auto& [extra, needle] : cases) {
     std::vector<std::string> args = base;
@@ -715,6 +717,18 @@ TEST_F(CliInspect, SubsetWritesReportMasksAndNoTemporaries) {
     EXPECT_TRUE(fs::exists(out / "panels" / (stem + ".png")));
   }
   EXPECT_TRUE(TemporaryFiles(out).empty()) << TemporaryFiles(out).front();
+
+  // --no-poses: the same queries, references chosen by appearance.
+  const fs::path no_poses = dir_ / "out_no_poses";
+  const CliResult a = Run({"inspect", "--reference", (data / "reference").string(), "--query",
+                           (data / "query").string(), "--extractor", "sift", "--segmenter", "graph",
+                           "--no-poses", "--no-panels", "--quiet", "--out", no_poses.string()});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  for (const auto& [query, reference] : expected) {
+    const json doc =
+        json::parse(ReadFile(no_poses / (fs::path(query).stem().string() + ".json")));
+    EXPECT_EQ(doc.at("reference").at("rule"), "appearance") << query;
+  }
 
   // eval-changes reads these predictions against the full dataset: 22 queries lack a mask.
   const CliResult e = Run({"eval-changes", "--dataset", freiburg_.string(), "--predictions",
