@@ -115,7 +115,10 @@ std::vector<Evidence> PhotometricEvidence(const Features& f0, const Features& f1
       evidence[k] = Evidence::kUnseen;
       continue;
     }
-    if ((patch_rect & frame0) != patch_rect) continue;  // too close to the border to judge
+    if ((patch_rect & frame0) != patch_rect) {  // too close to its own border to judge
+      evidence[k] = Evidence::kUnseen;
+      continue;
+    }
     const cv::Mat patch = gray0(patch_rect);
     cv::Scalar mean, stddev;
     cv::meanStdDev(patch, mean, stddev);

@@ -177,6 +177,26 @@ TEST(ChangeDetector, PointsWhosePatchLeavesTheOtherImageAreUnseenNotChanges) {
   EXPECT_EQ(lower.Run(options, query_image, reference_image).anomalies.size(), 1u);
 }
 
+TEST(ChangeDetector, PointsTooNearTheirOwnBorderAreUnseenNotChanges) {
+  // The reference looks 20 px lower, so the predicted patches fit; but with a 35 px patch radius
+  // the query's own patches around rows 22..31 cross its top edge. Such a keypoint's descriptor
+  // was cut by the border too: its failing to match is no evidence of a change.
+  Scene scene({4.f, 20.f});
+  scene.AddUnmatched(Blob(203, 22, 4, 3.f));
+  const cv::Mat query_image = Texture(1), reference_image = Texture(3);
+  ChangeDetectorOptions options;
+  options.eps_px = 10;
+  options.detect_missing = false;
+  options.photometric.patch_radius = 35;
+  const ChangeDetectionResult result = scene.Run(options, query_image, reference_image);
+  EXPECT_TRUE(result.anomalies.empty());
+  EXPECT_TRUE(result.cluster_points.empty());
+  // Away from the border the same points are judged, and are unexplained.
+  Scene lower({4.f, 20.f});
+  lower.AddUnmatched(Blob(203, 122, 4, 3.f));
+  EXPECT_EQ(lower.Run(options, query_image, reference_image).anomalies.size(), 1u);
+}
+
 TEST(ChangeDetector, UnsegmentedBlobBecomesACluster) {
   Scene scene;
   scene.AddUnmatched(Blob(203, 203, 4, 5.f));  // 16 points, no instance covers them
