@@ -180,6 +180,43 @@ struct ReferenceSelector::Impl {
   std::vector<Eigen::Vector3d> travel;  // direction of travel per reference frame (or zero)
   std::vector<std::vector<float>> descriptors;  // lazily computed, one per reference frame
 
+  // Sets choice->reference_index (and rule, verified_matches) from the pose candidates,
+  // nearest first: the nearest, or among the near-ties the one options.pose_tie_break picks.
+  void BreakPoseTie(const Pose& query_pose, int query_index,
+                    const std::vector<PoseCandidate>& candidates, const VerifyFn& verify,
+                    ReferenceChoice* choice) const {
+    choice->reference_index = candidates[0].reference_index;
+    choice->rule = "pose";
+    size_t n_ties = 1;
+    while (n_ties < candidates.size() && n_ties < static_cast<size_t>(options.max_pose_ties) &&
+           candidates[n_ties].distance_m <= candidates[0].distance_m * options.pose_tie_ratio) {
+      ++n_ties;
+    }
+    if (n_ties < 2) return;
+    if (options.pose_tie_break == PoseTieBreak::kPath) {
+      choice->rule = "pose+path";
+      for (size_t i = 0; i < n_ties; ++i) {  // nearest first
+        const int r = candidates[i].reference_index;
+        const Eigen::Vector3d ahead = query_pose.position - reference_copy.frames[r].pose->position;
+        if (ahead.dot(travel[r]) > 0) {  // the query lies ahead of this reference
+          choice->reference_index = r;
+          return;
+        }
+      }
+    } else if (options.pose_tie_break == PoseTieBreak::kMatches && verify) {
+      choice->rule = "pose+matches";
+      int best = -1;
+      for (size_t i = 0; i < n_ties; ++i) {
+        const int n = verify(query_index, candidates[i].reference_index);
+        if (n > best) {  // strict: equal counts keep the nearer reference
+          best = n;
+          choice->reference_index = candidates[i].reference_index;
+        }
+      }
+      choice->verified_matches = best;
+    }
+  }
+
   void EnsureDescriptors() {
     if (!descriptors.empty()) return;
     std::vector<std::vector<float>> computed;
@@ -257,35 +294,7 @@ ReferenceChoice ReferenceSelector::Select(const RunFrame& query, int query_index
   if (options.use_poses && query.pose) {
     const std::vector<PoseCandidate> candidates = PoseCandidates(*query.pose);
     if (!candidates.empty()) {
-      choice.reference_index = candidates[0].reference_index;
-      choice.rule = "pose";
-      size_t n_ties = 1;
-      while (n_ties < candidates.size() && n_ties < static_cast<size_t>(options.max_pose_ties) &&
-             candidates[n_ties].distance_m <= candidates[0].distance_m * options.pose_tie_ratio) {
-        ++n_ties;
-      }
-      if (n_ties > 1 && options.pose_tie_break == PoseTieBreak::kPath) {
-        for (size_t i = 0; i < n_ties; ++i) {  // nearest first
-          const int r = candidates[i].reference_index;
-          const Eigen::Vector3d ahead = query.pose->position - refs[r].pose->position;
-          if (ahead.dot(impl_->travel[r]) > 0) {  // the query lies ahead of this reference
-            choice.reference_index = r;
-            break;
-          }
-        }
-        choice.rule = "pose+path";
-      } else if (n_ties > 1 && options.pose_tie_break == PoseTieBreak::kMatches && verify) {
-        int best = -1;
-        for (size_t i = 0; i < n_ties; ++i) {
-          const int n = verify(query_index, candidates[i].reference_index);
-          if (n > best) {  // strict: equal counts keep the nearer reference
-            best = n;
-            choice.reference_index = candidates[i].reference_index;
-          }
-        }
-        choice.verified_matches = best;
-        choice.rule = "pose+matches";
-      }
+      impl_->BreakPoseTie(*query.pose, query_index, candidates, verify, &choice);
       for (const PoseCandidate& c : candidates) {
         if (c.reference_index != choice.reference_index) {
           choice.alternatives.push_back(c.reference_index);
