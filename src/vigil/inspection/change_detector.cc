@@ -255,9 +255,14 @@ void DetectMissing(const ChangeDetectionInput& input, const ChangeDetectorOption
   const cv::Mat h = ReferenceToQuery(query, reference, matches);
   for (Anomaly& anomaly : missing.anomalies) {
     anomaly.kind = "missing";
-    anomaly.mask = WarpToQuery(anomaly.mask, h, input.query_size) & result->overlap.mask;
+    const cv::Mat warped = WarpToQuery(anomaly.mask, h, input.query_size);
+    anomaly.mask = warped & result->overlap.mask;
     anomaly.bbox = MaskBox(anomaly.mask);
     if (anomaly.bbox.area() == 0) continue;  // maps outside the query's overlap
+    if (cv::countNonZero(anomaly.mask) <
+        options.min_missing_inside_fraction * cv::countNonZero(warped)) {
+      continue;
+    }
     result->anomalies.push_back(std::move(anomaly));
   }
 }
@@ -285,6 +290,8 @@ void ChangeDetectorOptions::Check() const {
                      "must be in [0, 1)");
   VIGIL_CHECK_OPTION(max_anomaly_fraction > 0 && max_anomaly_fraction <= 1, "max_anomaly_fraction",
                      "must be in (0, 1]");
+  VIGIL_CHECK_OPTION(min_missing_inside_fraction >= 0 && min_missing_inside_fraction <= 1,
+                     "min_missing_inside_fraction", "must be in [0, 1]");
   VIGIL_CHECK_OPTION(min_matches >= 0, "min_matches", "must be >= 0");
 }
 

@@ -64,6 +64,9 @@ struct ChangeDetectorOptions {
   bool cluster_excess_rule = true;    // clusters must also satisfy the instance rule (see top)
   int cluster_dilation_px = 8;        // a cluster's region = hull of its points grown by this
   bool detect_missing = true;         // also report objects missing from the query
+  // A missing object is reported only when at least this share of its region maps inside the
+  // query's overlap: the query cannot say much about a thing it mostly does not see.
+  double min_missing_inside_fraction = 0.5;
   double min_overlap_fraction = 0.1;  // smaller overlap (share of the image): localization error
   double max_anomaly_fraction = 0.6;  // anomalies covering more of the overlap: localization error
   int min_matches = 12;               // fewer matches: localization error

@@ -250,6 +250,33 @@ TEST(ChangeDetector, MissingObjectIsMappedIntoTheQuery) {
   EXPECT_TRUE(scene.Run(options).anomalies.empty());
 }
 
+TEST(ChangeDetector, MissingObjectMostlyOutsideTheQueryOverlapIsNotReported) {
+  Scene scene;
+  // One more match stretches the reference's overlap to (630, 470) while the query's stays
+  // within the grid (595, 445): the reference sees further than the query there.
+  const int n0 = scene.query.size();
+  scene.query.keypoints.conservativeResize(n0 + 1, 2);
+  scene.query.keypoints.row(n0) << 590.f, 440.f;
+  scene.reference.keypoints.conservativeResize(scene.reference.size() + 1, 2);
+  scene.reference.keypoints.row(scene.reference.size() - 1) << 630.f, 470.f;
+  scene.matches.matches0.push_back(scene.reference.size() - 1);
+  scene.matches.confidence0.push_back(0.9f);
+  // Reference-only points at (590..602, 440..452): in the query at (586..598, 438..450), their
+  // region mostly beyond the query overlap's corner.
+  const auto blob = Blob(590, 440, 4, 4.f);
+  const int r0 = scene.reference.size();
+  scene.reference.keypoints.conservativeResize(r0 + static_cast<int>(blob.size()), 2);
+  for (size_t k = 0; k < blob.size(); ++k) scene.reference.keypoints.row(r0 + k) << blob[k].x, blob[k].y;
+  ChangeDetectorOptions options;
+  options.eps_px = 10;
+  EXPECT_TRUE(scene.Run(options).anomalies.empty());
+  options.min_missing_inside_fraction = 0;  // report whatever part lies inside
+  const ChangeDetectionResult all = scene.Run(options);
+  ASSERT_EQ(all.anomalies.size(), 1u);
+  EXPECT_EQ(all.anomalies[0].kind, "missing");
+  EXPECT_LE(all.anomalies[0].bbox.br().x, 596);
+}
+
 TEST(ChangeDetector, TooFewMatchesIsALocalizationErrorNotAWallOfAnomalies) {
   Scene scene;
   for (size_t i = 8; i < scene.matches.matches0.size(); ++i) scene.matches.matches0[i] = -1;
