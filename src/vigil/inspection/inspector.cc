@@ -39,6 +39,7 @@ json DetectorConfig(const ChangeDetectorOptions& d) {
           {"cluster_excess_rule", d.cluster_excess_rule},
           {"cluster_dilation_px", d.cluster_dilation_px},
           {"detect_missing", d.detect_missing},
+          {"min_missing_inside_fraction", d.min_missing_inside_fraction},
           {"photometric", {{"enabled", d.photometric.enabled},
                            {"patch_radius", d.photometric.patch_radius},
                            {"search_radius", d.photometric.search_radius},
@@ -256,7 +257,8 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
                 {"pose_tie_ratio", options.selection.pose_tie_ratio},
                 {"pose_tie_break", retrieval::ToString(options.selection.pose_tie_break)}}},
               {"reference", fs::absolute(s.reference.dir).lexically_normal().string()},
-              {"format", 1}};
+              // Bumped when the detector's rules change, so that resuming recomputes old results.
+              {"format", 2}};
   s.config_hash = HashConfig(s.config);
 }
 
