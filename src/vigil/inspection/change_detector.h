@@ -16,13 +16,17 @@
 //     objects. Off = the paper (every cluster is an anomaly).
 //   - detect_missing: the same search the other way round (reference keypoints unmatched in the
 //     query, inside the reference's overlap), clusters mapped into the query by a homography
-//     fitted to the matches: objects that were removed since the reference run.
+//     fitted to the matches: objects that were removed since the reference run. One is
+//     reported only when at least min_missing_inside_fraction of it lands inside the query's
+//     overlap.
 //   - photometric check: an unmatched keypoint whose neighbourhood looks the same in the other
 //     image (normalised cross-correlation >= min_ncc of a patch around it against the other
 //     image, searched around where its matched neighbours say it should be) is "explained":
 //     detectors do not fire repeatably and mutual NN drops ambiguous matches, so most unmatched
 //     keypoints in an unchanged scene are of this kind. Explained points count as matched in the
-//     rules above. NCC is invariant to the gain/offset lighting changes between runs.
+//     rules above. NCC is invariant to the gain/offset lighting changes between runs. A
+//     keypoint whose patch would lie partly outside either image is "unseen": neither the
+//     descriptor nor the patch could show it, so it is evidence of nothing and leaves the pool.
 //   - localization check: when the overlap is tiny, or the anomalies cover most of it, the
 //     frame is flagged as a likely localization error (paper Sec. V) and its anomalies are
 //     withheld instead of reported as a wall of changes.
