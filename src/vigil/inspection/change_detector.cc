@@ -361,11 +361,11 @@ int ConfirmWithSecondView(const ChangeDetectionResult& second, const SecondViewO
     if (area_confirms && KeypointsConfirm(anomaly, verdicts, options)) {
       kept.push_back(std::move(anomaly));
     } else {
+      first->unconfirmed.push_back(std::move(anomaly));
       ++dropped;
     }
   }
   first->anomalies = std::move(kept);
-  first->unconfirmed_anomalies += dropped;
   return dropped;
 }
 

@@ -102,7 +102,7 @@ struct ChangeDetectionResult {
   std::string eps_note;                   // how eps was chosen
   std::vector<Anomaly> anomalies;         // reported anomalies (empty on localization error)
   int withheld_anomalies = 0;             // anomalies dropped by the localization check
-  int unconfirmed_anomalies = 0;          // dropped by ConfirmWithSecondView
+  std::vector<Anomaly> unconfirmed;       // dropped by ConfirmWithSecondView (shown, not counted)
   bool localization_error = false;
   std::string note;                       // why the frame was flagged
   std::map<std::string, double> timings_ms;

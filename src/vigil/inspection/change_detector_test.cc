@@ -327,7 +327,8 @@ TEST(ChangeDetector, SecondViewConfirmsSharedChangesAndDropsViewpointArtifacts) 
   EXPECT_EQ(ConfirmWithSecondView(second, {}, &first), 1);
   ASSERT_EQ(first.anomalies.size(), 1u);
   EXPECT_EQ(first.anomalies[0].bbox, cv::Rect(100, 100, 50, 50));
-  EXPECT_EQ(first.unconfirmed_anomalies, 1);
+  ASSERT_EQ(first.unconfirmed.size(), 1u);
+  EXPECT_EQ(first.unconfirmed[0].bbox, cv::Rect(400, 300, 40, 40));
 }
 
 TEST(ChangeDetector, SecondViewConfirmsOnlyTheSameKindOfChange) {

@@ -213,6 +213,8 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
   doc["second_reference"] = second_json;
   doc["instances"] = instances.size();
   doc["anomalies"] = AnomaliesToJson(result.anomalies, query_features, ref.features);
+  // What the second view dropped, for whoever wonders why a change was not reported.
+  doc["unconfirmed_anomalies"] = AnomaliesToJson(result.unconfirmed, query_features, ref.features);
   for (const auto& [stage, ms] : matches.timings_ms) timings["matcher_" + stage] = ms;
   for (const auto& [stage, ms] : result.timings_ms) timings["detect_" + stage] = ms;
   doc["timings_ms"] = timings;

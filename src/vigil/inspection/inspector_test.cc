@@ -101,6 +101,12 @@ TEST(Inspector, WithoutPosesTheSecondViewIsTheAppearanceRunnerUp) {
     EXPECT_NE(second["image"], q.result["reference"]["image"]) << q.query;
     EXPECT_TRUE(second["distance_m"].is_null()) << q.query;  // no query pose
     EXPECT_GE(second["verified_matches"].get<int>(), 10) << q.query;
+    // What the second view dropped is listed, with its region.
+    ASSERT_TRUE(q.result["unconfirmed_anomalies"].is_array()) << q.query;
+    EXPECT_EQ(q.result["unconfirmed_anomalies"].size(),
+              second["unconfirmed_anomalies"].get<size_t>())
+        << q.query;
+    for (const auto& a : q.result["unconfirmed_anomalies"]) EXPECT_EQ(a["bbox"].size(), 4u);
   }
   EXPECT_GT(confirmed, 0);
 }

@@ -9,7 +9,7 @@ namespace vigil {
 namespace {
 
 const cv::Scalar kGreen(60, 200, 60), kRed(40, 40, 230), kBlue(230, 120, 30),
-    kOrange(0, 150, 255), kWhite(255, 255, 255), kYellow(0, 230, 230);
+    kOrange(0, 150, 255), kWhite(255, 255, 255), kYellow(0, 230, 230), kGrey(170, 170, 170);
 
 cv::Scalar SegmentColor(size_t k) {
   // Distinct hues for neighbouring segments (golden-angle steps in HSV).
@@ -60,12 +60,22 @@ void DrawAnomalies(cv::Mat& canvas, const ChangeDetectionResult& result) {
   }
 }
 
+// Anomalies the second reference view did not confirm: outlined in grey, not tinted.
+void DrawUnconfirmed(cv::Mat& canvas, const ChangeDetectionResult& result) {
+  for (const Anomaly& a : result.unconfirmed) {
+    Outline(canvas, a.mask, kGrey, 1);
+    cv::putText(canvas, "unconfirmed", {a.bbox.x + 3, std::max(14, a.bbox.y - 4)},
+                cv::FONT_HERSHEY_SIMPLEX, 0.4, kGrey, 1, cv::LINE_AA);
+  }
+}
+
 cv::Mat Legend(cv::Size size) {
   cv::Mat canvas(size, CV_8UC3, cv::Scalar(40, 40, 40));
   const std::vector<std::pair<cv::Scalar, std::string>> rows = {
       {kGreen, "matched keypoint"},     {kRed, "unmatched keypoint / new object"},
       {kYellow, "unmatched, but the reference explains it"},
       {kOrange, "DBSCAN cluster (unknown class)"}, {kBlue, "missing object (from reference)"},
+      {kGrey, "not confirmed by the second reference view"},
       {kWhite, "overlap with reference"}};
   int y = 40;
   for (const auto& [color, text] : rows) {
@@ -135,6 +145,7 @@ cv::Mat RenderInspectionPanel(const PanelInput& in) {
                             result.instance_hits.size(), result.cluster_points.size()));
 
   cv::Mat final_view = RenderAnomalyOverlay(query, result);
+  DrawUnconfirmed(final_view, result);
   tiles.push_back(final_view);
   if (!result.localization_error) {
     report::DrawCaption(tiles.back(), fmt::format("anomalies: {}", result.anomalies.size()));
