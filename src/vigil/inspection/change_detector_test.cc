@@ -44,6 +44,22 @@ struct Scene {
       matches.confidence0.push_back(0.f);
     }
   }
+  // Adds reference keypoints without a partner (something the query no longer shows).
+  void AddReferenceOnly(const std::vector<cv::Point2f>& points) {
+    const int n0 = reference.size();
+    reference.keypoints.conservativeResize(n0 + static_cast<int>(points.size()), 2);
+    for (size_t k = 0; k < points.size(); ++k) {
+      reference.keypoints.row(n0 + k) << points[k].x, points[k].y;
+    }
+  }
+  // Adds one matched pair.
+  void AddMatch(cv::Point2f in_query, cv::Point2f in_reference) {
+    query.keypoints.conservativeResize(query.size() + 1, 2);
+    query.keypoints.row(query.size() - 1) << in_query.x, in_query.y;
+    AddReferenceOnly({in_reference});
+    matches.matches0.push_back(reference.size() - 1);
+    matches.confidence0.push_back(0.9f);
+  }
   void AddInstance(cv::Rect box, const std::string& label) {
     Instance instance;
     instance.mask = cv::Mat::zeros(kSize, CV_8U);
@@ -236,10 +252,7 @@ TEST(ChangeDetector, PointsOutsideOverlapAreIgnored) {
 TEST(ChangeDetector, MissingObjectIsMappedIntoTheQuery) {
   Scene scene;
   // Reference-only points around (304, 202) in the reference = (300, 200) in the query.
-  const auto blob = Blob(304, 202, 4, 5.f);
-  const int n0 = scene.reference.size();
-  scene.reference.keypoints.conservativeResize(n0 + static_cast<int>(blob.size()), 2);
-  for (size_t k = 0; k < blob.size(); ++k) scene.reference.keypoints.row(n0 + k) << blob[k].x, blob[k].y;
+  scene.AddReferenceOnly(Blob(304, 202, 4, 5.f));
   ChangeDetectorOptions options;
   options.eps_px = 10;
   const ChangeDetectionResult result = scene.Run(options);
@@ -254,19 +267,10 @@ TEST(ChangeDetector, MissingObjectMostlyOutsideTheQueryOverlapIsNotReported) {
   Scene scene;
   // One more match stretches the reference's overlap to (630, 470) while the query's stays
   // within the grid (595, 445): the reference sees further than the query there.
-  const int n0 = scene.query.size();
-  scene.query.keypoints.conservativeResize(n0 + 1, 2);
-  scene.query.keypoints.row(n0) << 590.f, 440.f;
-  scene.reference.keypoints.conservativeResize(scene.reference.size() + 1, 2);
-  scene.reference.keypoints.row(scene.reference.size() - 1) << 630.f, 470.f;
-  scene.matches.matches0.push_back(scene.reference.size() - 1);
-  scene.matches.confidence0.push_back(0.9f);
+  scene.AddMatch({590.f, 440.f}, {630.f, 470.f});
   // Reference-only points at (590..602, 440..452): in the query at (586..598, 438..450), their
   // region mostly beyond the query overlap's corner.
-  const auto blob = Blob(590, 440, 4, 4.f);
-  const int r0 = scene.reference.size();
-  scene.reference.keypoints.conservativeResize(r0 + static_cast<int>(blob.size()), 2);
-  for (size_t k = 0; k < blob.size(); ++k) scene.reference.keypoints.row(r0 + k) << blob[k].x, blob[k].y;
+  scene.AddReferenceOnly(Blob(590, 440, 4, 4.f));
   ChangeDetectorOptions options;
   options.eps_px = 10;
   EXPECT_TRUE(scene.Run(options).anomalies.empty());
