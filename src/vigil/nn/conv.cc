@@ -208,20 +208,8 @@ void Conv2d(const Tensor& x, const Tensor& weight, const Tensor* bias, const Con
       BiasActivation(out, cout_g, n, out_hw, b != nullptr ? b + g * cout_g : nullptr, p);
     }
   };
-  if (threads <= 1 || num_bands < 2 * threads) {
-    // Too few bands to share: OpenBLAS threads each GEMM instead.
-    ParallelWorkers(num_bands, 1, run_bands);
-    return;
-  }
-  // OpenBLAS runs a single-threaded GEMM in the calling thread; restore the caller's setting.
-  SetNumThreads(1);
-  try {
-    ParallelWorkers(num_bands, threads, run_bands);
-  } catch (...) {
-    SetNumThreads(threads);
-    throw;
-  }
-  SetNumThreads(threads);
+  // Fewer than two bands per thread: too few to share, OpenBLAS threads each GEMM instead.
+  ParallelBandsWithSerialGemm(num_bands, threads, 2 * threads, run_bands);
 }
 
 void Conv2dLayer::FoldBatchNorm(const Tensor& gamma, const Tensor& beta,

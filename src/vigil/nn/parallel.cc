@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "vigil/nn/gemm.h"
+
 namespace vigil::nn {
 
 void ParallelFor(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn) {
@@ -44,6 +46,20 @@ void ParallelWorkers(int64_t n, int threads, const std::function<void(const Next
               [&](int64_t begin, int64_t end) {
                 for (int64_t w = begin; w < end; ++w) worker(next);
               });
+}
+
+void ParallelBandsWithSerialGemm(int64_t num_bands, int threads, int64_t min_bands,
+                                 const std::function<void(const NextItem&)>& worker) {
+  if (threads <= 1 || num_bands < min_bands) {
+    ParallelWorkers(num_bands, 1, worker);
+    return;
+  }
+  struct RestoreGemmThreads {
+    int threads;
+    ~RestoreGemmThreads() { SetNumThreads(threads); }
+  } restore{threads};
+  SetNumThreads(1);
+  ParallelWorkers(num_bands, threads, worker);
 }
 
 }  // namespace vigil::nn

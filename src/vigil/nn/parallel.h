@@ -26,4 +26,12 @@ inline int ThreadsFor(int64_t work, int threads) {
 using NextItem = std::function<int64_t()>;
 void ParallelWorkers(int64_t n, int threads, const std::function<void(const NextItem&)>& worker);
 
+// ParallelWorkers over bands of a layer whose workers call GEMMs. With `threads` > 1 and at
+// least `min_bands` bands, `threads` workers share the bands, each running single-threaded
+// GEMMs (OpenBLAS's own threads would oversubscribe the cores); otherwise one worker takes every
+// band and OpenBLAS threads each GEMM. OpenBLAS's thread count is restored afterwards, also when
+// a worker throws.
+void ParallelBandsWithSerialGemm(int64_t num_bands, int threads, int64_t min_bands,
+                                 const std::function<void(const NextItem&)>& worker);
+
 }  // namespace vigil::nn

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "vigil/nn/gemm.h"
+
 namespace vigil::nn {
 namespace {
 
@@ -48,6 +50,37 @@ TEST(ParallelWorkers, HandsOutEachItemOnce) {
   std::atomic<int> workers{0};
   ParallelWorkers(2, 8, [&](const NextItem&) { workers++; });  // never more workers than items
   EXPECT_EQ(workers.load(), 2);
+}
+
+TEST(ParallelBandsWithSerialGemm, SharesBandsWithSingleThreadedGemmsAndRestores) {
+  const int before = NumThreads();
+  SetNumThreads(2);
+  // Enough bands: two workers, each seeing single-threaded GEMMs.
+  std::atomic<int> workers{0}, serial_gemm{0}, bands{0};
+  ParallelBandsWithSerialGemm(6, 2, 4, [&](const NextItem& next) {
+    workers++;
+    serial_gemm += NumThreads() == 1;
+    while (next() >= 0) bands++;
+  });
+  EXPECT_EQ(workers.load(), 2);
+  EXPECT_EQ(serial_gemm.load(), 2);
+  EXPECT_EQ(bands.load(), 6);
+  EXPECT_EQ(NumThreads(), 2);
+  // Too few bands: one worker, OpenBLAS keeps its threads.
+  workers = 0;
+  ParallelBandsWithSerialGemm(3, 2, 4, [&](const NextItem& next) {
+    workers++;
+    EXPECT_EQ(NumThreads(), 2);
+    while (next() >= 0) {
+    }
+  });
+  EXPECT_EQ(workers.load(), 1);
+  // A throwing worker still gets the thread count restored.
+  EXPECT_THROW(ParallelBandsWithSerialGemm(6, 2, 4,
+                                           [](const NextItem&) { throw std::runtime_error("x"); }),
+               std::runtime_error);
+  EXPECT_EQ(NumThreads(), 2);
+  SetNumThreads(before);
 }
 
 }  // namespace

@@ -250,18 +250,7 @@ void WinogradF4(const Tensor& x, const Tensor& weight, const float* bias, const 
       }
     }
   };
-  if (threads <= 1 || num_bands < 2) {
-    ParallelWorkers(num_bands, 1, run_bands);
-    return;
-  }
-  SetNumThreads(1);
-  try {
-    ParallelWorkers(num_bands, threads, run_bands);
-  } catch (...) {
-    SetNumThreads(threads);
-    throw;
-  }
-  SetNumThreads(threads);
+  ParallelBandsWithSerialGemm(num_bands, threads, 2, run_bands);
 }
 
 }  // namespace
@@ -429,19 +418,7 @@ void WinogradConv3x3(const Tensor& x, const Tensor& weight, const float* bias,
       }
     }
   };
-  if (threads <= 1 || num_bands < 2) {
-    ParallelWorkers(num_bands, 1, run_bands);
-    return;
-  }
-  // Bands are shared between threads, each running single-threaded GEMMs (see conv.cc).
-  SetNumThreads(1);
-  try {
-    ParallelWorkers(num_bands, threads, run_bands);
-  } catch (...) {
-    SetNumThreads(threads);
-    throw;
-  }
-  SetNumThreads(threads);
+  ParallelBandsWithSerialGemm(num_bands, threads, 2, run_bands);
 }
 
 }  // namespace vigil::nn
