@@ -21,18 +21,7 @@ fs::path SuperPointLegacy() {
 }
 fs::path CorpusDir() { return testing::TestDataDir() / "checkpoints"; }
 
-// Runs `load` and returns the vigil::Error message; fails the test when nothing is thrown or
-// something other than vigil::Error escapes.
-template <typename F>
-std::string ErrorOf(F&& load) {
-  try {
-    load();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no vigil::Error thrown";
-  return "";
-}
+using testing::ErrorOf;
 
 void WriteBytes(const fs::path& path, const std::string& bytes) {
   WriteBinaryFileAtomically(path, bytes.data(), bytes.size());

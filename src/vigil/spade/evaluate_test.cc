@@ -13,15 +13,7 @@
 namespace vigil::spade {
 namespace {
 namespace fs = std::filesystem;
-
-std::string ErrorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::ErrorOf;
 
 TEST(Evaluate, ReadsMvtecLayout) {
   const fs::path brick = testing::DataDir() / "textures" / "brick";

@@ -11,6 +11,7 @@
 namespace vigil::spade {
 namespace {
 namespace fs = std::filesystem;
+using testing::ErrorOf;
 
 MemoryBank SmallBank() {
   MemoryBank bank;
@@ -25,15 +26,6 @@ MemoryBank SmallBank() {
   BankArray& map = bank.Add("pyramid:a", {2, 1, 2, 2});
   for (size_t i = 0; i < map.data.size(); ++i) map.data[i] = 0.5f * static_cast<float>(i);
   return bank;
-}
-
-std::string ErrorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(MemoryBank, RoundTripKeepsEverything) {

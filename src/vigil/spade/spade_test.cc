@@ -18,6 +18,7 @@
 namespace vigil::spade {
 namespace {
 namespace fs = std::filesystem;
+using testing::ErrorOf;
 
 std::vector<std::string> ReadLines(const fs::path& path) {
   std::ifstream in(path);
@@ -34,15 +35,6 @@ BackboneOptions FixtureBackbone() {
   BackboneOptions options = BackbonePreset("resnet");
   options.model = FixtureModel().string();
   return options;
-}
-
-std::string ErrorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Spade, MatchesSpadePytorchFixture) {

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 
+#include "vigil/util/check.h"
+
 namespace vigil::testing {
 namespace fs = std::filesystem;
 
@@ -29,6 +31,16 @@ fs::path MakeTempDir(const std::string& tag) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
+}
+
+std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no vigil::Error thrown";
+  return "";
 }
 
 }  // namespace vigil::testing

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace vigil::testing {
@@ -15,6 +16,9 @@ std::filesystem::path DataDir();      // SharedDir()/data
 std::filesystem::path TestDataDir();
 // A fresh, empty temporary folder unique to the running test.
 std::filesystem::path MakeTempDir(const std::string& tag);
+// Runs `f` and returns the message of the vigil::Error it throws; when it throws nothing, the
+// test fails and "" is returned. Other exceptions escape.
+std::string ErrorOf(const std::function<void()>& f);
 
 }  // namespace vigil::testing
 
