@@ -468,20 +468,11 @@ void WriteRunToBag(const retrieval::Run& run, const fs::path& bag_path,
           VIGIL_CHECK(image.depth() == CV_8U && (image.channels() == 1 || image.channels() == 3),
                       "{}: only 8-bit grey or BGR images are written as raw messages",
                       frame.image.string());
-          sensor_msgs::Image msg;
-          msg.header.stamp = stamp;
-          msg.header.seq = static_cast<uint32_t>(i);
-          msg.header.frame_id = options.image_frame_id;
-          msg.width = static_cast<uint32_t>(image.cols);
-          msg.height = static_cast<uint32_t>(image.rows);
-          msg.encoding = image.channels() == 1 ? "mono8" : "bgr8";
-          msg.step = static_cast<uint32_t>(image.cols * image.elemSize());
-          msg.data.resize(static_cast<size_t>(msg.step) * image.rows);
-          for (int r = 0; r < image.rows; ++r) {
-            std::memcpy(msg.data.data() + static_cast<size_t>(r) * msg.step, image.ptr(r),
-                        msg.step);
-          }
-          bag.write(image_topic, stamp, msg);
+          std_msgs::Header header;
+          header.stamp = stamp;
+          header.seq = static_cast<uint32_t>(i);
+          header.frame_id = options.image_frame_id;
+          bag.write(image_topic, stamp, ImageToMsg(image, header));
         }
         if (frame.pose && !options.pose_topic.empty()) {
           nav_msgs::Odometry odom;
@@ -502,6 +493,20 @@ void WriteRunToBag(const retrieval::Run& run, const fs::path& bag_path,
       bag.close();
     });
   });
+}
+
+sensor_msgs::Image ImageToMsg(const cv::Mat& image, const std_msgs::Header& header) {
+  sensor_msgs::Image msg;
+  msg.header = header;
+  msg.height = static_cast<uint32_t>(image.rows);
+  msg.width = static_cast<uint32_t>(image.cols);
+  msg.encoding = image.channels() == 1 ? "mono8" : "bgr8";
+  msg.step = static_cast<uint32_t>(image.cols * image.elemSize());
+  msg.data.resize(static_cast<size_t>(msg.step) * image.rows);
+  for (int r = 0; r < image.rows; ++r) {
+    std::memcpy(&msg.data[static_cast<size_t>(r) * msg.step], image.ptr(r), msg.step);
+  }
+  return msg;
 }
 
 }  // namespace vigil::ros

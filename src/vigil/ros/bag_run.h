@@ -23,6 +23,8 @@
 #include <vector>
 
 #include <opencv2/core.hpp>
+#include <sensor_msgs/Image.h>
+#include <std_msgs/Header.h>
 
 #include "vigil/retrieval/run.h"
 #include "vigil/util/progress.h"
@@ -106,5 +108,7 @@ void WriteRunToBag(const retrieval::Run& run, const std::filesystem::path& bag,
 // (data shorter than step * height, step shorter than a row).
 cv::Mat ImageFromRaw(const std::string& encoding, int width, int height, int step, bool big_endian,
                      const std::vector<unsigned char>& data);
+// The other way for an 8-bit grey or BGR image: a mono8 / bgr8 message with `header`.
+sensor_msgs::Image ImageToMsg(const cv::Mat& image, const std_msgs::Header& header);
 
 }  // namespace vigil::ros

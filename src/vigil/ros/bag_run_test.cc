@@ -105,6 +105,23 @@ TEST(BagRun, RawImageEncodings) {
   ExpectErrorWith([&] { ImageFromRaw("bgr8", 2, 1, 5, false, rgb); }, {"step 5"});
 }
 
+TEST(BagRun, ImageToMsgRoundTrips) {
+  cv::Mat bgr(3, 5, CV_8UC3), grey(4, 2, CV_8UC1);
+  cv::randu(bgr, cv::Scalar::all(0), cv::Scalar::all(255));
+  cv::randu(grey, cv::Scalar::all(0), cv::Scalar::all(255));
+  std_msgs::Header header;
+  header.frame_id = "cam";
+  for (const cv::Mat& image : {bgr, grey}) {
+    const sensor_msgs::Image msg = ImageToMsg(image, header);
+    EXPECT_EQ(msg.header.frame_id, "cam");
+    EXPECT_EQ(msg.encoding, image.channels() == 1 ? "mono8" : "bgr8");
+    const cv::Mat back = ImageFromRaw(msg.encoding, static_cast<int>(msg.width),
+                                      static_cast<int>(msg.height), static_cast<int>(msg.step),
+                                      msg.is_bigendian != 0, msg.data);
+    EXPECT_EQ(cv::norm(back, image, cv::NORM_INF), 0.0);
+  }
+}
+
 // A run written as a bag and extracted again gives the same pixels and the same poses.
 void RoundTrip(bool compressed) {
   VIGIL_REQUIRE_FILE(ReferenceRun() / "poses.csv");

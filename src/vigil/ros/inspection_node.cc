@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <geometry_msgs/PoseStamped.h>
 #include <map>
 #include <message_filters/subscriber.h>
@@ -47,20 +46,6 @@ std::string NamespaceName(const std::string& ns) {
   std::string name = ns;
   while (!name.empty() && name.front() == '/') name.erase(name.begin());
   return name.empty() ? "robot" : name;
-}
-
-sensor_msgs::Image ToImageMsg(const cv::Mat& bgr, const std_msgs::Header& header) {
-  sensor_msgs::Image msg;
-  msg.header = header;
-  msg.height = static_cast<uint32_t>(bgr.rows);
-  msg.width = static_cast<uint32_t>(bgr.cols);
-  msg.encoding = bgr.channels() == 1 ? "mono8" : "bgr8";
-  msg.step = static_cast<uint32_t>(bgr.cols * bgr.elemSize());
-  msg.data.resize(static_cast<size_t>(msg.step) * bgr.rows);
-  for (int r = 0; r < bgr.rows; ++r) {
-    std::memcpy(&msg.data[static_cast<size_t>(r) * msg.step], bgr.ptr(r), msg.step);
-  }
-  return msg;
 }
 
 // One frame waiting for the worker.
@@ -259,7 +244,7 @@ struct InspectionNode::Impl {
           ROS_ERROR("vigil_node: %s", e.what());
         }
       }
-      if (!annotated.empty()) image_pub.publish(ToImageMsg(annotated, msg.header));
+      if (!annotated.empty()) image_pub.publish(ImageToMsg(annotated, msg.header));
       if (frame->pose && !labels.empty()) PublishMarkers(*frame, msg.header, labels);
       std_msgs::String out;
       out.data = doc.dump();
