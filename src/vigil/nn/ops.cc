@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "vigil/nn/gemm.h"
@@ -18,6 +19,23 @@ ImageShape GetImageShape(const Tensor& x, const char* op) {
   const int off = x.dim() - 3;
   return {x.shape[off], x.shape[off + 1], x.shape[off + 2]};
 }
+
+namespace {
+
+// Output height and width of a pooling window over `s`, after checking the parameters (PyTorch's
+// floor rule; padding at most half the kernel, as PyTorch requires).
+std::pair<int64_t, int64_t> PooledSize(const Tensor& x, const ImageShape& s, int kernel, int stride,
+                                       int padding, const char* op) {
+  VIGIL_CHECK(kernel >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernel,
+              "{}: bad kernel {} stride {} padding {}", op, kernel, stride, padding);
+  const int64_t oh = (s.h + 2 * padding - kernel) / stride + 1;
+  const int64_t ow = (s.w + 2 * padding - kernel) / stride + 1;
+  VIGIL_CHECK(oh > 0 && ow > 0, "{}: input {} smaller than kernel {}", op, x.ShapeString(),
+              kernel);
+  return {oh, ow};
+}
+
+}  // namespace
 
 Tensor MakeImageLike(const Tensor& like, int64_t c, int64_t h, int64_t w) {
   if (like.dim() == 4) return Tensor({1, c, h, w});
@@ -79,12 +97,8 @@ Tensor MaxPool2d(const Tensor& x, int kernel, int stride, int padding) {
 void MaxPool2d(const Tensor& x, int kernel, int stride, int padding, Tensor& y) {
   VIGIL_CHECK(&x != &y, "max_pool2d: output must not alias the input");
   const ImageShape s = GetImageShape(x, "max_pool2d");
-  VIGIL_CHECK(kernel >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernel,
-              "max_pool2d: bad kernel {} stride {} padding {}", kernel, stride, padding);
-  const int64_t oh = (s.h + 2 * padding - kernel) / stride + 1;
-  const int64_t ow = (s.w + 2 * padding - kernel) / stride + 1;
-  VIGIL_CHECK(oh > 0 && ow > 0, "max_pool2d: input {} smaller than kernel {}", x.ShapeString(),
-              kernel);
+  const std::pair<int64_t, int64_t> pooled = PooledSize(x, s, kernel, stride, padding, "max_pool2d");
+  const int64_t oh = pooled.first, ow = pooled.second;  // plain names: lambdas capture them
   ResizeImageLike(x, s.c, oh, ow, y);
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const int threads = ThreadsFor(s.c * s.h * s.w * std::min(kernel, 4), NumThreads());
@@ -138,12 +152,8 @@ void MaxPool2d(const Tensor& x, int kernel, int stride, int padding, Tensor& y) 
 
 Tensor AvgPool2d(const Tensor& x, int kernel, int stride, int padding, bool count_include_pad) {
   const ImageShape s = GetImageShape(x, "avg_pool2d");
-  VIGIL_CHECK(kernel >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernel,
-              "avg_pool2d: bad kernel {} stride {} padding {}", kernel, stride, padding);
-  const int64_t oh = (s.h + 2 * padding - kernel) / stride + 1;
-  const int64_t ow = (s.w + 2 * padding - kernel) / stride + 1;
-  VIGIL_CHECK(oh > 0 && ow > 0, "avg_pool2d: input {} smaller than kernel {}", x.ShapeString(),
-              kernel);
+  const std::pair<int64_t, int64_t> pooled = PooledSize(x, s, kernel, stride, padding, "avg_pool2d");
+  const int64_t oh = pooled.first, ow = pooled.second;  // plain names: lambdas capture them
   Tensor y = MakeImageLike(x, s.c, oh, ow);
   for (int64_t c = 0; c < s.c; ++c) {
     const float* in = x.ptr() + c * s.h * s.w;
