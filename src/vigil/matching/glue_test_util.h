@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -104,6 +107,43 @@ inline Features RandomFeatures(int n, int dim, uint32_t seed) {
   f.image_height = 480;
   f.extractor = "random";
   return f;
+}
+
+// A (N0 + 1) x (N1 + 1) row-major log-assignment matrix against the reference's stored parts:
+// its top-left block (log_assignment_top_left) and dustbin row and column, within 1e-3.
+inline void ExpectLogAssignmentMatches(const std::vector<float>& log_assignment, int64_t n0,
+                                       int64_t n1, const cv::FileStorage& fs) {
+  const int64_t cols = n1 + 1;
+  const cv::Mat top_left = ReadMat(fs, "log_assignment_top_left");
+  double worst = 0;
+  for (int i = 0; i < top_left.rows; ++i) {
+    for (int j = 0; j < top_left.cols; ++j) {
+      worst = std::max(worst, std::abs(double(log_assignment[i * cols + j]) -
+                                       top_left.at<float>(i, j)));
+    }
+  }
+  EXPECT_LT(worst, 1e-3) << "log assignment top-left block";
+  const auto dustbin_row = FloatVector(ReadMat(fs, "dustbin_row"));  // last row, N1 + 1 values
+  const auto dustbin_col = FloatVector(ReadMat(fs, "dustbin_col"));  // last column, N0 + 1 values
+  ASSERT_EQ(dustbin_row.size(), static_cast<size_t>(n1 + 1));
+  ASSERT_EQ(dustbin_col.size(), static_cast<size_t>(n0 + 1));
+  for (int64_t j = 0; j <= n1; ++j) {
+    EXPECT_NEAR(log_assignment[n0 * cols + j], dustbin_row[j], 1e-3) << "dustbin row " << j;
+  }
+  for (int64_t i = 0; i <= n0; ++i) {
+    EXPECT_NEAR(log_assignment[i * cols + n1], dustbin_col[i], 1e-3) << "dustbin col " << i;
+  }
+}
+
+// Two runs of a matcher (other thread counts, other weight addresses): the same matches, and
+// log-assignment matrices equal up to summation order (1e-4).
+template <typename Output>
+void ExpectSameOutput(const Output& a, const Output& b) {
+  EXPECT_EQ(a.matches.matches0, b.matches.matches0);
+  ASSERT_EQ(a.log_assignment.size(), b.log_assignment.size());
+  for (size_t k = 0; k < a.log_assignment.size(); ++k) {
+    ASSERT_NEAR(a.log_assignment[k], b.log_assignment[k], 1e-4) << k;
+  }
 }
 
 // Precision / recall of matches0 against ground-truth partners (-1 = none).

@@ -56,26 +56,8 @@ TEST_P(SuperGlueFixture, MatchesReference) {
     EXPECT_NEAR(out.matches.confidence0[i], want, 1e-4) << i;
   }
 
-  const int64_t n0 = in.features0.size(), n1 = in.features1.size(), cols = n1 + 1;
-  const cv::Mat top_left = ReadMat(fs, "log_assignment_top_left");
-  double worst = 0;
-  for (int i = 0; i < top_left.rows; ++i) {
-    for (int j = 0; j < top_left.cols; ++j) {
-      worst = std::max(worst, std::abs(double(out.log_assignment[i * cols + j]) -
-                                       top_left.at<float>(i, j)));
-    }
-  }
-  EXPECT_LT(worst, 1e-3) << "log assignment top-left block";
-  const auto dustbin_row = FloatVector(ReadMat(fs, "dustbin_row"));  // last row, N1 + 1 values
-  const auto dustbin_col = FloatVector(ReadMat(fs, "dustbin_col"));  // last column, N0 + 1 values
-  ASSERT_EQ(dustbin_row.size(), static_cast<size_t>(n1 + 1));
-  ASSERT_EQ(dustbin_col.size(), static_cast<size_t>(n0 + 1));
-  for (int64_t j = 0; j <= n1; ++j) {
-    EXPECT_NEAR(out.log_assignment[n0 * cols + j], dustbin_row[j], 1e-3) << "dustbin row " << j;
-  }
-  for (int64_t i = 0; i <= n0; ++i) {
-    EXPECT_NEAR(out.log_assignment[i * cols + n1], dustbin_col[i], 1e-3) << "dustbin col " << i;
-  }
+  glue_testing::ExpectLogAssignmentMatches(out.log_assignment, in.features0.size(),
+                                           in.features1.size(), fs);
   EXPECT_GT(out.matches.timings_ms.count("superglue.gnn"), 0u);
 }
 
@@ -183,11 +165,7 @@ TEST(SuperGlue, ThreadCountDoesNotChangeResult) {
   const Features b = glue_testing::RandomFeatures(271, 256, 21);
   const auto one = SuperGlueNetwork(weights, SuperGlueOptions{}, 1).Run(a, b);
   const auto three = SuperGlueNetwork(weights, SuperGlueOptions{}, 3).Run(a, b);
-  EXPECT_EQ(one.matches.matches0, three.matches.matches0);
-  ASSERT_EQ(one.log_assignment.size(), three.log_assignment.size());
-  for (size_t k = 0; k < one.log_assignment.size(); ++k) {
-    ASSERT_NEAR(one.log_assignment[k], three.log_assignment[k], 1e-4) << k;
-  }
+  glue_testing::ExpectSameOutput(one, three);
 }
 
 TEST(SuperGlue, WrongDescriptorSizeIsOneClearError) {
