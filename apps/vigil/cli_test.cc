@@ -245,6 +245,16 @@ class Cli : public ::testing::Test {
     copy_run("query", {kQuery0, kQuery1});
   }
 
+  // `vigil inspect` on the reference/ and query/ runs under `data`, writing to `out`, plus `extra`.
+  static std::vector<std::string> InspectArgs(const fs::path& data, const fs::path& out,
+                                              const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"inspect",        "--reference", (data / "reference").string(),
+                                     "--query",        (data / "query").string(),
+                                     "--out",          out.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
   static constexpr const char* kReference0 = "s0_1341847980.722988.png";
   static constexpr const char* kReference1 = "s0_1341847982.730674.png";
   static constexpr const char* kQuery0 = "s0_1341847981.726650_v0.png";  // pairs with kReference0
@@ -582,10 +592,10 @@ TEST_F(CliCalibrate, CalibrationFileSetsTheInspectThreshold) {
   const fs::path data = dir_ / "data";
   MakeFreiburgSubset(data);
   const fs::path out = dir_ / "out";
-  const CliResult r = Run({"inspect", "--reference", (data / "reference").string(), "--query",
-                           (data / "query").string(), "--extractor", "sift", "--segmenter", "graph",
-                           "--no-panels", "--quiet", "--calibration",
-                           (calibration / "calibration.json").string(), "--out", out.string()});
+  const CliResult r = Run(InspectArgs(data, out,
+                                      {"--extractor", "sift", "--segmenter", "graph", "--no-panels",
+                                       "--quiet", "--calibration",
+                                       (calibration / "calibration.json").string()}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("(calibration " + (calibration / "calibration.json").string() + ")"),
             std::string::npos)
@@ -638,15 +648,7 @@ TEST_F(CliInspect, CorruptCalibrationFileIsNamed) {
   VIGIL_REQUIRE_FILE(freiburg_ / "reference" / kReference0);
   const fs::path data = dir_ / "data";
   MakeFreiburgSubset(data);
-  const std::vector<std::string> base = {"inspect",
-                                         "--reference",
-                                         (data / "reference").string(),
-                                         "--query",
-                                         (data / "query").string(),
-                                         "--extractor",
-                                         "sift",
-                                         "--out",
-                                         (dir_ / "out").string()};
+  const std::vector<std::string> base = InspectArgs(data, dir_ / "out", {"--extractor", "sift"});
   for (const auto& [name, text] :
        {std::pair{"truncated.json", "{\"format\": \"vigil-calib"},
         std::pair{"other.json", "{\"threshold\": 0.3}"}, std::pair{"empty.json", ""}}) {
@@ -664,13 +666,7 @@ TEST_F(CliInspect, NonsenseParametersNameTheOption) {
   VIGIL_REQUIRE_FILE(freiburg_ / "reference" / kReference0);
   const fs::path data = dir_ / "data";
   MakeFreiburgSubset(data);
-  const std::vector<std::string> base = {"inspect",
-                                         "--reference",
-                                         (data / "reference").string(),
-                                         "--query",
-                                         (data / "query").string(),
-                                         "--out",
-                                         (dir_ / "out").string()};
+  const std::vector<std::string> base = InspectArgs(data, dir_ / "out");
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--extractor", "sift", "--threshold", "2"}, "threshold"},
       {{"--extractor", "sift", "--max-keypoints", "-7"}, "--max-keypoints"},
@@ -693,9 +689,8 @@ TEST_F(CliInspect, SubsetWritesReportMasksAndNoTemporaries) {
   const fs::path data = dir_ / "data";
   MakeFreiburgSubset(data);
   const fs::path out = dir_ / "out";
-  const CliResult r = Run({"inspect", "--reference", (data / "reference").string(), "--query",
-                           (data / "query").string(), "--extractor", "sift", "--segmenter", "graph",
-                           "--quiet", "--out", out.string()});
+  const CliResult r =
+      Run(InspectArgs(data, out, {"--extractor", "sift", "--segmenter", "graph", "--quiet"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("2 queries (0 resumed)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("segmenter graph"), std::string::npos) << r.out;
@@ -720,9 +715,9 @@ TEST_F(CliInspect, SubsetWritesReportMasksAndNoTemporaries) {
 
   // --no-poses: the same queries, references chosen by appearance.
   const fs::path no_poses = dir_ / "out_no_poses";
-  const CliResult a = Run({"inspect", "--reference", (data / "reference").string(), "--query",
-                           (data / "query").string(), "--extractor", "sift", "--segmenter", "graph",
-                           "--no-poses", "--no-panels", "--quiet", "--out", no_poses.string()});
+  const CliResult a = Run(InspectArgs(data, no_poses,
+                                      {"--extractor", "sift", "--segmenter", "graph", "--no-poses",
+                                       "--no-panels", "--quiet"}));
   ASSERT_EQ(a.exit_code, 0) << a.err;
   for (const auto& [query, reference] : expected) {
     const json doc =
@@ -750,20 +745,9 @@ TEST_F(CliInspect, InterruptKeepsCompleteOutputsAndRerunResumes) {
   const fs::path out = dir_ / "out";
   const int num_queries = static_cast<int>(FilesWithExtension(freiburg_ / "query", ".png").size());
   ASSERT_EQ(num_queries, 24);
-  const std::vector<std::string> args = {"inspect",
-                                         "--reference",
-                                         (freiburg_ / "reference").string(),
-                                         "--query",
-                                         (freiburg_ / "query").string(),
-                                         "--extractor",
-                                         "sift",
-                                         "--max-keypoints",
-                                         "300",
-                                         "--no-segmenter",
-                                         "--no-panels",
-                                         "--quiet",
-                                         "--out",
-                                         out.string()};
+  const std::vector<std::string> args =
+      InspectArgs(freiburg_, out, {"--extractor", "sift", "--max-keypoints", "300",
+                                   "--no-segmenter", "--no-panels", "--quiet"});
 
   const pid_t pid = Spawn(args, dir_ / "run1.out", dir_ / "run1.err");
   ASSERT_GT(pid, 0);
