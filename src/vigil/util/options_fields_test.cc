@@ -1,0 +1,108 @@
+#include "vigil/util/options_fields.h"
+
+#include <regex>
+#include <set>
+
+#include <gtest/gtest.h>
+
+namespace vigil {
+namespace {
+
+enum class Mode { kA, kB };
+const char* ToString(Mode m) { return m == Mode::kA ? "a" : "b"; }
+Mode Parse(const std::string& name, const std::string& option, Mode*) {
+  if (name == "a") return Mode::kA;
+  if (name == "b") return Mode::kB;
+  ThrowError(fmt::format("option {}: unknown mode '{}'", option, name));
+}
+
+struct Inner {
+  double radius = 1.5;
+  std::vector<int> sizes = {1, 2};
+  template <class Self, class V>
+  static void Fields(Self& s, V&& v) {
+    v("radius", s.radius);
+    v("sizes", s.sizes);
+  }
+};
+
+struct Outer {
+  int count = 3;
+  bool on = true;
+  std::string name = "x";
+  Mode mode = Mode::kA;
+  Inner inner;
+  template <class Self, class V>
+  static void Fields(Self& s, V&& v) {
+    v("count", s.count);
+    v("on", s.on);
+    v("name", s.name);
+    v("mode", s.mode);
+    v("inner", s.inner);
+  }
+};
+
+TEST(OptionsFields, ToJsonListsEveryFieldNested) {
+  const nlohmann::json j = OptionsToJson(Outer{});
+  EXPECT_EQ(j, nlohmann::json::parse(
+                   R"({"count":3,"on":true,"name":"x","mode":"a","inner":{"radius":1.5,"sizes":[1,2]}})"));
+}
+
+TEST(OptionsFields, FromJsonRoundTripsAndKeepsUnnamedFields) {
+  Outer o;
+  OptionsFromJson(nlohmann::json::parse(R"({"count":7,"mode":"b","inner":{"radius":2}})"), &o);
+  EXPECT_EQ(o.count, 7);
+  EXPECT_EQ(o.mode, Mode::kB);
+  EXPECT_DOUBLE_EQ(o.inner.radius, 2);
+  EXPECT_EQ(o.name, "x");
+  Outer back;
+  OptionsFromJson(OptionsToJson(o), &back);
+  EXPECT_EQ(OptionsToJson(back), OptionsToJson(o));
+}
+
+TEST(OptionsFields, UnknownFieldAndBadTypeAreNamed) {
+  Outer o;
+  try {
+    OptionsFromJson(nlohmann::json::parse(R"({"inner":{"radiuz":2}})"), &o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("options.inner.radiuz"), std::string::npos) << e.what();
+  }
+  try {
+    OptionsFromJson(nlohmann::json::parse(R"({"count":"many"})"), &o);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("options.count"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OptionsFields, EveryLeafChangesTheHash) {
+  std::set<std::string> hashes = {ConfigHash(OptionsToJson(Outer{}))};
+  std::vector<std::string> paths;
+  ForEachLeafField(Outer{}, [&](const std::string& path, const nlohmann::json&) { paths.push_back(path); });
+  EXPECT_EQ(paths, (std::vector<std::string>{"count", "inner.radius", "inner.sizes", "mode", "name", "on"}));
+  for (const std::string& path : paths) {
+    nlohmann::json j = OptionsToJson(Outer{});
+    nlohmann::json::json_pointer ptr("/" + std::regex_replace(path, std::regex("\\."), "/"));
+    nlohmann::json& leaf = j[ptr];
+    if (leaf.is_boolean()) leaf = !leaf.get<bool>();
+    else if (leaf.is_number_integer()) leaf = leaf.get<int>() + 1;
+    else if (leaf.is_number()) leaf = leaf.get<double>() * 2;
+    else if (leaf.is_string()) leaf = path == "mode" ? "b" : "y";
+    else if (leaf.is_array()) leaf.push_back(9);
+    Outer changed;
+    OptionsFromJson(j, &changed);
+    EXPECT_TRUE(hashes.insert(ConfigHash(OptionsToJson(changed))).second) << path;
+  }
+}
+
+TEST(OptionsFields, HashIsStable) {
+  // FNV-1a 64 of "{}" computed by hand: offset basis, then '{' (0x7b) and '}' (0x7d).
+  uint64_t h = 14695981039346656037ull;
+  h = (h ^ 0x7b) * 1099511628211ull;
+  h = (h ^ 0x7d) * 1099511628211ull;
+  EXPECT_EQ(ConfigHash(nlohmann::json::object()), fmt::format("{:016x}", h));
+}
+
+}  // namespace
+}  // namespace vigil
