@@ -21,7 +21,7 @@ int RunFeatures(int argc, char** argv) {
   ExtractorFlags extractor_flags;
   app.add_option("images", images, "input images")->required()->check(CLI::ExistingFile);
   AddExtractorOptions(app, extractor_flags);
-  app.add_option("--resize", resize, "resize to WxH before extraction (INTER_AREA)");
+  app.add_option("--resize", resize, "resize to WxH before extraction (INTER_LINEAR, as the official SuperPoint/SuperGlue demo)");
   app.add_option("--out", out_dir, "output folder")->required();
   return RunCommand(app, argc, argv, [&] {
     const auto [width, height] = ParseSize(resize, "--resize");

@@ -70,7 +70,7 @@ int RunMatch(int argc, char** argv) {
   AddMatcherOptions(app, matcher_flags);
   app.add_option("--verify", verify, "geometric verification: none|homography|fundamental")
       ->capture_default_str();
-  app.add_option("--resize", resize, "resize images to WxH before extraction (INTER_AREA)");
+  app.add_option("--resize", resize, "resize images to WxH before extraction (INTER_LINEAR, as the official SuperPoint/SuperGlue demo)");
   app.add_option("--out", out_dir, "output folder")->required();
   return RunCommand(app, argc, argv, [&] {
     std::vector<PairJob> jobs;

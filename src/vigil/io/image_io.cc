@@ -23,6 +23,15 @@ cv::Mat ReadImage(const fs::path& path, ImageMode mode) {
     VIGIL_CHECK(bytes.find("IEND", tail) != std::string::npos,
                 "{}: cannot read image (truncated PNG: no IEND chunk)", path.string());
   }
+  // A truncated JPEG decodes without an error (libjpeg warns "premature end of data" and fills
+  // the rest with grey), so a frame cut short by a crashed recorder would be used as valid.
+  // Every complete JPEG ends with the EOI marker FF D9 (only trailing junk may follow it).
+  if (bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+      static_cast<unsigned char>(bytes[1]) == 0xD8) {
+    const size_t tail = bytes.size() > 64 ? bytes.size() - 64 : 0;
+    VIGIL_CHECK(bytes.find("\xFF\xD9", tail) != std::string::npos,
+                "{}: cannot read image (truncated JPEG: no end-of-image marker)", path.string());
+  }
   const int flags = mode == ImageMode::kColor  ? cv::IMREAD_COLOR
                     : mode == ImageMode::kGray ? cv::IMREAD_GRAYSCALE
                                                : cv::IMREAD_UNCHANGED;
@@ -95,7 +104,7 @@ cv::Mat ToGray(const cv::Mat& image, const std::string& what) {
 cv::Mat ResizeForInference(const cv::Mat& image, int width, int height) {
   if (width <= 0 || height <= 0 || (width == image.cols && height == image.rows)) return image;
   cv::Mat resized;
-  cv::resize(image, resized, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+  cv::resize(image, resized, cv::Size(width, height), 0, 0, cv::INTER_LINEAR);
   return resized;
 }
 

@@ -27,8 +27,8 @@ std::vector<std::filesystem::path> ListImages(const std::filesystem::path& dir);
 cv::Mat ToBgr(const cv::Mat& image, const std::string& what = "image");
 cv::Mat ToGray(const cv::Mat& image, const std::string& what = "image");
 
-// Resize as the SuperGlue reference code does for --resize: cv::resize with INTER_AREA.
-// width/height <= 0 keep the original size.
+// Resize as the SuperGlue reference code does for --resize (models/utils.py read_image:
+// cv2.resize of the uint8 image with its default INTER_LINEAR). width/height <= 0 keep the size.
 cv::Mat ResizeForInference(const cv::Mat& image, int width, int height);
 
 }  // namespace vigil::io
