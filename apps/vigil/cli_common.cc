@@ -106,6 +106,13 @@ void AddMatcherOptions(CLI::App& app, MatcherFlags& flags) {
 }
 
 int RunCommand(CLI::App& app, int argc, char** argv, const std::function<void()>& body) {
+  return RunCommandWithStatus(app, argc, argv, [&] {
+    body();
+    return 0;
+  });
+}
+
+int RunCommandWithStatus(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -122,8 +129,7 @@ int RunCommand(CLI::App& app, int argc, char** argv, const std::function<void()>
   std::signal(SIGTERM, OnInterrupt);
   const std::string prefix = "vigil " + app.get_name();
   try {
-    body();
-    return 0;
+    return body();
   } catch (const Cancelled&) {
     std::fprintf(stderr, "%s: interrupted; completed outputs were kept, nothing half-written\n",
                  prefix.c_str());
@@ -132,6 +138,9 @@ int RunCommand(CLI::App& app, int argc, char** argv, const std::function<void()>
     std::fprintf(stderr, "%s: error: %s\n", prefix.c_str(), e.what());
   } catch (const cv::Exception& e) {
     std::fprintf(stderr, "%s: error: OpenCV: %s\n", prefix.c_str(), e.err.c_str());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "%s: error: out of memory; lower --max-pixels (or resize the images) "
+                 "or use a machine with more memory\n", prefix.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: error: %s\n", prefix.c_str(), e.what());
   }

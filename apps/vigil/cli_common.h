@@ -49,5 +49,9 @@ CancelToken& InterruptToken();
 // a usage error (bad or missing option) gives one such line and exit code 2, --help exit code
 // 0; an interrupt gives exit code 130. Returns the exit code.
 int RunCommand(CLI::App& app, int argc, char** argv, const std::function<void()>& body);
+// The same for a body that returns the exit code (e.g. kExitSkippedFrames).
+int RunCommandWithStatus(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
+// Exit code of a run that completed but skipped unreadable or oversized frames (README).
+constexpr int kExitSkippedFrames = 3;
 
 }  // namespace vigil::cli

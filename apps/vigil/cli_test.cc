@@ -634,14 +634,39 @@ TEST_F(CliInspect, BadRunFoldersNameTheFolderOrFile) {
                "sift", "--out", out},
               1, "inspect", {(mismatched / "poses.csv").string()});
 
-  // A corrupt query image is named.
+  // A corrupt query image stops the run under --strict, with one line naming it.
   const fs::path bad_query = dir_ / "bad_query";
   fs::create_directories(bad_query);
   fs::rename(TruncatedPng("q.png"), bad_query / "q.png");
   ExpectError({"inspect", "--reference", (data / "reference").string(), "--query",
-               bad_query.string(), "--extractor", "sift", "--quiet", "--out", out},
+               bad_query.string(), "--extractor", "sift", "--quiet", "--strict", "--out", out},
               1, "inspect", {(bad_query / "q.png").string()});
   EXPECT_TRUE(FilesWithExtension(out, ".json").empty());
+}
+
+TEST_F(CliInspect, TruncatedFramesAreSkippedAndNamed) {
+  VIGIL_REQUIRE_FILE(freiburg_ / "reference" / kReference0);
+  const fs::path data = dir_ / "data";
+  MakeFreiburgSubset(data);
+  // One truncated PNG among the references and one truncated JPEG among the queries: the run
+  // completes on the rest, names both, and exits with the documented code 3.
+  fs::rename(TruncatedPng("cut_reference.png"), data / "reference" / "cut_reference.png");
+  const fs::path jpeg = vigil::testing::DataDir() / "deeppcb-dev" / "query" / "20085000_test.jpg";
+  VIGIL_REQUIRE_FILE(jpeg);
+  const std::string bytes = ReadFile(jpeg);
+  std::ofstream(data / "query" / "cut_query.jpg", std::ios::binary).write(bytes.data(), bytes.size() / 2);
+  const fs::path out = dir_ / "out_skipped";
+  const CliResult r = Run({"inspect", "--reference", (data / "reference").string(), "--query",
+                           (data / "query").string(), "--no-poses", "--extractor", "sift", "--quiet",
+                           "--no-panels", "--out", out.string()});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("cut_reference.png"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cut_query.jpg: cannot read image (truncated JPEG"), std::string::npos) << r.err;
+  const auto skipped = nlohmann::json::parse(ReadFile(out / "skipped.json"))["skipped"];
+  ASSERT_EQ(skipped.size(), 2u) << skipped.dump();
+  EXPECT_FALSE(fs::exists(out / "cut_query.json"));  // never a result passed off as "no change"
+  EXPECT_TRUE(fs::exists(out / (fs::path(kQuery0).stem().string() + ".json")));
+  EXPECT_NE(ReadFile(out / "report.html").find("Skipped frames (2)"), std::string::npos);
 }
 
 TEST_F(CliInspect, CorruptCalibrationFileIsNamed) {
@@ -792,7 +817,8 @@ TEST_F(CliInspect, InterruptKeepsCompleteOutputsAndRerunResumes) {
       << rerun.out;
   EXPECT_EQ(std::stoi(m[1]), 24);
   EXPECT_EQ(std::stoi(m[2]), static_cast<int>(done.size())) << rerun.out;
-  EXPECT_EQ(FilesWithExtension(out, ".json").size(), 24u);
+  EXPECT_EQ(FilesWithExtension(out, ".json").size(), 25u);  // 24 queries + skipped.json
+  EXPECT_TRUE(fs::exists(out / "skipped.json"));
   EXPECT_TRUE(fs::exists(out / "report.html"));
   EXPECT_TRUE(TemporaryFiles(out).empty());
 }

@@ -17,11 +17,11 @@ int RunInspect(int argc, char** argv) {
                "paper). Writes per query <stem>.json, masks/<stem>.png, panels/<stem>.png and a "
                "report.html; re-running on the same --out resumes.",
                "inspect"};
-  std::string reference_dir, query_dir, out_dir, segmenter_weights;
+  std::string reference_dir, query_dir, out_dir, segmenter_weights, pairs_file;
   std::string tie_break = "path";
   bool no_segmenter = false, no_missing = false, no_resume = false, no_panels = false,
        quiet = false, paper_clusters = false, no_photometric = false, single_view = false,
-       no_poses = false;
+       no_poses = false, strict = false;
   ExtractorFlags extractor_flags;
   MatcherFlags matcher_flags;
   InspectorOptions options;
@@ -33,7 +33,8 @@ int RunInspect(int argc, char** argv) {
   const CLI::Validator& run_input = CLI::ExistingDirectory;
 #endif
   app.add_option("--reference", reference_dir, "reference run folder (images + optional poses.csv "
-                 "or TUM trajectory)")->required()->check(run_input);
+                 "or TUM trajectory), or one reference image compared with every query (a "
+                 "template, a fixed camera's view)")->required()->check(CLI::ExistingPath);
   app.add_option("--query", query_dir, "query run folder")->required()->check(run_input);
   app.add_option("--out", out_dir, "output folder")->required();
   app.add_option("--calibration", options.calibration_file,
@@ -94,15 +95,26 @@ int RunInspect(int argc, char** argv) {
                  "path (the one behind the query along the reference run's travel), matches (most "
                  "verified matches), nearest")
       ->capture_default_str();
+  app.add_option("--pairs", pairs_file,
+                 "CSV of query,reference file names: compare each query with its listed reference "
+                 "(images in --query and --reference), no retrieval")->check(CLI::ExistingFile);
+  app.add_flag("--strict", strict,
+               "stop at the first unreadable or oversized frame instead of skipping it (the "
+               "default skips it, lists it in skipped.json and exits with code 3)");
+  app.add_option("--max-pixels", options.max_pixels,
+                 "pixel budget per image (about 0.55 GB per megapixel in SuperPoint); a larger "
+                 "frame is skipped with its size named")->capture_default_str();
   app.add_flag("--no-resume", no_resume, "recompute queries already done in --out");
   app.add_flag("--no-panels", no_panels, "do not write panels/<stem>.png");
   app.add_flag("--quiet", quiet, "no progress bar");
-  return RunCommand(app, argc, argv, [&] {
+  return RunCommandWithStatus(app, argc, argv, [&] {
     options.selection.pose_tie_break = retrieval::ParsePoseTieBreak(tie_break, "--pose-tie-break");
     if (no_poses) options.reference_run.poses = options.query_run.poses = "none";
     options.extractor = extractor_flags.Resolve();
     options.matcher = matcher_flags.Resolve();
-    options.segmenter.num_threads = options.extractor.num_threads;
+    options.SetNumThreads(options.extractor.num_threads);  // one --threads for every model
+    if (!pairs_file.empty()) options.pairs = ReadInspectionPairs(pairs_file);
+    options.strict = strict;
     options.segment = !no_segmenter;
     options.detector.detect_missing = !no_missing;
     options.detector.cluster_excess_rule = !paper_clusters;
@@ -127,6 +139,13 @@ int RunInspect(int argc, char** argv) {
                 "threshold %.2f (%s), segmenter %s\nreport: %s/report.html\n",
                 summary.queries.size(), resumed, with_changes, flagged, summary.threshold,
                 summary.threshold_source.c_str(), summary.segmenter.c_str(), out_dir.c_str());
+    if (summary.skipped.empty()) return 0;
+    std::fprintf(stderr, "vigil inspect: completed with %zu skipped frames (listed in %s/skipped.json):\n",
+                 summary.skipped.size(), out_dir.c_str());
+    for (const SkippedFrame& s : summary.skipped) {
+      std::fprintf(stderr, "  %s frame skipped: %s\n", s.run.c_str(), s.reason.c_str());
+    }
+    return kExitSkippedFrames;
   });
 }
 

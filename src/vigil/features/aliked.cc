@@ -391,9 +391,12 @@ std::unique_ptr<FeatureExtractor> CreateAlikedExtractor(const FeatureExtractorOp
       {"aliked/" + model + ".pth"},
       fmt::format("ALIKED weights ({})", model),
       "https://github.com/Shiaoming/ALIKED (models/" + model + ".pth, BSD-3-Clause)"};
-  io::StateDict sd = io::LoadTorchCheckpoint(FindModelFile(options.aliked.weights, spec));
+  const std::filesystem::path path = FindModelFile(options.aliked.weights, spec);
+  io::StateDict sd = io::LoadTorchCheckpoint(path);
   sd.StripPrefix("module.");
-  return CreateAlikedExtractorFromStateDict(options.aliked, sd, options.num_threads);
+  auto extractor = CreateAlikedExtractorFromStateDict(options.aliked, sd, options.num_threads);
+  extractor->set_model_files({path});
+  return extractor;
 }
 
 std::unique_ptr<FeatureExtractor> CreateAlikedExtractorFromStateDict(

@@ -77,6 +77,7 @@ class SuperPointExtractor : public FeatureExtractor {
     options_.Check();
     VIGIL_CHECK_OPTION(num_threads_ >= 1, "num_threads", "must be >= 1");
     const auto path = FindModelFile(options_.weights, SuperPointModelSpec());
+    set_model_files({path});
     io::StateDict weights = io::LoadTorchCheckpoint(path);
     weights.StripPrefix("module.");  // checkpoints saved from DataParallel
     for (size_t i = 0; i < kLayers.size(); ++i) {

@@ -54,6 +54,15 @@ struct PhotometricCheckOptions {
   int neighbours = 8;        // matched keypoints whose median displacement predicts the position
   double min_ncc = 0.7;      // explained when the best normalised cross-correlation reaches this
   double min_patch_std = 2.0;  // patches flatter than this (gray levels) are never "explained"
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("enabled", s.enabled);
+    v("patch_radius", s.patch_radius);
+    v("search_radius", s.search_radius);
+    v("neighbours", s.neighbours);
+    v("min_ncc", s.min_ncc);
+    v("min_patch_std", s.min_patch_std);
+  }
   void Check() const;
 };
 
@@ -74,6 +83,23 @@ struct ChangeDetectorOptions {
   double min_overlap_fraction = 0.1;  // smaller overlap (share of the image): localization error
   double max_anomaly_fraction = 0.6;  // anomalies covering more of the overlap: localization error
   int min_matches = 12;               // fewer matches: localization error
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("overlap", s.overlap);
+    v("photometric", s.photometric);
+    v("min_unmatched_excess", s.min_unmatched_excess);
+    v("min_samples", s.min_samples);
+    v("eps_px", s.eps_px);
+    v("min_eps_px", s.min_eps_px);
+    v("max_eps_px", s.max_eps_px);
+    v("cluster_excess_rule", s.cluster_excess_rule);
+    v("cluster_dilation_px", s.cluster_dilation_px);
+    v("detect_missing", s.detect_missing);
+    v("min_missing_inside_fraction", s.min_missing_inside_fraction);
+    v("min_overlap_fraction", s.min_overlap_fraction);
+    v("max_anomaly_fraction", s.max_anomaly_fraction);
+    v("min_matches", s.min_matches);
+  }
   void Check() const;
 };
 
@@ -143,6 +169,12 @@ struct SecondViewOptions {
   double min_area_fraction = 0.1;
   double min_keypoint_share = 0.5;
   int min_judged_keypoints = 3;
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("min_area_fraction", s.min_area_fraction);
+    v("min_keypoint_share", s.min_keypoint_share);
+    v("min_judged_keypoints", s.min_judged_keypoints);
+  }
   void Check() const;
 };
 int ConfirmWithSecondView(const ChangeDetectionResult& second, const SecondViewOptions& options,

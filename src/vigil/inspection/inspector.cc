@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <sstream>
 #include <optional>
 
 #include "vigil/calibration/self_calibration.h"
@@ -11,6 +12,7 @@
 #include "vigil/report/html_report.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
+#include "vigil/util/options_fields.h"
 
 namespace vigil {
 namespace fs = std::filesystem;
@@ -28,30 +30,25 @@ struct ImageFeatures {
   Features features;
 };
 
-json DetectorConfig(const ChangeDetectorOptions& d) {
-  return {{"overlap", d.overlap.method},
-          {"overlap_margin", d.overlap.margin_fraction},
-          {"min_unmatched_excess", d.min_unmatched_excess},
-          {"min_samples", d.min_samples},
-          {"eps_px", d.eps_px},
-          {"min_eps_px", d.min_eps_px},
-          {"max_eps_px", d.max_eps_px},
-          {"cluster_excess_rule", d.cluster_excess_rule},
-          {"cluster_dilation_px", d.cluster_dilation_px},
-          {"detect_missing", d.detect_missing},
-          {"min_missing_inside_fraction", d.min_missing_inside_fraction},
-          {"photometric", {{"enabled", d.photometric.enabled},
-                           {"patch_radius", d.photometric.patch_radius},
-                           {"search_radius", d.photometric.search_radius},
-                           {"min_ncc", d.photometric.min_ncc}}},
-          {"min_overlap_fraction", d.min_overlap_fraction},
-          {"max_anomaly_fraction", d.max_anomaly_fraction},
-          {"min_matches", d.min_matches}};
+// What identifies a model file without reading all of it: name, size and modification time.
+json ModelIdentity(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  return {{"file", fs::absolute(path).lexically_normal().string()},
+          {"size", ec ? json(nullptr) : json(size)},
+          {"mtime", ec ? json(nullptr) : json(mtime)}};
 }
 
-std::string HashConfig(const json& config) {
-  return fmt::format("{:016x}", std::hash<std::string>{}(config.dump()));
+json ModelIdentities(const std::vector<fs::path>& files) {
+  json out = json::array();
+  for (const fs::path& f : files) out.push_back(ModelIdentity(f));
+  return out;
 }
+
+// The output format: bumped when the rules or the JSON layout change, so that resuming an
+// output folder made by an earlier vigil recomputes it.
+constexpr int kOutputFormat = 3;
 
 std::optional<json> ReadJsonIfValid(const fs::path& path) {
   if (!fs::exists(path)) return std::nullopt;
@@ -84,6 +81,7 @@ struct Inspector::Impl {
   std::unique_ptr<Segmenter> segmenter;
   std::unique_ptr<retrieval::ReferenceSelector> selector;
   std::map<int, ImageFeatures> reference_cache;  // reference index -> image + features
+  std::map<std::string, int> reference_by_name;  // reference file name -> index (fixed pairs)
   std::optional<CalibrationResult> calibration;
   double threshold = 0;
   std::string threshold_source = "matcher setting";
@@ -96,7 +94,7 @@ struct Inspector::Impl {
     if (it != reference_cache.end()) return it->second;
     const auto start = Clock::now();
     ImageFeatures entry;
-    entry.image = io::ReadImage(reference.frames[index].image);
+    entry.image = ReadFrameImage(reference.frames[index].image, options.max_pixels);
     entry.features = extractor->Extract(entry.image);
     (*timings)["extract_reference"] += MsSince(start);
     return reference_cache.emplace(index, std::move(entry)).first->second;
@@ -104,6 +102,8 @@ struct Inspector::Impl {
 
   FrameResult Inspect(const retrieval::RunFrame& frame, int q, const cv::Mat& query_image,
                       const fs::path& out_dir, const std::string& stem);
+  // The fixed pairing's reference (InspectorOptions::pairs / single_reference), no retrieval.
+  retrieval::ReferenceChoice FixedChoice(const retrieval::RunFrame& frame) const;
 };
 
 Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame, int q,
@@ -126,8 +126,11 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
     return matches_by_reference.emplace(r, std::move(m)).first->second;
   };
   start = Clock::now();
-  const retrieval::ReferenceChoice choice = selector->Select(
-      frame, q, [&](int, int r) { return match_with(r).num_matches(); }, query_image);
+  const bool fixed = options.single_reference || !options.pairs.empty();
+  const retrieval::ReferenceChoice choice =
+      fixed ? FixedChoice(frame)
+            : selector->Select(frame, q, [&](int, int r) { return match_with(r).num_matches(); },
+                               query_image);
   timings["retrieval"] = MsSince(start) - timings["match"] - timings["extract_reference"];
 
   FrameResult out;
@@ -221,6 +224,25 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
   return out;
 }
 
+retrieval::ReferenceChoice Inspector::Impl::FixedChoice(const retrieval::RunFrame& frame) const {
+  retrieval::ReferenceChoice choice;
+  if (options.single_reference) {
+    choice.reference_index = 0;
+    choice.rule = "single-reference";
+    return choice;
+  }
+  const std::string query = frame.image.filename().string();
+  const auto pair = options.pairs.find(query);
+  VIGIL_CHECK(pair != options.pairs.end(), "{}: not listed in the pairs file", query);
+  const auto ref = reference_by_name.find(pair->second);
+  // A listed reference that was skipped (unreadable) leaves its queries without a reference:
+  // they are reported as not inspectable, never as unchanged.
+  if (ref == reference_by_name.end()) return choice;
+  choice.reference_index = ref->second;
+  choice.rule = "pairs";
+  return choice;
+}
+
 Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
     : impl_(std::make_unique<Impl>()) {
   options.Check();
@@ -243,25 +265,28 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
     s.segmenter_name = s.segmenter->name();
   }
   s.selector = std::make_unique<retrieval::ReferenceSelector>(s.reference, options.selection);
+  for (int i = 0; i < static_cast<int>(s.reference.frames.size()); ++i) {
+    s.reference_by_name[s.reference.frames[i].image.filename().string()] = i;
+  }
+  // Derived, not transcribed: every option that can change a result (InspectorOptions::Fields),
+  // the identity of every model file loaded, the calibration's content, the threshold in use,
+  // the reference run and the output format.
+  json models = {{"extractor", ModelIdentities(s.extractor->model_files())},
+                 {"matcher", ModelIdentities(s.matcher->model_files())},
+                 {"segmenter", s.segmenter ? ModelIdentities(s.segmenter->model_files()) : json::array()}};
+  if (!options.calibration_file.empty()) models["calibration"] = ModelIdentity(options.calibration_file);
+  json reference_frames = json::array();
+  for (const auto& f : s.reference.frames) reference_frames.push_back(f.image.filename().string());
   s.config = {{"extractor", s.extractor->name()},
               {"matcher", s.matcher->name()},
               {"threshold", s.threshold},
               {"segmenter", s.segmenter_name},
-              {"detector", DetectorConfig(options.detector)},
-              {"confirm_with_second_reference", options.confirm_with_second_reference},
-              {"second_view",
-               {{"min_area_fraction", options.second_view.min_area_fraction},
-                {"min_keypoint_share", options.second_view.min_keypoint_share},
-                {"min_judged_keypoints", options.second_view.min_judged_keypoints}}},
-              {"selection",
-               {{"max_distance_m", options.selection.max_distance_m},
-                {"max_angle_deg", options.selection.max_angle_deg},
-                {"pose_tie_ratio", options.selection.pose_tie_ratio},
-                {"pose_tie_break", retrieval::ToString(options.selection.pose_tie_break)}}},
+              {"options", OptionsToJson(options)},
+              {"models", models},
               {"reference", fs::absolute(s.reference.dir).lexically_normal().string()},
-              // Bumped when the detector's rules change, so that resuming recomputes old results.
-              {"format", 2}};
-  s.config_hash = HashConfig(s.config);
+              {"reference_frames", reference_frames},
+              {"format", kOutputFormat}};
+  s.config_hash = ConfigHash(s.config);
 }
 
 Inspector::~Inspector() = default;
@@ -290,18 +315,102 @@ void InspectorOptions::Check() const {
   selection.Check();
   detector.Check();
   second_view.Check();
+  VIGIL_CHECK_OPTION(max_pixels >= 1, "max_pixels", fmt::format("must be >= 1, got {}", max_pixels));
+  VIGIL_CHECK_OPTION(!(single_reference && !pairs.empty()), "pairs",
+                     "a single reference image and a pairs file exclude each other");
 }
+
+void InspectorOptions::SetNumThreads(int threads) {
+  VIGIL_CHECK_OPTION(threads >= 1, "threads", fmt::format("must be >= 1, got {}", threads));
+  extractor.num_threads = matcher.num_threads = segmenter.num_threads = threads;
+}
+
+cv::Mat ReadFrameImage(const fs::path& path, int64_t max_pixels) {
+  cv::Mat image = io::ReadImage(path);
+  const int64_t pixels = static_cast<int64_t>(image.cols) * image.rows;
+  VIGIL_CHECK(pixels <= max_pixels,
+              "{}: {}x{} = {:.1f} MP exceeds the pixel budget of {:.1f} MP (--max-pixels {}); "
+              "resize the image or raise --max-pixels if the machine has the memory",
+              path.string(), image.cols, image.rows, pixels / 1e6, max_pixels / 1e6, max_pixels);
+  return image;
+}
+
+std::map<std::string, std::string> ReadInspectionPairs(const fs::path& path) {
+  // The calibration's pairs reader already parses this layout (header row, comments, errors
+  // naming file and line); inspection only needs the two file names of each row.
+  std::map<std::string, std::string> pairs;
+  for (const ImagePairSpec& spec : ReadPairsCsv(path)) {
+    VIGIL_CHECK(!spec.image1.empty(), "{}: the row for {} names no reference image", path.string(),
+                spec.image0.filename().string());
+    const std::string query = spec.image0.filename().string();
+    VIGIL_CHECK(pairs.emplace(query, spec.image1.filename().string()).second,
+                "{}: query {} is listed twice", path.string(), query);
+  }
+  VIGIL_CHECK(!pairs.empty(), "{}: no pairs", path.string());
+  return pairs;
+}
+
+namespace {
+
+// Drops the frames that cannot be read within the pixel budget, recording why; with strict,
+// the first one is an error. Decoding every reference once up front is what makes a corrupt
+// reference frame a named skip instead of an abort in the middle of the run.
+void DropUnreadableFrames(retrieval::Run* run, const std::string& role, const InspectorOptions& options,
+                          std::vector<SkippedFrame>* skipped) {
+  std::vector<retrieval::RunFrame> kept;
+  for (retrieval::RunFrame& frame : run->frames) {
+    try {
+      ReadFrameImage(frame.image, options.max_pixels);
+      kept.push_back(std::move(frame));
+    } catch (const Error& e) {
+      if (options.strict) throw;
+      skipped->push_back({frame.image.string(), role, e.what()});
+    }
+  }
+  run->frames = std::move(kept);
+}
+
+retrieval::Run LoadReference(const fs::path& path, const InspectorOptions& options) {
+  if (!fs::is_directory(path)) {
+    VIGIL_CHECK(fs::is_regular_file(path), "{}: no such reference folder or image", path.string());
+    retrieval::Run run;
+    run.dir = path.parent_path();
+    run.frames.push_back({path, std::nullopt, std::nullopt});
+    return run;
+  }
+  return retrieval::LoadRun(path, options.reference_run);
+}
+
+}  // namespace
 
 InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& query_dir,
                                 const fs::path& out_dir, const InspectorOptions& options,
                                 const CancelToken* cancel) {
-  options.Check();
-  retrieval::Run reference = retrieval::LoadRun(reference_dir, options.reference_run);
-  const retrieval::Run query = retrieval::LoadRun(query_dir, options.query_run);
+  InspectorOptions run_options = options;
+  if (!fs::is_directory(reference_dir)) run_options.single_reference = true;
+  run_options.Check();
+  retrieval::Run reference = LoadReference(reference_dir, run_options);
+  retrieval::Run query = retrieval::LoadRun(query_dir, run_options.query_run);
+  if (!run_options.pairs.empty()) {
+    // A pairs file names the job: its queries, each with its reference.
+    std::map<std::string, const retrieval::RunFrame*> by_name;
+    for (const auto& f : query.frames) by_name[f.image.filename().string()] = &f;
+    std::vector<retrieval::RunFrame> listed;
+    for (const auto& [name, ref] : run_options.pairs) {
+      VIGIL_CHECK(by_name.count(name), "{}: the pairs file lists query {}, which is not there",
+                  query_dir.string(), name);
+      listed.push_back(*by_name[name]);
+    }
+    query.frames = std::move(listed);
+  }
   VIGIL_CHECK(!reference.frames.empty(), "{}: the reference run has no images", reference_dir.string());
   VIGIL_CHECK(!query.frames.empty(), "{}: the query run has no images", query_dir.string());
-  Inspector inspector(std::move(reference), options);
   InspectionSummary summary;
+  DropUnreadableFrames(&reference, "reference", run_options, &summary.skipped);
+  VIGIL_CHECK(!reference.frames.empty(), "{}: no reference image could be read ({} skipped: {})",
+              reference_dir.string(), summary.skipped.size(),
+              summary.skipped.empty() ? "" : summary.skipped.front().reason);
+  Inspector inspector(std::move(reference), run_options);
   summary.threshold = inspector.threshold();
   summary.threshold_source = inspector.threshold_source();
   summary.segmenter = inspector.segmenter();
@@ -314,17 +423,27 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
     const retrieval::RunFrame& frame = query.frames[q];
     const std::string stem = frame.image.stem().string();
     const fs::path json_path = out_dir / (stem + ".json");
-    if (options.resume) {
+    if (run_options.resume) {
       const std::optional<json> previous = ReadJsonIfValid(json_path);
       if (previous && previous->value("config_hash", "") == inspector.config_hash() &&
           fs::exists(out_dir / "masks" / (stem + ".png")) &&
-          (!options.write_panels || fs::exists(out_dir / "panels" / (stem + ".png")))) {
+          (!run_options.write_panels || fs::exists(out_dir / "panels" / (stem + ".png")))) {
         summary.queries.push_back({frame.image.filename().string(), true, *previous});
         progress.Advance();
         continue;
       }
     }
-    json doc = inspector.InspectFrame(frame, q, io::ReadImage(frame.image), out_dir, stem).json;
+    cv::Mat image;
+    try {
+      image = ReadFrameImage(frame.image, run_options.max_pixels);
+    } catch (const Error& e) {
+      if (run_options.strict) throw;
+      // No JSON and no mask are written for it, so it can never pass for "no change".
+      summary.skipped.push_back({frame.image.string(), "query", e.what()});
+      progress.Advance();
+      continue;
+    }
+    json doc = inspector.InspectFrame(frame, q, image, out_dir, stem).json;
     doc["config_hash"] = inspector.config_hash();
     for (const auto& [stage, ms] : doc["timings_ms"].items()) {
       summary.total_timings_ms[stage] += ms.get<double>();
@@ -342,6 +461,13 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
   report_input.config["threshold_source"] = summary.threshold_source;
   for (const QueryOutcome& outcome : summary.queries) report_input.queries.push_back(outcome.result);
   report_input.total_timings_ms = summary.total_timings_ms;
+  json skipped = json::array();
+  for (const SkippedFrame& s : summary.skipped) {
+    skipped.push_back({{"image", s.image}, {"run", s.run}, {"reason", s.reason}});
+  }
+  report_input.skipped = skipped;
+  // Always written, empty or not, so a stale list from an earlier run cannot survive.
+  WriteTextFileAtomically(out_dir / "skipped.json", json{{"skipped", skipped}}.dump(1));
   if (inspector.calibration()) report_input.calibration_plot = RenderCalibrationPlot(*inspector.calibration());
   report::WriteInspectionReport(out_dir, report_input);
   return summary;

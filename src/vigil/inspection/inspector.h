@@ -50,6 +50,43 @@ struct InspectorOptions {
   bool resume = true;            // skip queries already done with the same configuration
   bool write_panels = true;      // panels/<stem>.png
   bool show_progress = true;     // progress bar on stderr
+  // A frame that cannot be decoded (missing, corrupt, truncated PNG or JPEG) or is larger than
+  // max_pixels is skipped and listed with its reason (InspectionSummary::skipped); with strict
+  // the run stops at the first such frame instead.
+  bool strict = false;
+  // Pixel budget per image. SuperPoint needs about 0.55 GB per megapixel at full resolution
+  // (bench/README.md), so 16 MP stays under 9 GB, well inside a 24 GB machine with the models
+  // and the other image loaded. A larger frame is refused with a message naming its size and
+  // this option, never left to std::bad_alloc or the OOM killer.
+  int64_t max_pixels = 16'000'000;
+  // Fixed pairing instead of retrieval (template inspection, a fixed camera, a known pairing):
+  // query file name -> reference file name. Empty = retrieval. With a one-image reference run
+  // and single_reference, every query is compared with that image.
+  std::map<std::string, std::string> pairs;
+  bool single_reference = false;  // the reference run is one image, compared with every query
+  // Sets the CPU threads of every model (extractor, matcher, segmenter) at once, so that no
+  // front end (CLI, ROS node) can forget one.
+  void SetNumThreads(int threads);
+  // What can change a result: every field but resume and show_progress (util/options_fields.h).
+  // The configuration identity (Inspector::config) is derived from this list.
+  template <class Self, class V>
+  static void Fields(Self& s, V&& v) {
+    v("extractor", s.extractor);
+    v("matcher", s.matcher);
+    v("calibration_file", s.calibration_file);
+    v("segmenter", s.segmenter);
+    v("segment", s.segment);
+    v("reference_run", s.reference_run);
+    v("query_run", s.query_run);
+    v("selection", s.selection);
+    v("detector", s.detector);
+    v("confirm_with_second_reference", s.confirm_with_second_reference);
+    v("second_view", s.second_view);
+    v("write_panels", s.write_panels);
+    v("max_pixels", s.max_pixels);
+    v("pairs", s.pairs);
+    v("single_reference", s.single_reference);
+  }
   void Check() const;
 };
 
@@ -60,8 +97,16 @@ struct QueryOutcome {
   nlohmann::json result;      // the per-query JSON document
 };
 
+// A frame the run could not use, with the reason (its read error).
+struct SkippedFrame {
+  std::string image;   // path as given
+  std::string run;     // "reference" | "query"
+  std::string reason;  // one line
+};
+
 struct InspectionSummary {
   std::vector<QueryOutcome> queries;
+  std::vector<SkippedFrame> skipped;    // frames not used (InspectorOptions::strict = false)
   double threshold = 0;                 // matcher threshold used
   std::string threshold_source;         // "calibration <file>" | "matcher default" | "option"
   std::string segmenter;                // segmenter actually used ("none" when off)
@@ -106,6 +151,17 @@ class Inspector {
 // of finished queries stay valid). Throws vigil::Error on bad input (empty runs, unreadable
 // images, corrupt calibration file, images of different sizes between runs are allowed but a
 // query whose reference cannot be read is an error naming the file).
+// Reads a run frame's image within the pixel budget; throws vigil::Error naming the file and,
+// when too large, its size and the max_pixels option.
+cv::Mat ReadFrameImage(const std::filesystem::path& path, int64_t max_pixels);
+
+// Reads an inspection pairs file ("query,reference" per row, an optional header row "query,reference"):
+// query file name -> reference file name. Throws naming the file and line on a bad row or a
+// query listed twice.
+std::map<std::string, std::string> ReadInspectionPairs(const std::filesystem::path& path);
+
+// `reference` may be a run folder or one image file (then InspectorOptions::single_reference
+// is implied).
 InspectionSummary RunInspection(const std::filesystem::path& reference_dir,
                                 const std::filesystem::path& query_dir,
                                 const std::filesystem::path& out_dir,

@@ -1,6 +1,11 @@
 #include "vigil/inspection/inspector.h"
 
+#include <algorithm>
+#include <set>
+
 #include <gtest/gtest.h>
+
+#include "vigil/util/options_fields.h"
 
 #include <fstream>
 
@@ -165,6 +170,44 @@ TEST(Inspector, QueryWithoutMatchesAndReferenceOfAnotherSize) {
     EXPECT_TRUE(summary.queries[q].result.contains("overlap")) << summary.queries[q].result.dump();
   }
   EXPECT_TRUE(std::filesystem::exists(runs.out / "report.html"));
+}
+
+}  // namespace
+}  // namespace vigil
+
+namespace vigil {
+namespace {
+
+// Every option that can change a result is in the configuration identity: each leaf field of
+// InspectorOptions, changed on its own, gives a configuration hash no other change gives.
+TEST(InspectorConfig, EveryOptionFieldChangesTheIdentity) {
+  const nlohmann::json base = OptionsToJson(InspectorOptions{});
+  std::set<std::string> hashes = {ConfigHash(base)};
+  int fields = 0;
+  ForEachLeafField(InspectorOptions{}, [&](const std::string& path, const nlohmann::json& value) {
+    nlohmann::json j = base;
+    std::string pointer = "/" + path;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    nlohmann::json& leaf = j[nlohmann::json::json_pointer(pointer)];
+    if (leaf.is_boolean()) leaf = !leaf.get<bool>();
+    else if (leaf.is_number_integer()) leaf = leaf.get<int64_t>() + 1;
+    else if (leaf.is_number()) leaf = leaf.get<double>() * 1.5 + 0.01;
+    else if (path == "selection.pose_tie_break") leaf = "nearest";
+    else if (leaf.is_string()) leaf = leaf.get<std::string>() + "x";
+    else if (leaf.is_object()) leaf["a.png"] = "b.png";  // pairs
+    else if (leaf.is_array()) leaf.push_back(1);
+    InspectorOptions changed;
+    OptionsFromJson(j, &changed);
+    EXPECT_TRUE(hashes.insert(ConfigHash(OptionsToJson(changed))).second) << path << " = " << value;
+    ++fields;
+  });
+  EXPECT_GT(fields, 60);  // the nested extractor, matcher, segmenter, selection, detector options
+  for (const char* expected : {"extractor", "matcher", "segmenter", "reference_run", "query_run",
+                               "selection", "detector", "second_view", "max_pixels", "pairs"}) {
+    EXPECT_TRUE(base.contains(expected)) << expected;
+  }
+  EXPECT_FALSE(base.contains("resume"));         // how to run, not what is computed
+  EXPECT_FALSE(base.contains("show_progress"));
 }
 
 }  // namespace

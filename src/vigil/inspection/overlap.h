@@ -26,6 +26,13 @@ struct OverlapOptions {
   // (usually the image border) the other view is least reliable (viewpoint, lens distortion,
   // detector border effects), and unmatched keypoints there are mostly not changes.
   double margin_fraction = 0.0;
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("method", s.method);
+    v("homography_max_error_px", s.homography_max_error_px);
+    v("min_matches", s.min_matches);
+    v("margin_fraction", s.margin_fraction);
+  }
   void Check() const;
 };
 

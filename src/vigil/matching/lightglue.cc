@@ -477,7 +477,9 @@ class LightGlueMatcher : public Matcher {
   // extractor is looked up on the first Match.
   explicit LightGlueMatcher(const MatcherOptions& options) : options_(options) {
     if (!options.lightglue.weights.empty()) {
-      Load(FindModelFile(options.lightglue.weights, {{}, "LightGlue weights", ""}));
+      const auto path = FindModelFile(options.lightglue.weights, {{}, "LightGlue weights", ""});
+      set_model_files({path});
+      Load(path);
     }
   }
   Matches Match(const Features& features0, const Features& features1) override {

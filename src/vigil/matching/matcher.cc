@@ -61,8 +61,11 @@ void MatcherOptions::set_threshold(float value) {
     superglue.match_threshold = value;
   } else if (type == "lightglue") {
     lightglue.filter_threshold = value;
-  } else {
+  } else if (type == "nn") {
     nn.threshold = value;
+  } else {
+    // Setting another matcher's field instead would change a result without saying so.
+    ThrowError(fmt::format("option threshold: matcher '{}' has no confidence threshold", type));
   }
 }
 

@@ -303,6 +303,7 @@ class SuperGlueMatcher : public Matcher {
         sg.weights, {{file}, "SuperGlue " + sg.weights_name + " weights",
                      "https://github.com/magicleap/SuperGluePretrainedNetwork (models/weights/"
                      "superglue_" + sg.weights_name + ".pth)"});
+    set_model_files({path});
     network_ = std::make_unique<SuperGlueNetwork>(io::LoadTorchCheckpoint(path), sg,
                                                   options.num_threads);
   }

@@ -151,6 +151,16 @@ void WriteInspectionReport(const fs::path& out_dir, const InspectionReportInput&
   html << "<h2>Queries</h2><table><tr><th>query</th><th>reference (rule)</th><th>#</th>"
           "<th>anomalies</th><th>flag</th><th>matches</th><th>ms</th><th>panel</th></tr>\n"
        << QueryRows(out_dir, input.queries) << "</table>\n";
+  if (!input.skipped.empty()) {
+    html << "<h2 id=\"skipped\">Skipped frames (" << input.skipped.size()
+         << ")</h2><table><tr><th>run</th><th>image</th><th>reason</th></tr>\n";
+    for (const auto& s : input.skipped) {
+      html << "<tr><td>" << HtmlEscape(s.value("run", "")) << "</td><td>"
+           << HtmlEscape(s.value("image", "")) << "</td><td>" << HtmlEscape(s.value("reason", ""))
+           << "</td></tr>\n";
+    }
+    html << "</table>\n";
+  }
   if (!input.calibration_plot.empty()) {
     html << "<h2>Calibration</h2><img src=\"" << ImageDataUri(input.calibration_plot) << "\">\n";
   }

@@ -20,6 +20,7 @@ struct InspectionReportInput {
   std::vector<nlohmann::json> queries;      // per-query JSON documents (inspection/result_io.h)
   std::map<std::string, double> total_timings_ms;  // per stage, summed over computed queries
   cv::Mat calibration_plot;                 // optional
+  nlohmann::json skipped = nlohmann::json::array();  // [{"image", "run", "reason"}]: frames not used
 };
 
 // Writes <out_dir>/report.html atomically. Thumbnails come from <out_dir>/panels/<stem>.png.

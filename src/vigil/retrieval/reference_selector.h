@@ -55,6 +55,10 @@ enum class PoseTieBreak { kPath, kMatches, kNearest };
 // "path" | "matches" | "nearest"; throws vigil::Error naming `option` for anything else.
 PoseTieBreak ParsePoseTieBreak(const std::string& name, const std::string& option = "pose_tie_break");
 const char* ToString(PoseTieBreak tie_break);
+// The form util/options_fields.h looks for (the last argument only selects the overload).
+inline PoseTieBreak Parse(const std::string& name, const std::string& option, PoseTieBreak*) {
+  return ParsePoseTieBreak(name, option);
+}
 
 struct ReferenceSelectorOptions {
   bool use_poses = true;           // false: always select by appearance
@@ -68,6 +72,19 @@ struct ReferenceSelectorOptions {
   int min_verified_matches = 10;   // appearance rule: fewer verified matches = no reference
   int thumbnail_width = 64;        // global descriptor thumbnail size, pixels
   int thumbnail_height = 48;
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("use_poses", s.use_poses);
+    v("max_distance_m", s.max_distance_m);
+    v("max_angle_deg", s.max_angle_deg);
+    v("pose_tie_ratio", s.pose_tie_ratio);
+    v("pose_tie_break", s.pose_tie_break);
+    v("max_pose_ties", s.max_pose_ties);
+    v("appearance_top_k", s.appearance_top_k);
+    v("min_verified_matches", s.min_verified_matches);
+    v("thumbnail_width", s.thumbnail_width);
+    v("thumbnail_height", s.thumbnail_height);
+  }
   void Check() const;
 };
 

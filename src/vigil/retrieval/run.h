@@ -63,6 +63,13 @@ struct RunOptions {
   double quaternion_tolerance = 1e-3;
   // TUM: largest |image timestamp - pose timestamp| in seconds for an image to get that pose.
   double timestamp_tolerance_s = 0.02;
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("poses", s.poses);
+    v("pose_file", s.pose_file);
+    v("quaternion_tolerance", s.quaternion_tolerance);
+    v("timestamp_tolerance_s", s.timestamp_tolerance_s);
+  }
   void Check() const;
 };
 

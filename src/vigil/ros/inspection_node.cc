@@ -87,9 +87,7 @@ InspectionNodeOptions ReadInspectionNodeOptions(const ::ros::NodeHandle& pnh) {
   o.inspector.segmenter.type = Param<std::string>(pnh, "segmenter", o.inspector.segmenter.type);
   o.inspector.segment = Param<bool>(pnh, "segment", o.inspector.segment);
   const int threads = Param<int>(pnh, "threads", o.inspector.extractor.num_threads);
-  o.inspector.extractor.num_threads = threads;
-  o.inspector.matcher.num_threads = threads;
-  o.inspector.segmenter.num_threads = threads;
+  o.inspector.SetNumThreads(threads);
   if (pnh.hasParam("max_keypoints")) {
     const int n = Param<int>(pnh, "max_keypoints", 0);
     o.inspector.extractor.superpoint.max_keypoints = n;

@@ -18,6 +18,7 @@ class DeepLabV3Segmenter : public Segmenter {
   explicit DeepLabV3Segmenter(const SegmenterOptions& options) : options_(options) {
     const std::filesystem::path weights = FindModelFile(options.weights, DeepLabV3ModelSpec());
     weights_ = weights.string();
+    set_model_files({weights});
     labels_ = si::ReadLabelFile(si::LabelPathFor(options.deeplabv3.labels, weights,
                                                  "pascal_voc_segmentation_labels.txt"));
     VIGIL_CHECK(labels_.size() < 255, "{}: too many labels ({}) for an 8-bit label map",

@@ -43,6 +43,7 @@ class MaskRcnnSegmenter : public Segmenter {
   explicit MaskRcnnSegmenter(const SegmenterOptions& options) : options_(options) {
     const fs::path weights = FindModelFile(options.weights, MaskRcnnModelSpec());
     weights_ = weights.string();
+    set_model_files({weights});
     labels_ = options.mask_rcnn.labels.empty()
                   ? Coco90Labels()
                   : si::ReadLabelFile(options.mask_rcnn.labels, /*blank_ends_list=*/false);

@@ -10,6 +10,7 @@
 // Adding one = a new file pair + one line in segmenter.cc's table.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,12 +34,23 @@ struct YoloV8SegOptions {
   std::string labels;            // label file; empty = coco80_labels.txt beside the weights
   float mask_threshold = 0.5f;   // threshold on sigmoid(coef . proto), as Ultralytics
   bool boxes_normalized = true;  // output0 boxes in 0..1 (the shared export); false = pixels
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("input_size", s.input_size);
+    v("labels", s.labels);
+    v("mask_threshold", s.mask_threshold);
+    v("boxes_normalized", s.boxes_normalized);
+  }
   void Check() const;
 };
 
 // DeepLabV3 MobileNetV2 trained on PASCAL VOC (TFLite model zoo), 513x513 input.
 struct DeepLabV3Options {
   std::string labels;  // label file; empty = pascal_voc_segmentation_labels.txt beside weights
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("labels", s.labels);
+  }
   void Check() const;
 };
 
@@ -50,6 +62,13 @@ struct MaskRcnnOptions {
   int input_size = 800;        // network input side (the text graph's resizer: 800 for
                                // mask_rcnn_inception_v2_coco)
   float mask_threshold = 0.5f; // threshold on the per-class mask probability
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("config", s.config);
+    v("labels", s.labels);
+    v("input_size", s.input_size);
+    v("mask_threshold", s.mask_threshold);
+  }
   void Check() const;
 };
 
@@ -65,6 +84,15 @@ struct GraphSegmenterOptions {
   float min_fill_ratio = 0.15f;       // drop segments filling less of their box than this:
                                       // thin rings along strong edges, not objects
   bool drop_border_touching = false;  // also drop segments touching 3+ image borders
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("sigma", s.sigma);
+    v("k", s.k);
+    v("min_size", s.min_size);
+    v("max_area_fraction", s.max_area_fraction);
+    v("min_fill_ratio", s.min_fill_ratio);
+    v("drop_border_touching", s.drop_border_touching);
+  }
   void Check() const;
 };
 
@@ -79,6 +107,19 @@ struct SegmenterOptions {
   DeepLabV3Options deeplabv3;
   MaskRcnnOptions mask_rcnn;
   GraphSegmenterOptions graph;
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("type", s.type);
+    v("weights", s.weights);
+    v("num_threads", s.num_threads);
+    v("score_threshold", s.score_threshold);
+    v("nms_threshold", s.nms_threshold);
+    v("min_area_px", s.min_area_px);
+    v("yolov8_seg", s.yolov8_seg);
+    v("deeplabv3", s.deeplabv3);
+    v("mask_rcnn", s.mask_rcnn);
+    v("graph", s.graph);
+  }
   void Check() const;
 };
 
@@ -95,6 +136,14 @@ class Segmenter {
   // Throws vigil::Error on an unknown type (listing the known ones), bad options, or missing /
   // wrong weights. type "auto" resolves to the first segmenter whose weights are found.
   static std::unique_ptr<Segmenter> Create(const SegmenterOptions& options);
+
+  // The model files this instance loaded (weights, graphs), for the configuration identity:
+  // a result computed with other weights must not be taken for this one's.
+  const std::vector<std::filesystem::path>& model_files() const { return model_files_; }
+  void set_model_files(std::vector<std::filesystem::path> files) { model_files_ = std::move(files); }
+
+ private:
+  std::vector<std::filesystem::path> model_files_;
 };
 
 // Names accepted by SegmenterOptions::type (besides "auto").

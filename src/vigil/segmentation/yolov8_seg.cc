@@ -26,6 +26,7 @@ class YoloV8Segmenter : public Segmenter {
   explicit YoloV8Segmenter(const SegmenterOptions& options) : options_(options) {
     const std::filesystem::path weights = FindModelFile(options.weights, YoloV8SegModelSpec());
     weights_ = weights.string();
+    set_model_files({weights});
     labels_ = si::ReadLabelFile(
         si::LabelPathFor(options.yolov8_seg.labels, weights, "coco80_labels.txt"));
     net_ = si::LoadNet(weights, "", {"output0", "output1"},
