@@ -1,5 +1,6 @@
 #include "vigil/inspection/inspector.h"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <sstream>
@@ -126,11 +127,58 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
     return matches_by_reference.emplace(r, std::move(m)).first->second;
   };
   start = Clock::now();
+  std::map<int, ViewCheck> checks;
+  auto check_view = [&](int r) -> const ViewCheck& {
+    auto found = checks.find(r);
+    if (found != checks.end()) return found->second;
+    const Matches& m = match_with(r);
+    const auto check_start = Clock::now();
+    ViewCheck check = CheckView(query_features, ReferenceFeatures(r, &timings).features, m,
+                                query_image.size(), options.view_check);
+    timings["verify"] += MsSince(check_start);
+    return checks.emplace(r, std::move(check)).first->second;
+  };
   const bool fixed = options.single_reference || !options.pairs.empty();
-  const retrieval::ReferenceChoice choice =
+  // Appearance candidates are ranked by geometric inliers, not by raw matches.
+  retrieval::ReferenceChoice choice =
       fixed ? FixedChoice(frame)
-            : selector->Select(frame, q, [&](int, int r) { return match_with(r).num_matches(); },
+            : selector->Select(frame, q, [&](int, int r) { return check_view(r).report.num_inliers; },
                                query_image);
+  json verification = nullptr;
+  if (choice.found()) {
+    const int first = choice.reference_index;
+    std::string reason = check_view(first).reason;
+    if (!check_view(first).passed) {
+      // Re-reference: the first alternative that passes, in the rule's own order.
+      choice.reference_index = -1;
+      for (size_t a = 0; a < choice.alternatives.size(); ++a) {
+        if (check_view(choice.alternatives[a]).passed) {
+          choice.reference_index = choice.alternatives[a];
+          choice.alternatives.erase(choice.alternatives.begin() + static_cast<long>(a));
+          choice.rule += "+reverified";
+          break;
+        }
+      }
+    }
+    const int used = choice.found() ? choice.reference_index : first;
+    const ViewCheck& check = check_view(used);
+    verification = {{"passed", check.passed},
+                    {"model", check.report.method},
+                    {"matches", check.report.num_matches},
+                    {"inliers", check.report.num_inliers},
+                    {"inlier_ratio", check.report.inlier_ratio},
+                    {"span", check.report.span},
+                    {"reason", check.reason}};
+    if (used != first) {
+      verification["replaced"] = {{"image", reference.frames[first].image.filename().string()},
+                                  {"reason", reason}};
+    }
+    if (!choice.found()) choice.rule = "failed-verification";
+    // A second view must pass the same check.
+    choice.alternatives.erase(std::remove_if(choice.alternatives.begin(), choice.alternatives.end(),
+                                             [&](int r) { return !check_view(r).passed; }),
+                              choice.alternatives.end());
+  }
   timings["retrieval"] = MsSince(start) - timings["match"] - timings["extract_reference"];
 
   FrameResult out;
@@ -139,9 +187,13 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
               {"threshold", threshold},
               {"keypoints", {{"query", query_features.size()}}}};
   json& doc = out.json;
+  doc["verification"] = verification;
   if (!choice.found()) {
     doc["localization_error"] = true;
-    doc["note"] = "no reference image qualifies (pose thresholds and appearance verification failed)";
+    doc["note"] = verification.is_null()
+                      ? "no reference image qualifies (pose thresholds and appearance verification failed)"
+                      : "not inspectable: no candidate reference passes geometric verification (" +
+                            verification.value("reason", "") + ")";
     doc["anomalies"] = json::array();
     if (!out_dir.empty()) {
       io::WriteImage(out_dir / "masks" / (stem + ".png"), cv::Mat::zeros(query_image.size(), CV_8U));
@@ -315,6 +367,7 @@ void InspectorOptions::Check() const {
   selection.Check();
   detector.Check();
   second_view.Check();
+  view_check.Check();
   VIGIL_CHECK_OPTION(max_pixels >= 1, "max_pixels", fmt::format("must be >= 1, got {}", max_pixels));
   VIGIL_CHECK_OPTION(!(single_reference && !pairs.empty()), "pairs",
                      "a single reference image and a pairs file exclude each other");

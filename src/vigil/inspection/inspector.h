@@ -24,6 +24,7 @@
 #include "vigil/features/extractor.h"
 #include "vigil/inspection/change_detector.h"
 #include "vigil/matching/matcher.h"
+#include "vigil/matching/verification.h"
 #include "vigil/retrieval/reference_selector.h"
 #include "vigil/retrieval/run.h"
 #include "vigil/segmentation/segmenter.h"
@@ -47,6 +48,10 @@ struct InspectorOptions {
   // does not see are dropped as viewpoint artifacts.
   bool confirm_with_second_reference = true;
   SecondViewOptions second_view;      // what the second view must also show
+  // Every reference, pose-chosen, appearance-chosen or fixed, must show the query's place
+  // (matching/verification.h CheckView). One that fails is replaced by the next candidate that
+  // passes; when none does, the frame is a localization error, never "no change".
+  ViewCheckOptions view_check;
   bool resume = true;            // skip queries already done with the same configuration
   bool write_panels = true;      // panels/<stem>.png
   bool show_progress = true;     // progress bar on stderr
@@ -82,6 +87,7 @@ struct InspectorOptions {
     v("detector", s.detector);
     v("confirm_with_second_reference", s.confirm_with_second_reference);
     v("second_view", s.second_view);
+    v("view_check", s.view_check);
     v("write_panels", s.write_panels);
     v("max_pixels", s.max_pixels);
     v("pairs", s.pairs);

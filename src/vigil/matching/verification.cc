@@ -1,6 +1,9 @@
 #include "vigil/matching/verification.h"
 
+#include <algorithm>
+
 #include <opencv2/calib3d.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "vigil/util/check.h"
 
@@ -41,12 +44,55 @@ VerificationReport VerifyMatches(const Features& features0, const Features& feat
                                               options.max_iterations, mask);
   if (report.model.empty() || mask.empty()) return report;
   report.success = true;
+  report.method = homography ? "homography" : "fundamental";
+  std::vector<cv::Point2f> inliers;
   for (size_t k = 0; k < index0.size(); ++k) {
     const bool inlier = mask.at<uchar>(static_cast<int>(k)) != 0;
     matches->inlier0[index0[k]] = inlier;
     report.num_inliers += inlier;
+    if (inlier) inliers.push_back(points0[k]);
+  }
+  report.inlier_ratio = static_cast<double>(report.num_inliers) / report.num_matches;
+  if (inliers.size() >= 3) {
+    std::vector<cv::Point2f> hull;
+    cv::convexHull(inliers, hull);
+    report.span = cv::contourArea(hull);  // pixels^2 here; CheckView divides by the image area
   }
   return report;
+}
+
+void ViewCheckOptions::Check() const {
+  VIGIL_CHECK_OPTION(min_inliers >= 0, "min_inliers", fmt::format("must be >= 0, got {}", min_inliers));
+  VIGIL_CHECK_OPTION(min_inlier_ratio >= 0 && min_inlier_ratio <= 1, "min_inlier_ratio",
+                     fmt::format("must be in [0, 1], got {}", min_inlier_ratio));
+  VIGIL_CHECK_OPTION(min_span >= 0 && min_span <= 1, "min_span",
+                     fmt::format("must be in [0, 1], got {}", min_span));
+  ransac.Check();
+}
+
+ViewCheck CheckView(const Features& query, const Features& reference, const Matches& matches,
+                    cv::Size query_size, const ViewCheckOptions& options) {
+  ViewCheck check;
+  for (const char* method : {"homography", "fundamental"}) {
+    VerificationOptions ransac = options.ransac;
+    ransac.method = method;
+    Matches copy = matches;
+    VerificationReport report = VerifyMatches(query, reference, ransac, &copy);
+    report.span /= std::max(1.0, static_cast<double>(query_size.area()));
+    if (!check.report.success || report.num_inliers > check.report.num_inliers) check.report = report;
+  }
+  const VerificationReport& r = check.report;
+  if (r.num_inliers < options.min_inliers) {
+    check.reason = fmt::format("{} geometric inliers of {} matches (needs {})", r.num_inliers,
+                               r.num_matches, options.min_inliers);
+  } else if (r.inlier_ratio < options.min_inlier_ratio) {
+    check.reason = fmt::format("inlier ratio {:.2f} (needs {:.2f})", r.inlier_ratio, options.min_inlier_ratio);
+  } else if (r.span < options.min_span) {
+    check.reason = fmt::format("inliers span {:.1f}% of the query (needs {:.1f}%)", 100 * r.span,
+                               100 * options.min_span);
+  }
+  check.passed = check.reason.empty();
+  return check;
 }
 
 }  // namespace vigil

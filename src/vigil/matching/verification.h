@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <opencv2/core.hpp>
 
@@ -27,7 +28,41 @@ struct VerificationReport {
   int num_matches = 0;   // matches given to the estimator
   int num_inliers = 0;
   cv::Mat model;         // 3x3 homography or fundamental matrix (CV_64F); empty on failure
+  std::string method;    // the model fitted: "homography" | "fundamental"
+  double inlier_ratio = 0;  // num_inliers / num_matches (0 without matches)
+  double span = 0;       // area of the inliers' convex hull in image 0 / image 0's area
 };
+
+// Whether a reference image shows the query's place, judged by geometry and never by raw match
+// counts (a larger or more textured image has more matches by size alone): enough inliers of
+// a homography or fundamental matrix (USAC MAGSAC++), as large a share of the matches, spread
+// over enough of the query. The thresholds follow common practice in SfM verification
+// (COLMAP's two-view geometry: 15 inliers, 25 % inlier ratio).
+struct ViewCheckOptions {
+  int min_inliers = 15;          // fewer: the reference does not show the query's place
+  double min_inlier_ratio = 0.25;  // inliers / matches
+  double min_span = 0.05;        // inlier hull area / query image area
+  VerificationOptions ransac;    // method is ignored: both models are fitted, the better kept
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("min_inliers", s.min_inliers);
+    v("min_inlier_ratio", s.min_inlier_ratio);
+    v("min_span", s.min_span);
+    v("ransac_max_error_px", s.ransac.max_error_px);
+  }
+  void Check() const;
+};
+
+struct ViewCheck {
+  bool passed = false;
+  std::string reason;          // why it failed, one line ("" when passed)
+  VerificationReport report;   // of the model with more inliers
+};
+
+// Fits a homography and a fundamental matrix to the matches (features0 = query), keeps the
+// one with more inliers and judges it by `options`. Leaves `matches` untouched.
+ViewCheck CheckView(const Features& query, const Features& reference, const Matches& matches,
+                    cv::Size query_size, const ViewCheckOptions& options);
 
 // Fills matches->inlier0 (size N0; 1 = inlier). With fewer matches than the model needs
 // (4 for a homography, 8 for a fundamental matrix) every match is marked an outlier.
