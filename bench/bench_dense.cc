@@ -12,7 +12,10 @@
 // (the defaults) or diff (plain |q - r|: window_radius 0, same blur, normalisation and
 // regions). The threshold is CalibrateThreshold on change-free pairs: each template against
 // itself translated by a sub-pixel registration residual (0.5, 0.5) px and JPEG re-encoded
-// (quality 75), never tuned on the tested boards. "box" fills each region's bounding box
+// (quality 75), never tuned on the tested boards. Registration is the caller's: the bench removes
+// the residual global translation of each pair by phase correlation and passes it as the
+// homography (DENSE_NO_REFINE=1 skips that). DENSE_WINDOW, DENSE_OPEN, DENSE_MIN_PX, DENSE_BLUR
+// override the dense options for sweeps; DENSE_SKIP_DIFF=1 skips the baseline. "box" fills each region's bounding box
 // (DeepPCB ground truth is boxes); "mask" writes the region pixels.
 #include <chrono>
 #include <cstdio>
@@ -132,6 +135,9 @@ int PredictDeepPcb(const fs::path& out) {
   if (const char* r = std::getenv("DENSE_WINDOW")) methods[0].options.window_radius = std::atoi(r);
   if (const char* m = std::getenv("DENSE_MIN_PX")) {
     for (auto& method : methods) method.options.min_region_px = std::atoi(m);
+  }
+  if (const char* o = std::getenv("DENSE_OPEN")) {
+    for (auto& method : methods) method.options.open_radius = std::atoi(o);
   }
   if (const char* b = std::getenv("DENSE_BLUR")) {
     for (auto& method : methods) method.options.blur_sigma = std::atof(b);

@@ -23,6 +23,8 @@ void DenseChangeOptions::Check() const {
                      fmt::format("must be in [0, 20] pixels, got {}", blur_sigma));
   VIGIL_CHECK_OPTION(min_region_px >= 1, "dense.min_region_px",
                      fmt::format("must be >= 1 pixel, got {}", min_region_px));
+  VIGIL_CHECK_OPTION(open_radius >= 0, "dense.open_radius",
+                     fmt::format("must be >= 0 pixels, got {}", open_radius));
   VIGIL_CHECK_OPTION(close_radius >= 0, "dense.close_radius",
                      fmt::format("must be >= 0 pixels, got {}", close_radius));
 }
@@ -220,6 +222,11 @@ std::vector<DenseRegion> ExtractRegions(const ChangeMap& map, double threshold,
   if (map.valid.empty() || cv::countNonZero(map.valid) == 0) return regions;
   const cv::Mat score = map.Score();
   cv::Mat binary = score > threshold;
+  if (options.open_radius > 0) {
+    const int k = 2 * options.open_radius + 1;
+    cv::morphologyEx(binary, binary, cv::MORPH_OPEN,
+                     cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k, k)));
+  }
   if (options.close_radius > 0) {
     const int k = 2 * options.close_radius + 1;
     cv::morphologyEx(binary, binary, cv::MORPH_CLOSE,

@@ -25,8 +25,10 @@ namespace vigil::dense {
 
 struct DenseChangeOptions {
   // Pixels: a query pixel is explained by the best reference pixel within +-window_radius
-  // (tolerates residual misalignment / parallax of that size). >= 0.
-  int window_radius = 2;
+  // (tolerates residual misalignment / parallax of that size). >= 0. On deeppcb-dev (aligned
+  // scans, residual translation removed) 2 leaves edge strips (precision 0.58), 4 loses small
+  // defects (recall 0.85), 3 with open_radius 1 gives precision 0.82 at recall 0.93.
+  int window_radius = 3;
   // Pixels: half-size of the local mean/std window of the gain/offset normalisation. 0 = one
   // global gain/offset fit per image pair (mean/std matching over the valid pixels), which keeps
   // a flat region distinct from a flat background where a local normalisation would map both to 0.
@@ -44,6 +46,9 @@ struct DenseChangeOptions {
   // Pixels: radius of the morphological closing that joins fragments of one change before the
   // components are labelled (0 = none). >= 0.
   int close_radius = 1;
+  // Pixels: radius of the morphological opening applied first, which removes the thin strips
+  // that a residual misalignment larger than window_radius leaves along edges (0 = none). >= 0.
+  int open_radius = 1;
 
   void Check() const;
 
@@ -56,6 +61,7 @@ struct DenseChangeOptions {
     v("blur_sigma", s.blur_sigma);
     v("min_region_px", s.min_region_px);
     v("close_radius", s.close_radius);
+    v("open_radius", s.open_radius);
   }
 };
 
@@ -95,7 +101,7 @@ struct DenseRegion {
   int area_px = 0;
 };
 
-// Score() > threshold, closing of close_radius, 8-connected components, >= min_region_px.
+// Score() > threshold, opening of open_radius, closing of close_radius, 8-connected components, >= min_region_px.
 // Sorted by descending peak score. A map without valid pixels gives no regions.
 std::vector<DenseRegion> ExtractRegions(const ChangeMap& map, double threshold,
                                         const DenseChangeOptions& options);
