@@ -102,6 +102,23 @@ TEST(DenseChangeTest, HomographyWarpedReferenceWithBlob) {
             3 * cv::countNonZero(map.Score() > kThreshold));
 }
 
+TEST(DenseChangeTest, OpeningDropsOnePixelStripsButKeepsBlobs) {
+  // A 1-px wide line is what a misaligned edge leaves; the opening removes it, not the blob.
+  const cv::Mat reference(120, 160, CV_8U, cv::Scalar(60));
+  cv::Mat query = reference.clone();
+  cv::line(query, {20, 20}, {20, 100}, cv::Scalar(250), 1);
+  query(cv::Rect(80, 50, 16, 16)).setTo(250);
+  DenseChangeOptions options;
+  options.blur_sigma = 0;
+  options.open_radius = 1;
+  const ChangeMap map = ScorePair(query, reference, cv::Mat(), options);
+  const auto opened = ExtractRegions(map, kThreshold, options);
+  ASSERT_EQ(opened.size(), 1u);
+  EXPECT_TRUE((opened[0].bbox & cv::Rect(80, 50, 16, 16)).area() > 0);
+  options.open_radius = 0;
+  EXPECT_EQ(ExtractRegions(map, kThreshold, options).size(), 2u);
+}
+
 TEST(DenseChangeTest, AllInvalidMapHasNoRegions) {
   const cv::Mat image = Texture({80, 60}, 5);
   const cv::Mat far_away = (cv::Mat_<double>(3, 3) << 1, 0, 1000, 0, 1, 1000, 0, 0, 1);
