@@ -91,17 +91,7 @@ std::vector<std::pair<std::string, std::string>> ReadPairs(const fs::path& csv) 
   return pairs;
 }
 
-// A change-free pair: the template against itself after a sub-pixel registration residual and a
-// fresh JPEG encoding (the tested scans are separate JPEGs of a separately binarised scan).
-cv::Mat SimulateCleanQuery(const cv::Mat& reference) {
-  const cv::Mat shift = (cv::Mat_<double>(2, 3) << 1, 0, 0.5, 0, 1, 0.5);
-  cv::Mat shifted;
-  cv::warpAffine(reference, shifted, shift, reference.size(), cv::INTER_LINEAR,
-                 cv::BORDER_REPLICATE);
-  std::vector<uchar> jpeg;
-  cv::imencode(".jpg", shifted, jpeg, {cv::IMWRITE_JPEG_QUALITY, 75});
-  return cv::imdecode(jpeg, cv::IMREAD_GRAYSCALE);
-}
+using vigil::dense::SimulateCleanQuery;
 
 // Registration refinement done by the caller, not the stage: DeepPCB pairs are aligned up to a
 // residual translation of a few pixels, which phase correlation recovers (query -> reference).

@@ -104,6 +104,16 @@ int RunInspect(int argc, char** argv) {
   app.add_option("--max-pixels", options.max_pixels,
                  "pixel budget per image (about 0.55 GB per megapixel in SuperPoint); a larger "
                  "frame is skipped with its size named")->capture_default_str();
+  app.add_option("--evidence", options.evidence,
+                 "change evidence: keypoints (Algorithm 1 of the paper) or dense (every pixel "
+                 "against the verified references, threshold calibrated from the reference images)")
+      ->capture_default_str();
+  app.add_option("--dense-false-alarm-rate", options.dense_false_alarm_rate,
+                 "dense evidence: share of clean pixels allowed above the calibrated threshold")
+      ->capture_default_str();
+  app.add_option("--dense-window", options.dense.window_radius,
+                 "dense evidence: a pixel is explained by the best reference pixel within +-this, pixels")
+      ->capture_default_str();
   app.add_flag("--no-resume", no_resume, "recompute queries already done in --out");
   app.add_flag("--no-panels", no_panels, "do not write panels/<stem>.png");
   app.add_flag("--quiet", quiet, "no progress bar");

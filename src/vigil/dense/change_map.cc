@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "vigil/util/check.h"
@@ -257,6 +258,16 @@ std::vector<DenseRegion> ExtractRegions(const ChangeMap& map, double threshold,
   std::sort(regions.begin(), regions.end(),
             [](const DenseRegion& a, const DenseRegion& b) { return a.score > b.score; });
   return regions;
+}
+
+cv::Mat SimulateCleanQuery(const cv::Mat& reference) {
+  VIGIL_CHECK(!reference.empty(), "SimulateCleanQuery: empty reference image");
+  const cv::Mat shift = (cv::Mat_<double>(2, 3) << 1, 0, 0.5, 0, 1, 0.5);
+  cv::Mat shifted;
+  cv::warpAffine(reference, shifted, shift, reference.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+  std::vector<uchar> jpeg;
+  cv::imencode(".jpg", shifted, jpeg, {cv::IMWRITE_JPEG_QUALITY, 75});
+  return cv::imdecode(jpeg, reference.channels() == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
 }
 
 }  // namespace vigil::dense

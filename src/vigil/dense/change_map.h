@@ -93,6 +93,12 @@ struct DenseCalibration {
 };
 DenseCalibration CalibrateThreshold(const std::vector<ChangeMap>& clean, double false_alarm_rate);
 
+// A change-free query made from a reference image itself: shifted by half a pixel (bilinear:
+// the registration residual every real pair has) and re-encoded as JPEG at quality 75 (a fresh
+// capture's compression noise). Scoring it against the reference gives the clean-score
+// distribution that CalibrateThreshold needs, from the reference run alone.
+cv::Mat SimulateCleanQuery(const cv::Mat& reference);
+
 struct DenseRegion {
   std::string kind;  // "new" | "missing": whichever score has the larger sum over the region
   cv::Rect bbox;

@@ -89,6 +89,50 @@ struct Inspector::Impl {
   std::string segmenter_name = "none";
   json config;
   std::string config_hash;
+  std::optional<dense::DenseCalibration> dense_calibration;
+
+  // The dense threshold from the reference images alone: each of at most 20 frames spread
+  // along the run is scored against itself after a simulated registration residual
+  // (dense::SimulateCleanQuery). Calibrating on neighbouring reference frames instead (their
+  // real viewpoint differences) was tried: on 0.3 m baselines their parallax sets a threshold
+  // that no change reaches (recall 0 on the sample run), so it is not used.
+  void CalibrateDense() {
+    std::vector<dense::ChangeMap> clean;
+    const int n = static_cast<int>(reference.frames.size());
+    const int step = std::max(1, n / 20);
+    std::map<std::string, double> timings;
+    for (int i = 0; i < n; i += step) {
+      const cv::Mat& image = ReferenceFeatures(i, &timings).image;
+      clean.push_back(dense::ScorePair(dense::SimulateCleanQuery(image), image, cv::Mat(), options.dense));
+    }
+    dense_calibration = dense::CalibrateThreshold(clean, options.dense_false_alarm_rate);
+  }
+
+  // Dense anomalies against the verified references `refs` (query -> reference homographies).
+  std::vector<Anomaly> DenseAnomalies(const cv::Mat& query_image, const std::vector<int>& refs,
+                                      const std::vector<cv::Mat>& homographies,
+                                      std::map<std::string, double>* timings) {
+    const auto start = Clock::now();
+    std::vector<dense::ChangeMap> maps;
+    for (size_t k = 0; k < refs.size(); ++k) {
+      maps.push_back(dense::ScorePair(query_image, ReferenceFeatures(refs[k], timings).image,
+                                      homographies[k], options.dense));
+    }
+    const dense::ChangeMap combined = dense::MinOverReferences(maps);
+    std::vector<Anomaly> anomalies;
+    for (dense::DenseRegion& region :
+         dense::ExtractRegions(combined, dense_calibration->threshold, options.dense)) {
+      Anomaly a;
+      a.kind = region.kind;
+      a.source = "dense";
+      a.score = region.score;
+      a.bbox = region.bbox;
+      a.mask = std::move(region.mask);
+      anomalies.push_back(std::move(a));
+    }
+    (*timings)["dense"] = MsSince(start);
+    return anomalies;
+  }
 
   const ImageFeatures& ReferenceFeatures(int index, std::map<std::string, double>* timings) {
     auto it = reference_cache.find(index);
@@ -216,7 +260,36 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
   out.detection = DetectChanges(input, options.detector);
   const ChangeDetectionResult& result = out.detection;
   json second_json = nullptr;
-  if (options.confirm_with_second_reference && !choice.alternatives.empty() &&
+  if (options.evidence == "dense") {
+    // One rule for every view: the score is the minimum over the verified references.
+    std::vector<int> refs = {choice.reference_index};
+    for (int r : choice.alternatives) {
+      if (static_cast<int>(refs.size()) < options.dense_max_references) refs.push_back(r);
+    }
+    std::vector<cv::Mat> homographies;
+    for (int r : refs) {
+      const ViewCheck& check = check_view(r);
+      cv::Mat h = check.report.method == "homography" ? check.report.model : cv::Mat();
+      if (h.empty()) {
+        // A 3-D scene: the homography of the dominant plane, with the looser inlier threshold
+        // of the overlap fit; the dense window absorbs the remaining parallax.
+        VerificationOptions plane;
+        plane.max_error_px = options.detector.overlap.homography_max_error_px;
+        Matches copy = match_with(r);
+        const VerificationReport fit = VerifyMatches(
+            query_features, ReferenceFeatures(r, &timings).features, plane, &copy);
+        if (fit.success) h = fit.model;
+      }
+      homographies.push_back(h);
+    }
+    if (!out.detection.localization_error) {
+      out.detection.anomalies = DenseAnomalies(query_image, refs, homographies, &timings);
+    }
+    out.detection.unconfirmed.clear();
+    json views = json::array();
+    for (int r : refs) views.push_back(reference.frames[r].image.filename().string());
+    second_json = {{"dense_references", views}, {"threshold", dense_calibration->threshold}};
+  } else if (options.confirm_with_second_reference && !choice.alternatives.empty() &&
       !result.anomalies.empty()) {
     // The best other reference the retrieval rule accepts: the next-nearest pose, or the
     // runner-up by verified matches when the reference was chosen by appearance.
@@ -338,6 +411,10 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
               {"reference", fs::absolute(s.reference.dir).lexically_normal().string()},
               {"reference_frames", reference_frames},
               {"format", kOutputFormat}};
+  if (options.evidence == "dense") {
+    s.CalibrateDense();
+    s.config["dense_threshold"] = s.dense_calibration->threshold;
+  }
   s.config_hash = ConfigHash(s.config);
 }
 
@@ -368,6 +445,15 @@ void InspectorOptions::Check() const {
   detector.Check();
   second_view.Check();
   view_check.Check();
+  VIGIL_CHECK_OPTION(evidence == "keypoints" || evidence == "dense", "evidence",
+                     fmt::format("must be keypoints or dense, got '{}'", evidence));
+  if (evidence == "dense") {
+    dense.Check();
+    VIGIL_CHECK_OPTION(dense_false_alarm_rate > 0 && dense_false_alarm_rate < 1, "dense_false_alarm_rate",
+                       fmt::format("must be in (0, 1), got {}", dense_false_alarm_rate));
+    VIGIL_CHECK_OPTION(dense_max_references >= 1, "dense_max_references",
+                       fmt::format("must be >= 1, got {}", dense_max_references));
+  }
   VIGIL_CHECK_OPTION(max_pixels >= 1, "max_pixels", fmt::format("must be >= 1, got {}", max_pixels));
   VIGIL_CHECK_OPTION(!(single_reference && !pairs.empty()), "pairs",
                      "a single reference image and a pairs file exclude each other");

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vigil/calibration/self_calibration.h"
+#include "vigil/dense/change_map.h"
 #include "vigil/features/extractor.h"
 #include "vigil/inspection/change_detector.h"
 #include "vigil/matching/matcher.h"
@@ -52,6 +53,15 @@ struct InspectorOptions {
   // (matching/verification.h CheckView). One that fails is replaced by the next candidate that
   // passes; when none does, the frame is a localization error, never "no change".
   ViewCheckOptions view_check;
+  // The change evidence: "keypoints" (the paper's Algorithm 1 with vigil's additions) or
+  // "dense" (dense/change_map.h: every query pixel compared with the verified references,
+  // registered by their homography; a pixel's score is its minimum over the references that see
+  // it, the threshold is calibrated on clean pairs simulated from the reference images at
+  // `dense_false_alarm_rate`).
+  std::string evidence = "keypoints";
+  dense::DenseChangeOptions dense;
+  double dense_false_alarm_rate = 1e-3;  // share of clean valid pixels allowed above threshold
+  int dense_max_references = 2;          // verified references whose scores are combined
   bool resume = true;            // skip queries already done with the same configuration
   bool write_panels = true;      // panels/<stem>.png
   bool show_progress = true;     // progress bar on stderr
@@ -88,6 +98,12 @@ struct InspectorOptions {
     v("confirm_with_second_reference", s.confirm_with_second_reference);
     v("second_view", s.second_view);
     v("view_check", s.view_check);
+    v("evidence", s.evidence);
+    if (s.evidence == "dense") {  // the dense settings matter only when they are used
+      v("dense", s.dense);
+      v("dense_false_alarm_rate", s.dense_false_alarm_rate);
+      v("dense_max_references", s.dense_max_references);
+    }
     v("write_panels", s.write_panels);
     v("max_pixels", s.max_pixels);
     v("pairs", s.pairs);
