@@ -212,7 +212,8 @@ MemoryBank LoadMemoryBank(const fs::path& path) {
     VIGIL_CHECK(size <= bytes.size() - 8 - offset, "{}: memory bank is truncated inside array '{}'",
                 where, a.name);
     a.data.resize(count);
-    std::memcpy(a.data.data(), bytes.data() + offset, size);
+    // An empty array has no buffer: memcpy from/to null is undefined even for 0 bytes.
+    if (size > 0) std::memcpy(a.data.data(), bytes.data() + offset, size);
     offset += size;
   }
   VIGIL_CHECK(offset == bytes.size() - 8, "{}: memory bank has {} unexpected trailing bytes", where,
