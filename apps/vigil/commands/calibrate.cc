@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "vigil/calibration/self_calibration.h"
+#include "vigil/report/calibration_plot.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
 

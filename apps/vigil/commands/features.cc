@@ -3,7 +3,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "vigil/io/features_io.h"
+#include "vigil/features/features_io.h"
 #include "vigil/io/image_io.h"
 #include "vigil/report/draw.h"
 #include "vigil/util/file_util.h"

@@ -5,9 +5,9 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "vigil/io/features_io.h"
+#include "vigil/features/features_io.h"
 #include "vigil/io/image_io.h"
-#include "vigil/io/matches_io.h"
+#include "vigil/matching/matches_io.h"
 #include "vigil/matching/verification.h"
 #include "vigil/report/draw.h"
 #include "vigil/util/check.h"

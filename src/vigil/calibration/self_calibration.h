@@ -26,7 +26,7 @@
 
 #include <opencv2/core.hpp>
 
-#include "vigil/calibration/kneedle.h"
+#include "vigil/kneedle/kneedle.h"
 #include "vigil/features/extractor.h"
 #include "vigil/features/types.h"
 #include "vigil/matching/matcher.h"
@@ -150,10 +150,5 @@ CalibrationResult CalibrateThresholdFromImages(const std::vector<ImagePairSpec>&
 // missing/invalid field (the inspect pipeline reads it through --calibration).
 void WriteCalibrationJson(const std::filesystem::path& path, const CalibrationResult& result);
 CalibrationResult ReadCalibrationJson(const std::filesystem::path& path);
-
-// The curve with its min-max band and the knee marked, axes labelled (like the paper's Fig. 5).
-cv::Mat RenderCalibrationPlot(const CalibrationResult& result, int width = 900, int height = 560);
-// RenderCalibrationPlot written atomically as PNG.
-void WriteCalibrationPlot(const std::filesystem::path& path, const CalibrationResult& result);
 
 }  // namespace vigil

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "vigil/io/image_io.h"
+#include "vigil/report/calibration_plot.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
 #include "vigil/util/testing.h"

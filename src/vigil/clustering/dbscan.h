@@ -24,7 +24,7 @@
 #include <Eigen/Core>
 #include <opencv2/core.hpp>
 
-#include "vigil/calibration/kneedle.h"
+#include "vigil/kneedle/kneedle.h"
 
 namespace vigil {
 

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "vigil/calibration/self_calibration.h"
+#include "vigil/report/calibration_plot.h"
 #include "vigil/inspection/panel.h"
 #include "vigil/inspection/result_io.h"
 #include "vigil/io/image_io.h"

@@ -1,9 +1,10 @@
 #include "vigil/io/npy.h"
 
 #include <cstring>
+#include <limits>
+#include <type_traits>
 #include <regex>
 
-#include "vigil/nn/tensor.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
 
@@ -35,6 +36,18 @@ void Convert(const char* bytes, size_t count, std::vector<float>* out) {
   for (size_t i = 0; i < count; ++i) {
     T value;
     std::memcpy(&value, bytes + i * sizeof(T), sizeof(T));
+    if constexpr (std::is_same_v<T, double>) {
+      // A float64 beyond float's range converts to inf; casting it directly is undefined.
+      const double limit = std::numeric_limits<float>::max();
+      if (value > limit) {
+        (*out)[i] = std::numeric_limits<float>::infinity();
+        continue;
+      }
+      if (value < -limit) {
+        (*out)[i] = -std::numeric_limits<float>::infinity();
+        continue;
+      }
+    }
     (*out)[i] = static_cast<float>(value);
   }
 }
@@ -74,11 +87,30 @@ NpyArray ReadNpy(const fs::path& path) {
   const std::string dims = shape[1];
   const std::regex number("\\d+");
   std::sregex_iterator it(dims.begin(), dims.end(), number), end;
-  for (; it != end; ++it) array.shape.push_back(std::stoll(it->str()));
-  const size_t count = static_cast<size_t>(nn::Tensor::NumElements(array.shape));
   const std::string type = descr[2];
   const size_t item = static_cast<size_t>(type[1] - '0');
+  VIGIL_CHECK(item > 0, "{}: unsupported .npy dtype {}", path.string(), type);
   const size_t data_offset = offset + header_len;
+  // The shape comes from the file: every dimension is bounded by the bytes actually present
+  // before it is multiplied in, so a forged header cannot overflow the count (std::stoll would
+  // throw a bare std::out_of_range, the product would wrap) or ask for a huge allocation.
+  const size_t available = (bytes.size() - data_offset) / item;
+  size_t count = 1;
+  bool any_zero = false;
+  for (; it != end; ++it) {
+    const std::string digits = it->str();
+    VIGIL_CHECK(digits.size() <= 15, "{}: .npy shape dimension {} is too large", path.string(),
+                digits);
+    const int64_t d = std::stoll(digits);
+    array.shape.push_back(d);
+    if (d == 0) any_zero = true;
+    if (any_zero) continue;
+    VIGIL_CHECK(static_cast<size_t>(d) <= available / count,
+                "{}: .npy data is truncated (shape {} needs more than the {} bytes present)",
+                path.string(), dims, bytes.size() - data_offset);
+    count *= static_cast<size_t>(d);
+  }
+  if (any_zero) count = 0;
   VIGIL_CHECK(bytes.size() - data_offset >= count * item,
               "{}: .npy data is truncated ({} values expected)", path.string(), count);
   const char* data = bytes.data() + data_offset;

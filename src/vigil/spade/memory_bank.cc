@@ -1,6 +1,8 @@
 #include "vigil/spade/memory_bank.h"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -34,16 +36,39 @@ json PreprocessingToJson(const BackboneOptions& o) {
               {"stddev", o.stddev}};
 }
 
+// Range-checked reads: nlohmann's get<int>() / get<float>() is a plain static_cast, undefined for
+// 1e20 or 1e300, which a corrupt or hostile bank header can hold (json::type_error for a
+// non-number is caught by the loader like any other header error).
+int IntFromJson(const json& v, const char* what) {
+  const double d = v.get<double>();
+  VIGIL_CHECK(v.is_number_integer() && d >= std::numeric_limits<int>::min() &&
+                  d <= std::numeric_limits<int>::max(),
+              "memory bank: preprocessing '{}' = {} is not an int", what, v.dump());
+  return static_cast<int>(v.get<int64_t>());
+}
+float FloatFromJson(const json& v, const char* what) {
+  const double d = v.get<double>();
+  VIGIL_CHECK(std::isfinite(d) && std::abs(d) <= std::numeric_limits<float>::max(),
+              "memory bank: preprocessing '{}' = {} is not a finite float", what, v.dump());
+  return static_cast<float>(d);
+}
+
 BackboneOptions PreprocessingFromJson(const json& j) {
   BackboneOptions o;
   o.pyramid_taps = j.at("pyramid_taps").get<std::vector<std::string>>();
   o.pool_tap = j.at("pool_tap").get<std::string>();
-  o.input_width = j.at("input_width").get<int>();
-  o.input_height = j.at("input_height").get<int>();
+  o.input_width = IntFromJson(j.at("input_width"), "input_width");
+  o.input_height = IntFromJson(j.at("input_height"), "input_height");
   o.rgb = j.at("rgb").get<bool>();
-  o.scale = j.at("scale").get<float>();
-  o.mean = j.at("mean").get<std::array<float, 3>>();
-  o.stddev = j.at("stddev").get<std::array<float, 3>>();
+  o.scale = FloatFromJson(j.at("scale"), "scale");
+  const json& mean = j.at("mean");
+  const json& stddev = j.at("stddev");
+  VIGIL_CHECK(mean.is_array() && mean.size() == 3 && stddev.is_array() && stddev.size() == 3,
+              "memory bank: preprocessing 'mean' and 'stddev' must be arrays of 3 numbers");
+  for (size_t c = 0; c < 3; ++c) {
+    o.mean[c] = FloatFromJson(mean[c], "mean");
+    o.stddev[c] = FloatFromJson(stddev[c], "stddev");
+  }
   return o;
 }
 
@@ -148,7 +173,10 @@ MemoryBank LoadMemoryBank(const fs::path& path) {
     bank.method = header.at("method").get<std::string>();
     const json& b = header.at("backbone");
     bank.backbone.file_name = b.at("file_name").get<std::string>();
-    bank.backbone.file_size = b.at("file_size").get<uint64_t>();
+    const json& file_size = b.at("file_size");
+    VIGIL_CHECK(file_size.is_number_unsigned(), "{}: memory bank backbone file_size is not a size",
+                where);
+    bank.backbone.file_size = file_size.get<uint64_t>();
     bank.backbone.content_hash = b.at("content_hash").get<std::string>();
     bank.backbone_path = b.at("path").get<std::string>();
     bank.preprocessing = PreprocessingFromJson(header.at("preprocessing"));
@@ -164,17 +192,28 @@ MemoryBank LoadMemoryBank(const fs::path& path) {
     ThrowError(fmt::format("{}: memory bank header is invalid ({})", where, e.what()));
   }
   for (BankArray& a : bank.arrays) {
-    int64_t count = 1;
+    // The element count must fit the bytes left in the file; checked per dimension before the
+    // multiplication, since a forged shape ([2^39, 2^39]) would otherwise overflow int64 (UB)
+    // and wrap to a small count that passes the size check.
+    const size_t available = (bytes.size() - 8 - offset) / 4;
+    size_t count = 1;
+    bool any_zero = false;
     for (int64_t d : a.shape) {
       VIGIL_CHECK(d >= 0 && d < (int64_t{1} << 40), "{}: array '{}' has a bad shape", where,
                   a.name);
-      count *= d;
+      if (d == 0) any_zero = true;
+      if (any_zero) continue;
+      VIGIL_CHECK(static_cast<size_t>(d) <= available / count,
+                  "{}: memory bank is truncated inside array '{}'", where, a.name);
+      count *= static_cast<size_t>(d);
     }
-    const size_t size = static_cast<size_t>(count) * 4;
+    if (any_zero) count = 0;
+    const size_t size = count * 4;
     VIGIL_CHECK(size <= bytes.size() - 8 - offset, "{}: memory bank is truncated inside array '{}'",
                 where, a.name);
-    a.data.resize(static_cast<size_t>(count));
-    std::memcpy(a.data.data(), bytes.data() + offset, size);
+    a.data.resize(count);
+    // An empty array has no buffer: memcpy from/to null is undefined even for 0 bytes.
+    if (size > 0) std::memcpy(a.data.data(), bytes.data() + offset, size);
     offset += size;
   }
   VIGIL_CHECK(offset == bytes.size() - 8, "{}: memory bank has {} unexpected trailing bytes", where,

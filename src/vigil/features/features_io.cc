@@ -1,4 +1,8 @@
-#include "vigil/io/features_io.h"
+#include "vigil/features/features_io.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
 
 #include "vigil/io/npy.h"
 #include "vigil/util/check.h"
@@ -48,10 +52,29 @@ Features ReadFeatures(const fs::path& json_path) {
                 json_path.string(), name);
     return doc.at(name);
   };
+  // Numbers are range-checked before conversion: nlohmann's get<float>() / get<int>() is a plain
+  // static_cast, undefined for 1e300 or 1e20, which a hand-edited or hostile file can hold.
+  auto to_float = [&](const json& v, const char* what) {
+    VIGIL_CHECK(v.is_number(), "{}: '{}' must hold numbers", json_path.string(), what);
+    const double d = v.get<double>();
+    VIGIL_CHECK(std::isfinite(d) && std::abs(d) <= std::numeric_limits<float>::max(),
+                "{}: '{}' holds {}, not a finite float", json_path.string(), what, d);
+    return static_cast<float>(d);
+  };
+  auto to_int = [&](const json& v, const char* what) {
+    VIGIL_CHECK(v.is_number_integer() &&
+                    (v.is_number_unsigned()
+                         ? v.get<uint64_t>() <= uint64_t{std::numeric_limits<int>::max()}
+                         : v.get<int64_t>() >= std::numeric_limits<int>::min() &&
+                               v.get<int64_t>() <= std::numeric_limits<int>::max()),
+                "{}: '{}' must be an integer in int range, got {}", json_path.string(), what,
+                v.dump());
+    return static_cast<int>(v.get<int64_t>());
+  };
   Features features;
   try {
-    features.image_width = field("width").get<int>();
-    features.image_height = field("height").get<int>();
+    features.image_width = to_int(field("width"), "width");
+    features.image_height = to_int(field("height"), "height");
     features.extractor = field("extractor").get<std::string>();
     const json& keypoints = field("keypoints");
     const json& scores = field("scores");
@@ -61,9 +84,9 @@ Features ReadFeatures(const fs::path& json_path) {
     features.keypoints.resize(n, 2);
     features.scores.resize(n);
     for (int i = 0; i < n; ++i) {
-      features.keypoints(i, 0) = keypoints[i].at(0).get<float>();
-      features.keypoints(i, 1) = keypoints[i].at(1).get<float>();
-      features.scores(i) = scores[i].get<float>();
+      features.keypoints(i, 0) = to_float(keypoints[i].at(0), "keypoints");
+      features.keypoints(i, 1) = to_float(keypoints[i].at(1), "keypoints");
+      features.scores(i) = to_float(scores[i], "scores");
     }
     const NpyArray desc = ReadNpy(json_path.parent_path() / field("descriptors").get<std::string>());
     VIGIL_CHECK(desc.shape.size() == 2 && desc.shape[0] == n,
@@ -73,6 +96,13 @@ Features ReadFeatures(const fs::path& json_path) {
     DescriptorMatrix values =
         Eigen::Map<const DescriptorMatrix>(desc.data.data(), n, dim);
     if (doc.value("descriptor_type", "float") == "binary") {
+      // Bytes stored as floats: anything but an integer in [0, 255] is corruption (and casting
+      // it to uint8_t would be undefined).
+      for (Eigen::Index k = 0; k < values.size(); ++k) {
+        const float v = values.data()[k];
+        VIGIL_CHECK(v >= 0 && v <= 255 && v == std::floor(v),
+                    "{}: binary descriptor value {} is not a byte", json_path.string(), v);
+      }
       features.binary_descriptors = values.cast<uint8_t>();
     } else {
       features.descriptors = std::move(values);

@@ -1,4 +1,4 @@
-#include "vigil/io/features_io.h"
+#include "vigil/features/features_io.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "vigil/calibration/kneedle.h"
+#include "vigil/kneedle/kneedle.h"
 
 #include <cmath>
 #include <limits>

@@ -1,6 +1,6 @@
-#include "vigil/io/matches_io.h"
+#include "vigil/matching/matches_io.h"
 
-#include "vigil/io/features_io.h"
+#include "vigil/features/features_io.h"
 
 namespace vigil::io {
 using nlohmann::json;
