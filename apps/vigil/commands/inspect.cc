@@ -105,8 +105,9 @@ int RunInspect(int argc, char** argv) {
                  "pixel budget per image (about 0.55 GB per megapixel in SuperPoint); a larger "
                  "frame is skipped with its size named")->capture_default_str();
   app.add_option("--evidence", options.evidence,
-                 "change evidence: keypoints (Algorithm 1 of the paper) or dense (every pixel "
-                 "against the verified references, threshold calibrated from the reference images)")
+                 "change evidence: auto (dense with --pairs or one --reference image, keypoints for "
+                 "runs), keypoints (Algorithm 1 of the paper) or dense (every pixel against the "
+                 "verified references, threshold calibrated from the reference images)")
       ->capture_default_str();
   app.add_option("--dense-false-alarm-rate", options.dense_false_alarm_rate,
                  "dense evidence: share of clean pixels allowed above the calibrated threshold")

@@ -261,7 +261,7 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
   out.detection = DetectChanges(input, options.detector);
   const ChangeDetectionResult& result = out.detection;
   json second_json = nullptr;
-  if (options.evidence == "dense") {
+  if (options.ResolvedEvidence() == "dense") {
     // One rule for every view: the score is the minimum over the verified references.
     std::vector<int> refs = {choice.reference_index};
     for (int r : choice.alternatives) {
@@ -412,10 +412,11 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
               {"reference", fs::absolute(s.reference.dir).lexically_normal().string()},
               {"reference_frames", reference_frames},
               {"format", kOutputFormat}};
-  if (options.evidence == "dense") {
+  if (options.ResolvedEvidence() == "dense") {
     s.CalibrateDense();
     s.config["dense_threshold"] = s.dense_calibration->threshold;
   }
+  s.config["evidence"] = options.ResolvedEvidence();
   s.config_hash = ConfigHash(s.config);
 }
 
@@ -446,9 +447,9 @@ void InspectorOptions::Check() const {
   detector.Check();
   second_view.Check();
   view_check.Check();
-  VIGIL_CHECK_OPTION(evidence == "keypoints" || evidence == "dense", "evidence",
-                     fmt::format("must be keypoints or dense, got '{}'", evidence));
-  if (evidence == "dense") {
+  VIGIL_CHECK_OPTION(evidence == "auto" || evidence == "keypoints" || evidence == "dense", "evidence",
+                     fmt::format("must be auto, keypoints or dense, got '{}'", evidence));
+  if (evidence != "keypoints") {
     dense.Check();
     VIGIL_CHECK_OPTION(dense_false_alarm_rate > 0 && dense_false_alarm_rate < 1, "dense_false_alarm_rate",
                        fmt::format("must be in (0, 1), got {}", dense_false_alarm_rate));

@@ -53,12 +53,14 @@ struct InspectorOptions {
   // (matching/verification.h CheckView). One that fails is replaced by the next candidate that
   // passes; when none does, the frame is a localization error, never "no change".
   ViewCheckOptions view_check;
-  // The change evidence: "keypoints" (the paper's Algorithm 1 with vigil's additions) or
+  // The change evidence: "auto" (dense for a fixed pairing, pairs or one reference image, where
+  // the views are aligned; keypoints for runs, where dense scores still fire on parallax: see
+  // the README's results), "keypoints" (the paper's Algorithm 1 with vigil's additions) or
   // "dense" (dense/change_map.h: every query pixel compared with the verified references,
   // registered by their homography; a pixel's score is its minimum over the references that see
   // it, the threshold is calibrated on clean pairs simulated from the reference images at
   // `dense_false_alarm_rate`).
-  std::string evidence = "keypoints";
+  std::string evidence = "auto";
   dense::DenseChangeOptions dense;
   double dense_false_alarm_rate = 1e-3;  // share of clean valid pixels allowed above threshold
   int dense_max_references = 2;          // verified references whose scores are combined
@@ -82,6 +84,11 @@ struct InspectorOptions {
   // Sets the CPU threads of every model (extractor, matcher, segmenter) at once, so that no
   // front end (CLI, ROS node) can forget one.
   void SetNumThreads(int threads);
+  // The evidence actually used: "auto" resolved by the pairing (see `evidence`).
+  std::string ResolvedEvidence() const {
+    if (evidence != "auto") return evidence;
+    return single_reference || !pairs.empty() ? "dense" : "keypoints";
+  }
   // What can change a result: every field but resume and show_progress (util/options_fields.h).
   // The configuration identity (Inspector::config) is derived from this list.
   template <class Self, class V>
@@ -99,7 +106,7 @@ struct InspectorOptions {
     v("second_view", s.second_view);
     v("view_check", s.view_check);
     v("evidence", s.evidence);
-    if (s.evidence == "dense") {  // the dense settings matter only when they are used
+    if (s.evidence != "keypoints") {  // the dense settings matter only when they can be used
       v("dense", s.dense);
       v("dense_false_alarm_rate", s.dense_false_alarm_rate);
       v("dense_max_references", s.dense_max_references);
