@@ -34,12 +34,12 @@ struct ImageFeatures {
 
 // What identifies a model file without reading all of it: name, size and modification time.
 json ModelIdentity(const fs::path& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  std::error_code size_error, time_error;
+  const auto size = fs::file_size(path, size_error);
+  const auto mtime = fs::last_write_time(path, time_error).time_since_epoch().count();
   return {{"file", fs::absolute(path).lexically_normal().string()},
-          {"size", ec ? json(nullptr) : json(size)},
-          {"mtime", ec ? json(nullptr) : json(mtime)}};
+          {"size", size_error ? json(nullptr) : json(size)},
+          {"mtime", time_error ? json(nullptr) : json(mtime)}};
 }
 
 json ModelIdentities(const std::vector<fs::path>& files) {
@@ -219,11 +219,17 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
                                   {"reason", reason}};
     }
     if (!choice.found()) choice.rule = "failed-verification";
-    // A second view must pass the same check.
-    choice.alternatives.erase(std::remove_if(choice.alternatives.begin(), choice.alternatives.end(),
-                                             [&](int r) { return !check_view(r).passed; }),
-                              choice.alternatives.end());
   }
+  // Further views must pass the same check. Verified only when asked for, best first: checking
+  // every pose candidate up front would match each of them for every query.
+  auto verified_alternatives = [&](int count) {
+    std::vector<int> views;
+    for (int r : choice.alternatives) {
+      if (static_cast<int>(views.size()) >= count) break;
+      if (check_view(r).passed) views.push_back(r);
+    }
+    return views;
+  };
   timings["retrieval"] = MsSince(start) - timings["match"] - timings["extract_reference"];
 
   FrameResult out;
@@ -264,9 +270,7 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
   if (options.ResolvedEvidence() == "dense") {
     // One rule for every view: the score is the minimum over the verified references.
     std::vector<int> refs = {choice.reference_index};
-    for (int r : choice.alternatives) {
-      if (static_cast<int>(refs.size()) < options.dense_max_references) refs.push_back(r);
-    }
+    for (int r : verified_alternatives(options.dense_max_references - 1)) refs.push_back(r);
     std::vector<cv::Mat> homographies;
     for (int r : refs) {
       const ViewCheck& check = check_view(r);
@@ -290,11 +294,12 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
     json views = json::array();
     for (int r : refs) views.push_back(reference.frames[r].image.filename().string());
     second_json = {{"dense_references", views}, {"threshold", dense_calibration->threshold}};
-  } else if (options.confirm_with_second_reference && !choice.alternatives.empty() &&
-      !result.anomalies.empty()) {
-    // The best other reference the retrieval rule accepts: the next-nearest pose, or the
-    // runner-up by verified matches when the reference was chosen by appearance.
-    const int r2 = choice.alternatives.front();
+  } else if (std::vector<int> second_views;
+             options.confirm_with_second_reference && !result.anomalies.empty() &&
+             !(second_views = verified_alternatives(1)).empty()) {
+    // The best other reference the retrieval rule accepts that passes verification: the
+    // next-nearest pose, or the runner-up by verified inliers when chosen by appearance.
+    const int r2 = second_views.front();
     const ImageFeatures& ref2 = ReferenceFeatures(r2, &timings);
     const Matches& matches2 = match_with(r2);
     ChangeDetectionInput input2{&query_features, &ref2.features, &matches2, query_image.size(),
