@@ -11,7 +11,8 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libopencv-dev libopencv-contrib-dev libeigen3-dev libopenblas-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libnanoflann-dev libzip-dev zlib1g-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  chromium  # the report's browser test (headless)
 )
 # ROS 1 (optional component VIGIL_ENABLE_ROS; Debian packages it, no /opt/ros needed).
 ROS_PACKAGES=(

@@ -14,6 +14,7 @@
 #include "vigil/report/html_report.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
+#include "vigil/util/model_identity.h"
 #include "vigil/util/options_fields.h"
 
 namespace vigil {
@@ -31,22 +32,6 @@ struct ImageFeatures {
   cv::Mat image;
   Features features;
 };
-
-// What identifies a model file without reading all of it: name, size and modification time.
-json ModelIdentity(const fs::path& path) {
-  std::error_code size_error, time_error;
-  const auto size = fs::file_size(path, size_error);
-  const auto mtime = fs::last_write_time(path, time_error).time_since_epoch().count();
-  return {{"file", fs::absolute(path).lexically_normal().string()},
-          {"size", size_error ? json(nullptr) : json(size)},
-          {"mtime", time_error ? json(nullptr) : json(mtime)}};
-}
-
-json ModelIdentities(const std::vector<fs::path>& files) {
-  json out = json::array();
-  for (const fs::path& f : files) out.push_back(ModelIdentity(f));
-  return out;
-}
 
 // The output format: bumped when the rules or the JSON layout change, so that resuming an
 // output folder made by an earlier vigil recomputes it.
