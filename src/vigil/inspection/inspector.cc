@@ -33,10 +33,6 @@ struct ImageFeatures {
   Features features;
 };
 
-// The output format: bumped when the rules or the JSON layout change, so that resuming an
-// output folder made by an earlier vigil recomputes it.
-constexpr int kOutputFormat = 3;
-
 std::optional<json> ReadJsonIfValid(const fs::path& path) {
   if (!fs::exists(path)) return std::nullopt;
   try {
@@ -44,18 +40,6 @@ std::optional<json> ReadJsonIfValid(const fs::path& path) {
   } catch (const std::exception&) {
     return std::nullopt;  // unreadable leftovers are recomputed
   }
-}
-
-json ReferenceJson(const retrieval::Run& reference, const retrieval::ReferenceChoice& choice) {
-  auto number = [](double v) { return std::isnan(v) ? json(nullptr) : json(v); };
-  return {{"image", choice.found()
-                        ? json(reference.frames[choice.reference_index].image.filename().string())
-                        : json(nullptr)},
-          {"rule", choice.rule},
-          {"distance_m", number(choice.distance_m)},
-          {"angle_deg", number(choice.angle_deg)},
-          {"appearance_score", number(choice.appearance_score)},
-          {"verified_matches", choice.verified_matches}};
 }
 
 }  // namespace
@@ -131,58 +115,113 @@ struct Inspector::Impl {
     return reference_cache.emplace(index, std::move(entry)).first->second;
   }
 
-  FrameResult Inspect(const retrieval::RunFrame& frame, int q, const cv::Mat& query_image,
-                      const fs::path& out_dir, const std::string& stem);
+  FrameResult Inspect(const retrieval::RunFrame& frame, int q, const cv::Mat& query_image);
   // The fixed pairing's reference (InspectorOptions::pairs / single_reference), no retrieval.
   retrieval::ReferenceChoice FixedChoice(const retrieval::RunFrame& frame) const;
+  class QueryContext;
+  // The steps of Inspect.
+  void ChooseReference(const retrieval::RunFrame& frame, int q, const cv::Mat& image,
+                       QueryContext& ctx, FrameResult& out);
+  void KeypointEvidence(const retrieval::RunFrame& frame, const cv::Mat& image, QueryContext& ctx,
+                        FrameResult& out);
+  void DenseEvidence(const cv::Mat& image, QueryContext& ctx, FrameResult& out);
 };
 
-Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame, int q,
-                                                const cv::Mat& query_image,
-                                                const fs::path& out_dir, const std::string& stem) {
-  std::map<std::string, double> timings;
-  auto start = Clock::now();
-  const Features query_features = extractor->Extract(query_image);
-  timings["extract"] = MsSince(start);
+// One query's work in progress: its features, and the matches and view checks against the
+// references looked at so far, each computed once however many steps ask for it.
+class Inspector::Impl::QueryContext {
+ public:
+  QueryContext(Inspector::Impl* s, const cv::Mat& image, FrameResult* out)
+      : s_(*s), image_(image), out_(*out) {
+    const auto start = Clock::now();
+    out_.query_features = s_.extractor->Extract(image);
+    out_.timings_ms["extract"] = MsSince(start);
+  }
+  std::map<std::string, double>& timings() { return out_.timings_ms; }
+  const ImageFeatures& Reference(int r) { return s_.ReferenceFeatures(r, &timings()); }
+  const Matches& MatchWith(int r) {
+    auto found = matches_.find(r);
+    if (found != matches_.end()) return found->second;
+    const ImageFeatures& ref = Reference(r);
+    const auto start = Clock::now();
+    Matches m = s_.matcher->Match(out_.query_features, ref.features);
+    timings()["match"] += MsSince(start);
+    return matches_.emplace(r, std::move(m)).first->second;
+  }
+  const ViewCheck& Check(int r) {
+    auto found = checks_.find(r);
+    if (found != checks_.end()) return found->second;
+    const Matches& m = MatchWith(r);
+    const auto start = Clock::now();
+    ViewCheck check = CheckView(out_.query_features, Reference(r).features, m, image_.size(),
+                                s_.options.view_check);
+    timings()["verify"] += MsSince(start);
+    return checks_.emplace(r, std::move(check)).first->second;
+  }
+  // Further views that pass the same check, best first, at most `count`. Verified only when
+  // asked for: checking every pose candidate up front would match each of them per query.
+  std::vector<int> VerifiedAlternatives(int count) {
+    std::vector<int> views;
+    for (int r : out_.choice.alternatives) {
+      if (static_cast<int>(views.size()) >= count) break;
+      if (Check(r).passed) views.push_back(r);
+    }
+    return views;
+  }
+  // The homography registering reference r into the query: the verification's own when it
+  // chose one, else the dominant plane's with the overlap fit's looser inlier threshold (the
+  // dense window absorbs the remaining parallax). Empty when none fits.
+  cv::Mat QueryFromReference(int r) {
+    const ViewCheck& check = Check(r);
+    if (check.report.method == "homography") return check.report.model;
+    VerificationOptions plane;
+    plane.max_error_px = s_.options.detector.overlap.homography_max_error_px;
+    Matches copy = MatchWith(r);
+    const VerificationReport fit = VerifyMatches(out_.query_features, Reference(r).features, plane, &copy);
+    return fit.success ? fit.model : cv::Mat();
+  }
 
-  // Retrieval verifies candidates by matching; keep those matches for the chosen reference.
-  std::map<int, Matches> matches_by_reference;
-  auto match_with = [&](int r) -> const Matches& {
-    auto found = matches_by_reference.find(r);
-    if (found != matches_by_reference.end()) return found->second;
-    const ImageFeatures& ref = ReferenceFeatures(r, &timings);
-    const auto match_start = Clock::now();
-    Matches m = matcher->Match(query_features, ref.features);
-    timings["match"] += MsSince(match_start);
-    return matches_by_reference.emplace(r, std::move(m)).first->second;
-  };
-  start = Clock::now();
-  std::map<int, ViewCheck> checks;
-  auto check_view = [&](int r) -> const ViewCheck& {
-    auto found = checks.find(r);
-    if (found != checks.end()) return found->second;
-    const Matches& m = match_with(r);
-    const auto check_start = Clock::now();
-    ViewCheck check = CheckView(query_features, ReferenceFeatures(r, &timings).features, m,
-                                query_image.size(), options.view_check);
-    timings["verify"] += MsSince(check_start);
-    return checks.emplace(r, std::move(check)).first->second;
-  };
+ private:
+  Inspector::Impl& s_;
+  const cv::Mat& image_;
+  FrameResult& out_;
+  std::map<int, Matches> matches_;
+  std::map<int, ViewCheck> checks_;
+};
+
+namespace {
+
+ReferenceVerification ToVerification(const ViewCheck& check) {
+  ReferenceVerification v;
+  v.passed = check.passed;
+  v.model = check.report.method;
+  v.matches = check.report.num_matches;
+  v.inliers = check.report.num_inliers;
+  v.inlier_ratio = check.report.inlier_ratio;
+  v.span = check.report.span;
+  v.reason = check.reason;
+  return v;
+}
+
+}  // namespace
+
+// Retrieval (or the fixed pairing), then geometric verification of the candidate; a failing
+// candidate is replaced by the first alternative that passes, in the rule's own order.
+void Inspector::Impl::ChooseReference(const retrieval::RunFrame& frame, int q, const cv::Mat& image,
+                                      QueryContext& ctx, FrameResult& out) {
+  const auto start = Clock::now();
   const bool fixed = options.single_reference || !options.pairs.empty();
   // Appearance candidates are ranked by geometric inliers, not by raw matches.
-  retrieval::ReferenceChoice choice =
-      fixed ? FixedChoice(frame)
-            : selector->Select(frame, q, [&](int, int r) { return check_view(r).report.num_inliers; },
-                               query_image);
-  json verification = nullptr;
+  out.choice = fixed ? FixedChoice(frame)
+                     : selector->Select(frame, q, [&](int, int r) { return ctx.Check(r).report.num_inliers; },
+                                        image);
+  retrieval::ReferenceChoice& choice = out.choice;
   if (choice.found()) {
     const int first = choice.reference_index;
-    std::string reason = check_view(first).reason;
-    if (!check_view(first).passed) {
-      // Re-reference: the first alternative that passes, in the rule's own order.
+    if (!ctx.Check(first).passed) {
       choice.reference_index = -1;
       for (size_t a = 0; a < choice.alternatives.size(); ++a) {
-        if (check_view(choice.alternatives[a]).passed) {
+        if (ctx.Check(choice.alternatives[a]).passed) {
           choice.reference_index = choice.alternatives[a];
           choice.alternatives.erase(choice.alternatives.begin() + static_cast<long>(a));
           choice.rule += "+reverified";
@@ -191,152 +230,106 @@ Inspector::FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame
       }
     }
     const int used = choice.found() ? choice.reference_index : first;
-    const ViewCheck& check = check_view(used);
-    verification = {{"passed", check.passed},
-                    {"model", check.report.method},
-                    {"matches", check.report.num_matches},
-                    {"inliers", check.report.num_inliers},
-                    {"inlier_ratio", check.report.inlier_ratio},
-                    {"span", check.report.span},
-                    {"reason", check.reason}};
+    out.verification = ToVerification(ctx.Check(used));
     if (used != first) {
-      verification["replaced"] = {{"image", reference.frames[first].image.filename().string()},
-                                  {"reason", reason}};
+      out.verification->replaced_image = reference.frames[first].image.filename().string();
+      out.verification->replaced_reason = ctx.Check(first).reason;
     }
     if (!choice.found()) choice.rule = "failed-verification";
   }
-  // Further views must pass the same check. Verified only when asked for, best first: checking
-  // every pose candidate up front would match each of them for every query.
-  auto verified_alternatives = [&](int count) {
-    std::vector<int> views;
-    for (int r : choice.alternatives) {
-      if (static_cast<int>(views.size()) >= count) break;
-      if (check_view(r).passed) views.push_back(r);
-    }
-    return views;
-  };
-  timings["retrieval"] = MsSince(start) - timings["match"] - timings["extract_reference"];
-
-  FrameResult out;
-  out.json = {{"query", frame.image.filename().string()},
-              {"reference", ReferenceJson(reference, choice)},
-              {"threshold", threshold},
-              {"keypoints", {{"query", query_features.size()}}}};
-  json& doc = out.json;
-  doc["verification"] = verification;
+  auto& t = ctx.timings();
+  t["retrieval"] = MsSince(start) - t["match"] - t["extract_reference"] - t["verify"];
   if (!choice.found()) {
-    doc["localization_error"] = true;
-    doc["note"] = verification.is_null()
-                      ? "no reference image qualifies (pose thresholds and appearance verification failed)"
-                      : "not inspectable: no candidate reference passes geometric verification (" +
-                            verification.value("reason", "") + ")";
-    doc["anomalies"] = json::array();
-    if (!out_dir.empty()) {
-      io::WriteImage(out_dir / "masks" / (stem + ".png"), cv::Mat::zeros(query_image.size(), CV_8U));
-    }
-    doc["timings_ms"] = timings;
-    out.annotated = RenderAnomalyOverlay(query_image, out.detection);
-    return out;
+    out.note = out.verification
+                   ? "not inspectable: no candidate reference passes geometric verification (" +
+                         out.verification->reason + ")"
+                   : "no reference image qualifies (pose thresholds and appearance verification failed)";
+    return;
   }
-  const ImageFeatures& ref = ReferenceFeatures(choice.reference_index, &timings);
-  const Matches& matches = match_with(choice.reference_index);
+  out.inspected = true;
+  out.reference_image = reference.frames[choice.reference_index].image.filename().string();
+  const ImageFeatures& ref = ctx.Reference(choice.reference_index);
+  out.reference_features = ref.features;
+  out.reference_image_pixels = ref.image;
+  out.matches = ctx.MatchWith(choice.reference_index);
+  const cv::Mat h = ctx.QueryFromReference(choice.reference_index);
+  if (!h.empty()) out.query_to_reference = h.inv();
+}
 
-  start = Clock::now();
-  std::vector<Instance> instances;
-  if (segmenter) instances = segmenter->Segment(query_image);
-  timings["segment"] = MsSince(start);
-
-  start = Clock::now();
-  ChangeDetectionInput input{&query_features, &ref.features, &matches, query_image.size(),
-                             ref.image.size(), &instances, query_image, ref.image};
+// Algorithm 1 on the chosen reference, confirmed by the best other verified reference: the
+// next-nearest pose, or the runner-up by verified inliers when chosen by appearance.
+void Inspector::Impl::KeypointEvidence(const retrieval::RunFrame& frame, const cv::Mat& image,
+                                       QueryContext& ctx, FrameResult& out) {
+  const ImageFeatures& ref = ctx.Reference(out.choice.reference_index);
+  ChangeDetectionInput input{&out.query_features, &ref.features, &out.matches, image.size(),
+                             ref.image.size(), &out.instances, image, ref.image};
   out.detection = DetectChanges(input, options.detector);
-  const ChangeDetectionResult& result = out.detection;
-  json second_json = nullptr;
-  if (options.ResolvedEvidence() == "dense") {
-    // One rule for every view: the score is the minimum over the verified references.
-    std::vector<int> refs = {choice.reference_index};
-    for (int r : verified_alternatives(options.dense_max_references - 1)) refs.push_back(r);
-    std::vector<cv::Mat> homographies;
-    for (int r : refs) {
-      const ViewCheck& check = check_view(r);
-      cv::Mat h = check.report.method == "homography" ? check.report.model : cv::Mat();
-      if (h.empty()) {
-        // A 3-D scene: the homography of the dominant plane, with the looser inlier threshold
-        // of the overlap fit; the dense window absorbs the remaining parallax.
-        VerificationOptions plane;
-        plane.max_error_px = options.detector.overlap.homography_max_error_px;
-        Matches copy = match_with(r);
-        const VerificationReport fit = VerifyMatches(
-            query_features, ReferenceFeatures(r, &timings).features, plane, &copy);
-        if (fit.success) h = fit.model;
-      }
-      homographies.push_back(h);
-    }
-    if (!out.detection.localization_error) {
-      out.detection.anomalies = DenseAnomalies(query_image, refs, homographies, &timings);
-    }
-    out.detection.unconfirmed.clear();
-    json views = json::array();
-    for (int r : refs) views.push_back(reference.frames[r].image.filename().string());
-    second_json = {{"dense_references", views}, {"threshold", dense_calibration->threshold}};
-  } else if (std::vector<int> second_views;
-             options.confirm_with_second_reference && !result.anomalies.empty() &&
-             !(second_views = verified_alternatives(1)).empty()) {
-    // The best other reference the retrieval rule accepts that passes verification: the
-    // next-nearest pose, or the runner-up by verified inliers when chosen by appearance.
-    const int r2 = second_views.front();
-    const ImageFeatures& ref2 = ReferenceFeatures(r2, &timings);
-    const Matches& matches2 = match_with(r2);
-    ChangeDetectionInput input2{&query_features, &ref2.features, &matches2, query_image.size(),
-                                ref2.image.size(), &instances, query_image, ref2.image};
-    const ChangeDetectionResult second = DetectChanges(input2, options.detector);
-    const int dropped = ConfirmWithSecondView(second, options.second_view, &out.detection);
-    const auto& pose2 = reference.frames[r2].pose;
-    second_json = {{"image", reference.frames[r2].image.filename().string()},
-                   {"distance_m", frame.pose && pose2
-                                      ? json((frame.pose->position - pose2->position).norm())
-                                      : json(nullptr)},
-                   {"verified_matches", matches2.num_matches()},
-                   {"localization_error", second.localization_error},
-                   {"unconfirmed_anomalies", dropped}};
+  if (!options.confirm_with_second_reference || out.detection.anomalies.empty()) return;
+  const std::vector<int> second_views = ctx.VerifiedAlternatives(1);
+  if (second_views.empty()) return;
+  const int r2 = second_views.front();
+  const ImageFeatures& ref2 = ctx.Reference(r2);
+  const Matches& matches2 = ctx.MatchWith(r2);
+  ChangeDetectionInput input2{&out.query_features, &ref2.features, &matches2, image.size(),
+                              ref2.image.size(), &out.instances, image, ref2.image};
+  const ChangeDetectionResult second = DetectChanges(input2, options.detector);
+  SecondViewOutcome s;
+  s.unconfirmed_anomalies = ConfirmWithSecondView(second, options.second_view, &out.detection);
+  s.image = reference.frames[r2].image.filename().string();
+  const auto& pose2 = reference.frames[r2].pose;
+  if (frame.pose && pose2) s.distance_m = (frame.pose->position - pose2->position).norm();
+  s.verified_matches = matches2.num_matches();
+  s.localization_error = second.localization_error;
+  out.second_view = s;
+}
+
+// One rule for every view: a pixel's score is its minimum over the verified references.
+// Algorithm 1 still runs first for its overlap and localization check.
+void Inspector::Impl::DenseEvidence(const cv::Mat& image, QueryContext& ctx, FrameResult& out) {
+  const ImageFeatures& ref = ctx.Reference(out.choice.reference_index);
+  ChangeDetectionInput input{&out.query_features, &ref.features, &out.matches, image.size(),
+                             ref.image.size(), &out.instances, image, ref.image};
+  out.detection = DetectChanges(input, options.detector);
+  std::vector<int> refs = {out.choice.reference_index};
+  for (int r : ctx.VerifiedAlternatives(options.dense_max_references - 1)) refs.push_back(r);
+  std::vector<cv::Mat> homographies;
+  DenseOutcome dense;
+  for (int r : refs) {
+    homographies.push_back(ctx.QueryFromReference(r));
+    dense.references.push_back(reference.frames[r].image.filename().string());
   }
-  timings["detect"] = MsSince(start);
+  if (!out.detection.localization_error) {
+    out.detection.anomalies = DenseAnomalies(image, refs, homographies, &ctx.timings());
+  }
+  out.detection.unconfirmed.clear();
+  dense.threshold = dense_calibration->threshold;
+  out.dense = dense;
+}
+
+FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame, int q, const cv::Mat& image) {
+  FrameResult out;
+  out.query = frame.image.filename().string();
+  out.threshold = threshold;
+  out.evidence = options.ResolvedEvidence();
+  QueryContext ctx(this, image, &out);
+  ChooseReference(frame, q, image, ctx, out);
+  if (!out.inspected) return out;
+
+  auto start = Clock::now();
+  if (segmenter) out.instances = segmenter->Segment(image);
+  out.num_instances = static_cast<int>(out.instances.size());
+  out.timings_ms["segment"] = MsSince(start);
 
   start = Clock::now();
-  out.annotated = RenderAnomalyOverlay(query_image, result);
-  if (!out_dir.empty()) {
-    io::WriteImage(out_dir / "masks" / (stem + ".png"), result.ChangeMask(query_image.size()));
-    if (options.write_panels) {
-      PanelInput panel{query_image, ref.image, &query_features, &matches, &instances, &result};
-      io::WriteImage(out_dir / "panels" / (stem + ".png"), RenderInspectionPanel(panel));
-    }
+  if (out.evidence == "dense") {
+    DenseEvidence(image, ctx, out);
+  } else {
+    KeypointEvidence(frame, image, ctx, out);
   }
-  timings["write"] = MsSince(start);
-
-  json polygon = json::array();
-  for (const cv::Point& p : result.overlap.polygon) polygon.push_back({p.x, p.y});
-  doc["keypoints"] = {{"query", query_features.size()},
-                      {"reference", ref.features.size()},
-                      {"matches", matches.num_matches()},
-                      {"matched_in_overlap", result.matched_in_overlap.size()},
-                      {"unmatched_in_overlap", result.unmatched_in_overlap.size()},
-                      {"explained_by_reference", result.explained.size()}};
-  doc["overlap"] = {{"method", result.overlap.method},
-                    {"polygon", polygon},
-                    {"area_fraction", result.overlap.area_fraction}};
-  doc["localization_error"] = result.localization_error;
-  doc["note"] = result.note;
-  doc["eps_px"] = result.eps_px;
-  doc["eps_note"] = result.eps_note;
-  doc["withheld_anomalies"] = result.withheld_anomalies;
-  doc["second_reference"] = second_json;
-  doc["instances"] = instances.size();
-  doc["anomalies"] = AnomaliesToJson(result.anomalies, query_features, ref.features);
-  // What the second view dropped, for whoever wonders why a change was not reported.
-  doc["unconfirmed_anomalies"] = AnomaliesToJson(result.unconfirmed, query_features, ref.features);
-  for (const auto& [stage, ms] : matches.timings_ms) timings["matcher_" + stage] = ms;
-  for (const auto& [stage, ms] : result.timings_ms) timings["detect_" + stage] = ms;
-  doc["timings_ms"] = timings;
+  out.timings_ms["detect"] = MsSince(start);
+  out.note = out.detection.note;
+  for (const auto& [stage, ms] : out.matches.timings_ms) out.timings_ms["matcher_" + stage] = ms;
+  for (const auto& [stage, ms] : out.detection.timings_ms) out.timings_ms["detect_" + stage] = ms;
   return out;
 }
 
@@ -401,7 +394,7 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
               {"models", models},
               {"reference", fs::absolute(s.reference.dir).lexically_normal().string()},
               {"reference_frames", reference_frames},
-              {"format", kOutputFormat}};
+              {"format", kFrameResultFormat}};
   if (options.ResolvedEvidence() == "dense") {
     s.CalibrateDense();
     s.config["dense_threshold"] = s.dense_calibration->threshold;
@@ -412,11 +405,18 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
 
 Inspector::~Inspector() = default;
 
-Inspector::FrameResult Inspector::InspectFrame(const retrieval::RunFrame& frame, int index,
-                                               const cv::Mat& image, const fs::path& out_dir,
-                                               const std::string& stem) {
+FrameResult Inspector::InspectFrame(const retrieval::RunFrame& frame, int index, const cv::Mat& image) {
   VIGIL_CHECK(!image.empty(), "{}: empty query image", frame.image.string());
-  return impl_->Inspect(frame, index, image, out_dir, stem);
+  return impl_->Inspect(frame, index, image);
+}
+
+void WriteFrameImages(const fs::path& out_dir, const std::string& stem, const FrameResult& result,
+                      const cv::Mat& query_image, bool write_panel) {
+  io::WriteImage(out_dir / "masks" / (stem + ".png"), result.detection.ChangeMask(query_image.size()));
+  if (!write_panel || !result.inspected) return;
+  PanelInput panel{query_image, result.reference_image_pixels, &result.query_features,
+                   &result.matches, &result.instances, &result.detection};
+  io::WriteImage(out_dir / "panels" / (stem + ".png"), RenderInspectionPanel(panel));
 }
 
 double Inspector::threshold() const { return impl_->threshold; }
@@ -559,7 +559,10 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
       if (previous && previous->value("config_hash", "") == inspector.config_hash() &&
           fs::exists(out_dir / "masks" / (stem + ".png")) &&
           (!run_options.write_panels || fs::exists(out_dir / "panels" / (stem + ".png")))) {
-        summary.queries.push_back({frame.image.filename().string(), true, *previous});
+        QueryOutcome outcome{frame.image.filename().string(), true, 0, false, *previous};
+        outcome.num_anomalies = static_cast<int>(previous->value("anomalies", json::array()).size());
+        outcome.localization_error = previous->value("localization_error", false);
+        summary.queries.push_back(std::move(outcome));
         progress.Advance();
         continue;
       }
@@ -574,14 +577,19 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
       progress.Advance();
       continue;
     }
-    json doc = inspector.InspectFrame(frame, q, image, out_dir, stem).json;
+    const FrameResult result = inspector.InspectFrame(frame, q, image);
+    const auto write_start = std::chrono::steady_clock::now();
+    WriteFrameImages(out_dir, stem, result, image, run_options.write_panels);
+    json doc = ToJson(result);
+    doc["timings_ms"]["write"] = MsSince(write_start);
     doc["config_hash"] = inspector.config_hash();
     for (const auto& [stage, ms] : doc["timings_ms"].items()) {
       summary.total_timings_ms[stage] += ms.get<double>();
     }
     // The JSON is written last: its presence means every output of this query is complete.
     WriteTextFileAtomically(json_path, doc.dump(1));
-    summary.queries.push_back({frame.image.filename().string(), false, std::move(doc)});
+    summary.queries.push_back({result.query, false, static_cast<int>(result.detection.anomalies.size()),
+                               result.localization_error(), std::move(doc)});
     progress.Advance();
   }
   progress.Finish();

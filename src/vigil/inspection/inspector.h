@@ -24,6 +24,7 @@
 #include "vigil/dense/change_map.h"
 #include "vigil/features/extractor.h"
 #include "vigil/inspection/change_detector.h"
+#include "vigil/inspection/frame_result.h"
 #include "vigil/matching/matcher.h"
 #include "vigil/matching/verification.h"
 #include "vigil/retrieval/reference_selector.h"
@@ -119,11 +120,14 @@ struct InspectorOptions {
   void Check() const;
 };
 
-// One query's outcome, as in its JSON (the full JSON is kept for the report).
+// One query's outcome in a run: the counts the summary needs, and its JSON document
+// (ToJson of its FrameResult, or the document an earlier run wrote, when resumed).
 struct QueryOutcome {
-  std::string query;          // file name
-  bool resumed = false;       // loaded from an earlier run, not recomputed
-  nlohmann::json result;      // the per-query JSON document
+  std::string query;                // file name
+  bool resumed = false;             // loaded from an earlier run, not recomputed
+  int num_anomalies = 0;
+  bool localization_error = false;  // not inspectable
+  nlohmann::json result;            // the per-query JSON document (FrameResultSchema)
 };
 
 // A frame the run could not use, with the reason (its read error).
@@ -152,16 +156,10 @@ class Inspector {
   Inspector(retrieval::Run reference, const InspectorOptions& options);
   ~Inspector();
 
-  struct FrameResult {
-    nlohmann::json json;            // the per-query document (inspection/result_io.h)
-    ChangeDetectionResult detection;  // empty when no reference was found
-    cv::Mat annotated;              // the query with its anomalies drawn (RenderAnomalyOverlay)
-  };
   // Inspects one query image. `frame` gives its pose (optional) and file name; `index` is its
-  // index in the query run (for retrieval's verifier). When out_dir is non-empty, writes
-  // masks/<stem>.png and (if enabled) panels/<stem>.png there; the JSON is left to the caller.
-  FrameResult InspectFrame(const retrieval::RunFrame& frame, int index, const cv::Mat& image,
-                           const std::filesystem::path& out_dir, const std::string& stem);
+  // index in the query run (for retrieval's verifier). Writes nothing: see WriteFrameImages
+  // and ToJson (inspection/frame_result.h).
+  FrameResult InspectFrame(const retrieval::RunFrame& frame, int index, const cv::Mat& image);
 
   double threshold() const;                 // matcher threshold in use
   const std::string& threshold_source() const;
@@ -175,6 +173,11 @@ class Inspector {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Writes masks/<stem>.png (the change mask; zero when not inspectable) and, when write_panel
+// and the frame was inspected, panels/<stem>.png (inspection/panel.h), each atomically.
+void WriteFrameImages(const std::filesystem::path& out_dir, const std::string& stem,
+                      const FrameResult& result, const cv::Mat& query_image, bool write_panel);
 
 // Runs the inspection. `cancel` is checked between queries (throws vigil::Cancelled; outputs
 // of finished queries stay valid). Throws vigil::Error on bad input (empty runs, unreadable

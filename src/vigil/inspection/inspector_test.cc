@@ -145,6 +145,9 @@ TEST(Inspector, CorruptCalibrationFileIsAClearError) {
 namespace vigil {
 namespace {
 
+void SchemaMismatches(const nlohmann::json& schema, const nlohmann::json& doc,
+                      const std::string& path, std::vector<std::string>* out);
+
 // A query that matches nothing (random noise) and a reference of another size: no crash, the
 // unmatched query is flagged (localization error or no reference), the other is inspected.
 TEST(Inspector, QueryWithoutMatchesAndReferenceOfAnotherSize) {
@@ -167,9 +170,43 @@ TEST(Inspector, QueryWithoutMatchesAndReferenceOfAnotherSize) {
       << summary.queries[0].result.dump();
   EXPECT_TRUE(summary.queries[0].result["anomalies"].empty());
   for (size_t q = 1; q < 3; ++q) {
-    EXPECT_TRUE(summary.queries[q].result.contains("overlap")) << summary.queries[q].result.dump();
+    EXPECT_TRUE(summary.queries[q].result["overlap"].is_object()) << summary.queries[q].result.dump();
   }
   EXPECT_TRUE(std::filesystem::exists(runs.out / "report.html"));
+  // The documents on disk, of an inspected and of a not inspectable frame, have exactly the
+  // documented layout.
+  for (const QueryOutcome& q : summary.queries) {
+    const std::string stem = fs::path(q.query).stem().string();
+    const nlohmann::json doc = nlohmann::json::parse(ReadFileToString(runs.out / (stem + ".json")));
+    std::vector<std::string> mismatches;
+    SchemaMismatches(FrameResultSchema(), doc, "", &mismatches);
+    EXPECT_TRUE(mismatches.empty()) << q.query << ": " << ::testing::PrintToString(mismatches);
+    EXPECT_EQ(doc["format"], kFrameResultFormat);
+    EXPECT_EQ(q.localization_error, doc["localization_error"].get<bool>());
+    EXPECT_EQ(q.num_anomalies, static_cast<int>(doc["anomalies"].size()));
+  }
+}
+
+// Where `doc` departs from the documented layout `schema` (FrameResultSchema): a documented key
+// missing, an undocumented key present, or an object or array of another shape. A documented
+// object may be null (not applicable to this frame); a string in the schema is a leaf.
+void SchemaMismatches(const nlohmann::json& schema, const nlohmann::json& doc,
+                      const std::string& path, std::vector<std::string>* out) {
+  if (schema.is_string()) return;
+  if (schema.is_object()) {
+    if (doc.is_null()) return;
+    if (!doc.is_object()) return out->push_back(path + ": not an object");
+    for (const auto& [key, sub] : schema.items()) {
+      if (!doc.contains(key)) out->push_back(path + "/" + key + ": documented, missing");
+      else SchemaMismatches(sub, doc[key], path + "/" + key, out);
+    }
+    for (const auto& [key, value] : doc.items()) {
+      if (!schema.contains(key)) out->push_back(path + "/" + key + ": not documented");
+    }
+    return;
+  }
+  if (!doc.is_array()) return out->push_back(path + ": not an array");
+  for (size_t i = 0; i < doc.size(); ++i) SchemaMismatches(schema[0], doc[i], path + "/" + std::to_string(i), out);
 }
 
 }  // namespace

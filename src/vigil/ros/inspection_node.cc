@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 #include <ros/ros.h>
 
+#include "vigil/inspection/panel.h"
 #include "vigil/io/image_io.h"
 #include "vigil/report/html_report.h"
 #include "vigil/retrieval/run.h"
@@ -218,10 +219,14 @@ struct InspectionNode::Impl {
         run_frame.image = name;
         run_frame.pose = frame->pose;
         run_frame.timestamp = msg.header.stamp.toSec();
-        Inspector::FrameResult result = inspector.InspectFrame(
-            run_frame, index, image, options.out_dir, fs::path(name).stem().string());
-        doc = std::move(result.json);
-        annotated = result.annotated;
+        const FrameResult result = inspector.InspectFrame(run_frame, index, image);
+        if (!options.out_dir.empty()) {
+          WriteFrameImages(options.out_dir, fs::path(name).stem().string(), result, image,
+                           options.inspector.write_panels);
+        }
+        doc = ToJson(result);
+        doc["config_hash"] = inspector.config_hash();
+        annotated = RenderAnomalyOverlay(image, result.detection);
         for (const Anomaly& a : result.detection.anomalies)
           labels.push_back(a.kind + ":" + a.label);
       } catch (const std::exception& e) {
