@@ -26,6 +26,8 @@ json VerificationToJson(const std::optional<ReferenceVerification>& v) {
   json out = {{"passed", v->passed},       {"model", v->model},
               {"matches", v->matches},     {"inliers", v->inliers},
               {"inlier_ratio", v->inlier_ratio}, {"span", v->span},
+              {"null_inliers", v->null_inliers < 0 ? json(nullptr) : json(v->null_inliers)},
+              {"null_probability", v->null_probability < 0 ? json(nullptr) : json(v->null_probability)},
               {"reason", v->reason},       {"replaced", nullptr}};
   if (!v->replaced_image.empty()) {
     out["replaced"] = {{"image", v->replaced_image}, {"reason", v->replaced_reason}};
@@ -131,6 +133,8 @@ const json& FrameResultSchema() {
         {"inliers", "geometric inliers"},
         {"inlier_ratio", "inliers / matches"},
         {"span", "inlier hull area / query area"},
+        {"null_inliers", "mean inliers of the same fit on shuffled matches (chance level), null if untested"},
+        {"null_probability", "binomial probability of this many inliers at chance level, null if untested"},
         {"reason", "why it passed or failed"},
         {"replaced", "{image, reason} of the first candidate when it failed and was replaced, else null"}}},
       {"threshold", "matcher threshold"},

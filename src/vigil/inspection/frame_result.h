@@ -33,6 +33,8 @@ struct ReferenceVerification {
   int inliers = 0;
   double inlier_ratio = 0;
   double span = 0;            // inlier hull area / query area
+  double null_inliers = -1;   // mean inliers on shuffled matches (chance level), -1 if untested
+  double null_probability = -1;  // P(inliers this many by chance), -1 if untested
   std::string reason;         // why it passed or failed
   // Set when the first candidate failed and another reference replaced it.
   std::string replaced_image;

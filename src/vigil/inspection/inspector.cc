@@ -199,6 +199,8 @@ ReferenceVerification ToVerification(const ViewCheck& check) {
   v.inliers = check.report.num_inliers;
   v.inlier_ratio = check.report.inlier_ratio;
   v.span = check.report.span;
+  if (!std::isnan(check.report.null_inliers)) v.null_inliers = check.report.null_inliers;
+  if (!std::isnan(check.report.null_probability)) v.null_probability = check.report.null_probability;
   v.reason = check.reason;
   return v;
 }

@@ -249,3 +249,82 @@ TEST(InspectorConfig, EveryOptionFieldChangesTheIdentity) {
 
 }  // namespace
 }  // namespace vigil
+
+namespace vigil {
+namespace {
+
+// An image of another place at 640x480: a real PCB scan (deeppcb-dev), nothing like the
+// office of changes-freiburg.
+cv::Mat OtherPlace() {
+  const auto scans = io::ListImages(testing::DataDir() / "deeppcb-dev" / "reference");
+  cv::Mat resized;
+  cv::resize(io::ReadImage(scans.at(0)), resized, {640, 480}, 0, 0, cv::INTER_LINEAR);
+  return resized;
+}
+
+// A localization failure: the pose-chosen reference shows another place. It is replaced by the
+// other reference that the pose rule accepts and that passes verification; when no reference
+// passes, the frames are not inspectable, never "no change".
+TEST(Inspector, WrongPoseChosenReferenceIsReplacedOrFlagged) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "deeppcb-dev" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_wrong_place");
+  const auto references = io::ListImages(runs.reference);
+  ASSERT_EQ(references.size(), 2u);
+  io::WriteImage(references[0], OtherPlace());  // the pose-nearest reference (pairs.csv)
+
+  const InspectionSummary replaced = RunInspection(runs.reference, runs.query, runs.out, FastOptions());
+  ASSERT_EQ(replaced.queries.size(), 3u);
+  for (const QueryOutcome& q : replaced.queries) {
+    const nlohmann::json& doc = q.result;
+    EXPECT_EQ(doc["reference"]["image"], references[1].filename().string()) << doc.dump();
+    EXPECT_NE(doc["reference"]["rule"].get<std::string>().find("+reverified"), std::string::npos);
+    EXPECT_EQ(doc["verification"]["replaced"]["image"], references[0].filename().string());
+    EXPECT_TRUE(doc["verification"]["passed"].get<bool>());
+    EXPECT_TRUE(doc["inspected"].get<bool>());
+  }
+
+  io::WriteImage(references[1], OtherPlace());  // now no reference shows the place
+  const InspectionSummary flagged =
+      RunInspection(runs.reference, runs.query, runs.out / "none", FastOptions());
+  for (const QueryOutcome& q : flagged.queries) {
+    const nlohmann::json& doc = q.result;
+    EXPECT_TRUE(q.localization_error) << doc.dump();
+    EXPECT_FALSE(doc["inspected"].get<bool>());
+    EXPECT_TRUE(doc["anomalies"].empty());
+    EXPECT_EQ(doc["reference"]["rule"], "failed-verification");
+    EXPECT_FALSE(doc["verification"]["passed"].get<bool>());
+    EXPECT_NE(doc["note"].get<std::string>().find("not inspectable"), std::string::npos);
+  }
+}
+
+// Retrieval by appearance must not favour the reference with the most keypoints: a highly
+// textured image of another place, with far more keypoints than the true reference, is in the
+// run; the true reference is chosen for every query.
+TEST(Inspector, MostKeypointsDistractorDoesNotWinRetrieval) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const fs::path texture_dir = testing::DataDir() / "textures" / "grass" / "train" / "good";
+  VIGIL_REQUIRE_FILE(texture_dir);
+  const SmallRuns runs = MakeSmallRuns("inspector_distractor");
+  fs::remove(runs.reference / "poses.csv");
+  fs::remove(runs.query / "poses.csv");
+  cv::Mat texture, distractor;
+  texture = io::ReadImage(io::ListImages(texture_dir).at(0));
+  cv::resize(texture, distractor, {640, 480}, 0, 0, cv::INTER_LINEAR);
+  io::WriteImage(runs.reference / "zz_distractor.png", distractor);
+  InspectorOptions options = FastOptions();
+  auto extractor = FeatureExtractor::Create(options.extractor);
+  const auto references = io::ListImages(runs.reference);
+  const fs::path true_reference = runs.reference / "s0_1341847980.722988.png";
+  ASSERT_GT(extractor->Extract(distractor).size(), extractor->Extract(io::ReadImage(true_reference)).size())
+      << "the distractor must have more keypoints for this test to mean anything";
+
+  const InspectionSummary summary = RunInspection(runs.reference, runs.query, runs.out, options);
+  ASSERT_EQ(summary.queries.size(), 3u);
+  for (const QueryOutcome& q : summary.queries) {
+    EXPECT_EQ(q.result["reference"]["image"], true_reference.filename().string()) << q.result.dump();
+  }
+}
+
+}  // namespace
+}  // namespace vigil

@@ -1,6 +1,8 @@
 #include "vigil/matching/verification.h"
 
 #include <algorithm>
+#include <cmath>
+#include <random>
 
 #include <opencv2/calib3d.hpp>
 #include <opencv2/imgproc.hpp>
@@ -61,12 +63,63 @@ VerificationReport VerifyMatches(const Features& features0, const Features& feat
   return report;
 }
 
+namespace {
+
+// Mean inliers of the estimator on `shuffles` random permutations of the matched reference
+// points: what the same fit finds on the same keypoint layout without true correspondences.
+// Seeded, so that a check is reproducible.
+double NullInliers(const Features& query, const Features& reference, const Matches& matches,
+                   const VerificationOptions& ransac, int shuffles) {
+  std::vector<int> partners;
+  for (int j : matches.matches0) {
+    if (j >= 0) partners.push_back(j);
+  }
+  std::mt19937 rng(12345);
+  double total = 0;
+  for (int s = 0; s < shuffles; ++s) {
+    std::shuffle(partners.begin(), partners.end(), rng);
+    Matches shuffled = matches;
+    size_t k = 0;
+    for (int& j : shuffled.matches0) {
+      if (j >= 0) j = partners[k++];
+    }
+    total += VerifyMatches(query, reference, ransac, &shuffled).num_inliers;
+  }
+  return total / shuffles;
+}
+
+}  // namespace
+
+double BinomialUpperTail(int n, int k, double p) {
+  if (k <= 0) return 1.0;
+  if (k > n) return 0.0;
+  if (p <= 0) return 0.0;
+  if (p >= 1) return 1.0;
+  // Sum of the terms in log space from k up; they decrease past the mode, so stop when they
+  // no longer add to the sum.
+  double sum = 0;
+  const double lp = std::log(p), lq = std::log1p(-p);
+  for (int i = k; i <= n; ++i) {
+    const double log_term = std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) +
+                            i * lp + (n - i) * lq;
+    const double term = std::exp(log_term);
+    sum += term;
+    if (i > n * p && term < sum * 1e-12) break;
+  }
+  return std::min(1.0, sum);
+}
+
 void ViewCheckOptions::Check() const {
   VIGIL_CHECK_OPTION(min_inliers >= 0, "min_inliers", fmt::format("must be >= 0, got {}", min_inliers));
   VIGIL_CHECK_OPTION(min_inlier_ratio >= 0 && min_inlier_ratio <= 1, "min_inlier_ratio",
                      fmt::format("must be in [0, 1], got {}", min_inlier_ratio));
   VIGIL_CHECK_OPTION(min_span >= 0 && min_span <= 1, "min_span",
                      fmt::format("must be in [0, 1], got {}", min_span));
+  VIGIL_CHECK_OPTION(null_shuffles >= 0, "null_shuffles", fmt::format("must be >= 0, got {}", null_shuffles));
+  VIGIL_CHECK_OPTION(max_null_probability > 0 && max_null_probability < 1, "max_null_probability",
+                     fmt::format("must be in (0, 1), got {}", max_null_probability));
+  VIGIL_CHECK_OPTION(null_max_iterations > 0, "null_max_iterations",
+                     fmt::format("must be > 0, got {}", null_max_iterations));
   ransac.Check();
 }
 
@@ -81,7 +134,15 @@ ViewCheck CheckView(const Features& query, const Features& reference, const Matc
     report.span /= std::max(1.0, static_cast<double>(query_size.area()));
     if (!check.report.success || report.num_inliers > check.report.num_inliers) check.report = report;
   }
-  const VerificationReport& r = check.report;
+  VerificationReport& r = check.report;
+  if (r.success && options.null_shuffles > 0 && r.num_inliers >= options.min_inliers) {
+    VerificationOptions ransac = options.ransac;
+    ransac.method = r.method;
+    ransac.max_iterations = options.null_max_iterations;
+    r.null_inliers = NullInliers(query, reference, matches, ransac, options.null_shuffles);
+    const double p0 = std::clamp(r.null_inliers / std::max(1, r.num_matches), 1e-9, 1.0);
+    r.null_probability = BinomialUpperTail(r.num_matches, r.num_inliers, p0);
+  }
   if (r.num_inliers < options.min_inliers) {
     check.reason = fmt::format("{} geometric inliers of {} matches (needs {})", r.num_inliers,
                                r.num_matches, options.min_inliers);
@@ -90,6 +151,10 @@ ViewCheck CheckView(const Features& query, const Features& reference, const Matc
   } else if (r.span < options.min_span) {
     check.reason = fmt::format("inliers span {:.1f}% of the query (needs {:.1f}%)", 100 * r.span,
                                100 * options.min_span);
+  } else if (r.null_probability > options.max_null_probability) {
+    check.reason = fmt::format("{} inliers of {} matches is chance level: shuffled matches give {:.1f} "
+                               "(p = {:.2g}, needs < {:.2g})", r.num_inliers, r.num_matches,
+                               r.null_inliers, r.null_probability, options.max_null_probability);
   }
   check.passed = check.reason.empty();
   return check;

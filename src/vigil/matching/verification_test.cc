@@ -87,6 +87,49 @@ TEST(Verification, FundamentalSeparatesInliersFromOutliers) {
   EXPECT_EQ(report.num_inliers, kept);
 }
 
+TEST(Verification, BinomialUpperTailMatchesClosedForms) {
+  EXPECT_NEAR(BinomialUpperTail(10, 10, 0.5), 1.0 / 1024, 1e-12);
+  EXPECT_NEAR(BinomialUpperTail(4, 2, 0.5), 11.0 / 16, 1e-12);  // (6 + 4 + 1) / 16
+  EXPECT_DOUBLE_EQ(BinomialUpperTail(7, 0, 0.3), 1.0);
+  EXPECT_DOUBLE_EQ(BinomialUpperTail(7, 8, 0.3), 0.0);
+  EXPECT_NEAR(BinomialUpperTail(3, 1, 0.2), 1 - 0.8 * 0.8 * 0.8, 1e-12);
+}
+
+// Random correspondences between clustered keypoint layouts (a cluster in each image, the
+// layout that lets an epipolar geometry fit much of anything) must fail the view check as
+// chance level, however many "inliers" the fit keeps; the same layouts with true
+// correspondences under a homography pass it.
+TEST(Verification, ChanceLevelInliersFailTheViewCheck) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> around(0.f, 60.f);
+  std::uniform_real_distribution<float> coord(0.f, 640.f);
+  const int n = 90;
+  Features q, r, r_true;
+  q.keypoints.resize(n, 2);
+  r.keypoints.resize(n, 2);
+  r_true.keypoints.resize(n, 2);
+  Matches matches;
+  for (int i = 0; i < n; ++i) {
+    const float x = coord(rng), y = 0.75f * coord(rng);
+    q.keypoints.row(i) << x, y;
+    r.keypoints.row(i) << 320.f + around(rng), 240.f + around(rng);  // unrelated points
+    r_true.keypoints.row(i) << 0.9f * x + 20.f, 0.9f * y + 10.f;
+    matches.matches0.push_back(i);
+    matches.confidence0.push_back(1.f);
+  }
+  ViewCheckOptions options;
+  options.min_inlier_ratio = 0;  // only the significance test decides here
+  options.min_inliers = 8;
+  options.min_span = 0;
+  const ViewCheck random = CheckView(q, r, matches, {640, 480}, options);
+  EXPECT_FALSE(random.passed) << random.report.num_inliers << " inliers";
+  EXPECT_NE(random.reason.find("chance level"), std::string::npos) << random.reason;
+  EXPECT_GT(random.report.null_probability, options.max_null_probability);
+  const ViewCheck real = CheckView(q, r_true, matches, {640, 480}, options);
+  EXPECT_TRUE(real.passed) << real.reason;
+  EXPECT_LT(real.report.null_probability, 1e-6);
+}
+
 TEST(Verification, TooFewMatchesMarksAllOutliersWithoutError) {
   Features f0, f1;
   f0.keypoints = KeypointMatrix::Zero(3, 2);

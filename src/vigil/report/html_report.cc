@@ -103,7 +103,7 @@ std::string QueryRows(const fs::path& out_dir, const std::vector<json>& queries)
          << SecondViewNote(q) << "</td>"
          << "<td>" << n << "</td><td>" << AnomalySummary(q.value("anomalies", json::array())) << "</td>"
          << "<td>" << (flagged ? "likely localization error: " + HtmlEscape(q.value("note", "")) : "") << "</td>"
-         << "<td>" << (q.contains("keypoints") ? q["keypoints"].value("matches", 0) : 0) << "</td>"
+         << "<td>" << (q.contains("keypoints") && q["keypoints"]["matches"].is_number() ? q["keypoints"]["matches"].get<int>() : 0) << "</td>"
          << "<td>" << fmt::format("{:.0f}", total_ms) << "</td><td>";
     if (!thumb.empty()) {
       rows << "<a href=\"panels/" << HtmlEscape(stem) << ".png\"><img src=\"" << thumb << "\"></a>";
