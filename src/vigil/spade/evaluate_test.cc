@@ -32,11 +32,24 @@ TEST(Evaluate, ReadsMvtecLayout) {
   EXPECT_EQ(FindMvtecCategories(testing::DataDir() / "textures").size(), 2u);
 }
 
-TEST(Evaluate, RejectsMaskOfWrongSizeAndEmptyTrainFolder) {
+// A mask at another resolution of the same picture is resized to its image (nearest-neighbour,
+// so the defect keeps its place and stays binary); one of another shape is refused.
+TEST(Evaluate, ResizesMaskOfSameShapeRejectsOtherShapeAndEmptyTrainFolder) {
   const fs::path dir = testing::MakeTempDir("eval_bad");
+  cv::Mat half = cv::Mat::zeros(100, 150, CV_8U);
+  half(cv::Rect(30, 20, 40, 10)).setTo(255);
+  io::WriteImage(dir / "half.png", half);
+  const cv::Mat full = ReadMask(dir / "half.png", cv::Size(300, 200));
+  ASSERT_EQ(full.size(), cv::Size(300, 200));
+  EXPECT_EQ(cv::countNonZero(full), 80 * 20);
+  EXPECT_EQ(full.at<uint8_t>(40, 60), 255);
+  EXPECT_EQ(full.at<uint8_t>(39, 60), 0);
+  EXPECT_EQ(cv::countNonZero((full != 0) & (full != 255)), 0);
   io::WriteImage(dir / "mask.png", cv::Mat::zeros(10, 12, CV_8U));
   const std::string e1 = ErrorOf([&] { ReadMask(dir / "mask.png", cv::Size(224, 224)); });
-  EXPECT_NE(e1.find("mask.png: mask is 12x10 but its image is 224x224"), std::string::npos) << e1;
+  EXPECT_NE(e1.find("mask.png: mask is 12x10 but its image is 224x224 (another aspect ratio)"),
+            std::string::npos)
+      << e1;
   fs::create_directories(dir / "cat" / "train" / "good");
   const std::string e2 = ErrorOf([&] { ReadMvtecCategory(dir / "cat"); });
   EXPECT_NE(e2.find("no train images"), std::string::npos) << e2;
