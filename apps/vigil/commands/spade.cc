@@ -108,8 +108,8 @@ struct BackboneFlags {
     options.input_height = input.height;
     try {
       auto backbone = std::make_unique<spade::Backbone>(options);
-      std::fprintf(stderr, "input %dx%d for %dx%d images (--input-size auto)\n",
-                   input.width, input.height, image.width, image.height);
+      std::fprintf(stderr, "input %dx%d for %dx%d images (--input-size auto)\n", input.width,
+                   input.height, image.width, image.height);
       return backbone;
     } catch (const Error& e) {
       std::fprintf(stderr, "warning: %s; using %dx%d (the image shape is squeezed)\n", e.what(),

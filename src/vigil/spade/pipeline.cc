@@ -44,7 +44,8 @@ MemoryBank FitMemoryBank(Backbone& backbone, const AnomalyDetectorOptions& optio
 }
 
 cv::Mat ScoreMapToImageSize(const cv::Mat& score_map, cv::Size image_size) {
-  VIGIL_CHECK(!score_map.empty() && image_size.area() > 0, "ScoreMapToImageSize: empty map or size");
+  VIGIL_CHECK(!score_map.empty() && image_size.area() > 0,
+              "ScoreMapToImageSize: empty map or size");
   if (score_map.size() == image_size) return score_map;
   cv::Mat resized;
   cv::resize(score_map, resized, image_size, 0, 0, cv::INTER_LINEAR);
