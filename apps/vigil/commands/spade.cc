@@ -27,6 +27,10 @@ using spade::BackboneOptions;
 
 namespace {
 
+// Relative aspect-ratio spread within which train images count as one shape for
+// --input-size auto (AspectPreservingInput's default tolerance).
+constexpr double kShapeTolerance = 0.1;
+
 // Backbone flags: a preset plus explicit overrides.
 struct BackboneFlags {
   std::string model;
@@ -69,17 +73,36 @@ struct BackboneFlags {
     return options;
   }
 
-  // The backbone for images like `first_image`: with --input-size auto, an input of the image's
-  // shape when it is far from the preset's (spade::AspectPreservingInput); a backbone that
-  // refuses that size (a fixed-shape graph) falls back to the preset size with a warning.
-  std::unique_ptr<spade::Backbone> Create(const fs::path& first_image) const {
+  // The backbone for the train images: with --input-size auto, an input of their shape when it
+  // is far from the preset's (spade::AspectPreservingInput) and every train image shares it;
+  // a folder of mixed shapes (e.g. landscape and portrait) gets the preset size, to which every
+  // image is resized (backbone.h). A backbone that refuses the shaped size (a fixed-shape graph)
+  // falls back to the preset size with a warning.
+  std::unique_ptr<spade::Backbone> Create(const std::vector<fs::path>& train_images) const {
     BackboneOptions options = Resolve();
     const cv::Size preset(options.input_width, options.input_height);
-    if (input_size != "auto" || first_image.empty()) {
+    if (input_size != "auto" || train_images.empty()) {
       return std::make_unique<spade::Backbone>(options);
     }
-    const cv::Size image = io::ReadImage(first_image).size();
+    // The first image sets the shape (as before); the others must share its aspect ratio to
+    // within AspectPreservingInput's tolerance (KolektorSDD: 500x1235..1284, all within 4 %).
+    const cv::Size image = io::ReadImage(train_images.front()).size();
     const cv::Size input = spade::AspectPreservingInput(preset, image);
+    const double ratio = static_cast<double>(image.width) / image.height;
+    for (const fs::path& path : train_images) {
+      if (input == preset) break;
+      const cv::Size other = io::ReadImage(path).size();
+      const double other_ratio = static_cast<double>(other.width) / other.height;
+      if (std::abs(other_ratio / ratio - 1) > kShapeTolerance) {
+        std::fprintf(stderr,
+                     "input %dx%d (--input-size auto): the train images differ in shape (%s is "
+                     "%dx%d, %s %dx%d); each is resized to the input\n",
+                     preset.width, preset.height, path.filename().string().c_str(), other.width,
+                     other.height, train_images.front().filename().string().c_str(), image.width,
+                     image.height);
+        return std::make_unique<spade::Backbone>(options);
+      }
+    }
     if (input == preset) return std::make_unique<spade::Backbone>(options);
     options.input_width = input.width;
     options.input_height = input.height;
@@ -122,8 +145,9 @@ void AddBackboneOptions(CLI::App& app, BackboneFlags& flags) {
       ->delimiter(',');
   app.add_option("--pool-tap", flags.pool_tap, "retrieval output name (overrides the preset)");
   app.add_option("--input-size", flags.input_size,
-                 "model input size in pixels: auto (the preset's, or the train images' shape "
-                 "when far from square, e.g. 224x576 for 500x1250 images), N (square) or WxH")
+                 "model input size in pixels, to which every image is resized: auto (the "
+                 "preset's, or the train images' shape when they share one far from square, "
+                 "e.g. 224x576 for 500x1250 images), N (square) or WxH")
       ->capture_default_str();
   app.add_option("--mean", flags.mean, "per-channel mean, 3 values (input order)")->delimiter(',');
   app.add_option("--std", flags.stddev, "per-channel std, 3 values")->delimiter(',');
@@ -234,7 +258,7 @@ int RunSpade(int argc, char** argv) {
           fit_data.empty() ? fs::path(fit_train) : fs::path(fit_data) / "train" / "good";
       const auto train = spade::ListTrainImages(train_dir);
       SyncThreads(fit_options, fit_backbone.threads);
-      const auto backbone = fit_backbone.Create(train.front());
+      const auto backbone = fit_backbone.Create(train);
       const spade::MemoryBank bank =
           spade::FitMemoryBank(*backbone, fit_options, train, true, &cancel);
       cancel.ThrowIfCancelled();
@@ -301,8 +325,7 @@ int RunSpade(int argc, char** argv) {
                 "image_AUROC", "pixel_AUROC", "AUPRO", "F1max");
     for (const fs::path& dir : categories) {
       const spade::MvtecCategory category = spade::ReadMvtecCategory(dir);
-      const auto backbone =
-          eval_backbone.Create(category.train.empty() ? fs::path() : category.train.front());
+      const auto backbone = eval_backbone.Create(category.train);
       const spade::CategoryMetrics m =
           spade::EvaluateCategory(category, *backbone, eval_options, options, &cancel);
       for (const auto& [defect, d] : m.by_defect) {

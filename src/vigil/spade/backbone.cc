@@ -34,6 +34,24 @@ std::vector<float> GlobalMean(const cv::Mat& pooled, int channels) {
 
 }  // namespace
 
+cv::Mat ResizeToModelInput(const cv::Mat& image, cv::Size input) {
+  VIGIL_CHECK(!image.empty() && input.area() > 0, "ResizeToModelInput: empty image or size");
+  if (image.size() == input) return image;
+  // Per axis: area averaging where the image shrinks (what PIL's antialiased bilinear in the
+  // references approximates; cv::INTER_LINEAR alone would alias a 2.5x reduction), bilinear
+  // where it grows. OpenCV applies INTER_AREA's averaging only when both axes shrink, so a
+  // mixed case (300x200 -> 224x224) is done in two passes: shrink, then grow.
+  const cv::Size shrunk(std::min(image.cols, input.width), std::min(image.rows, input.height));
+  cv::Mat out = image;
+  if (shrunk != image.size()) cv::resize(image, out, shrunk, 0, 0, cv::INTER_AREA);
+  if (shrunk != input) {
+    cv::Mat grown;
+    cv::resize(out, grown, input, 0, 0, cv::INTER_LINEAR);
+    out = grown;
+  }
+  return out;
+}
+
 void BackboneOptions::Check() const {
   VIGIL_CHECK_OPTION(!pyramid_taps.empty(), "pyramid_taps", "needs at least one output name");
   for (const std::string& tap : pyramid_taps) {
@@ -164,17 +182,9 @@ Backbone::Backbone(const BackboneOptions& options) : options_(options) {
 cv::Mat Backbone::Preprocess(const cv::Mat& image, const std::string& source) const {
   VIGIL_CHECK(!image.empty(), "{}: empty image", source);
   VIGIL_CHECK(image.depth() == CV_8U, "{}: expected an 8-bit image", source);
-  VIGIL_CHECK(image.cols >= options_.input_width && image.rows >= options_.input_height,
-              "{}: image is {}x{}, smaller than the model input {}x{} (vigil does not upscale)",
-              source, image.cols, image.rows, options_.input_width, options_.input_height);
   const cv::Mat bgr = io::ToBgr(image, source);
-  cv::Mat resized;
-  if (bgr.cols == options_.input_width && bgr.rows == options_.input_height) {
-    resized = bgr;
-  } else {
-    cv::resize(bgr, resized, cv::Size(options_.input_width, options_.input_height), 0, 0,
-               cv::INTER_AREA);
-  }
+  const cv::Mat resized =
+      ResizeToModelInput(bgr, cv::Size(options_.input_width, options_.input_height));
   const int h = options_.input_height, w = options_.input_width;
   cv::Mat blob(std::vector<int>{1, 3, h, w}, CV_32F);
   float* out = blob.ptr<float>();

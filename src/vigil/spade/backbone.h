@@ -16,13 +16,18 @@
 //   "mobilenet-v2" the MobileNetV2 1.0/224 of ../shared/models/mobilenet_v2: taps s4x, s8x,
 //                  s16x, retrieval output pool, RGB, (pixel - 128) / 128.
 //
-// Aspect ratio: every image is resized (INTER_AREA, as the SPADE fixture was made) to the
-// input size, so the whole part stays in view. For images far from the input's shape (e.g.
-// KolektorSDD's ~500x1250 commutators), AspectPreservingInput() gives an input of the image's
-// shape (224x576 there) instead of squeezing thin defects away; a fully convolutional backbone
-// runs at any size, and a retrieval output pooled with a fixed kernel is averaged over what it
-// gives. Images smaller than the input are refused rather than upscaled (upscaling invents
-// texture the bank never saw).
+// Resize policy: every image, train and test, of whatever size and orientation, is resized to
+// the model input (ResizeToModelInput: area averaging on the axes that shrink, bilinear on the
+// ones that grow), the whole image with no centre crop: the reference transforms
+// (PatchCore, SPADE-pytorch: Resize(256) + CenterCrop(224)) drop a border where a defect is
+// never seen and that the score map cannot be mapped back onto, while anomalib's plain Resize
+// keeps it. The aspect ratio is therefore not kept by the resize itself; for a data set whose
+// images are far from the input's shape (e.g. KolektorSDD's ~500x1250 commutators),
+// AspectPreservingInput() gives an input of the images' shape (224x576 there) instead of
+// squeezing thin defects away; a fully convolutional backbone runs at any size, and a
+// retrieval output pooled with a fixed kernel is averaged over what it gives. Images smaller
+// than the input are upscaled (bilinear) like in the references. Score maps come out at the
+// input size and are mapped back to each image's own size by the pipeline (pipeline.h).
 #pragma once
 
 #include <array>
@@ -62,6 +67,10 @@ std::vector<std::string> BackbonePresetNames();
 cv::Size AspectPreservingInput(cv::Size model_input, cv::Size image_size, double tolerance = 0.1,
                                int multiple = 32);
 
+// `image` resized to `input` as the backbone does it (see the header comment); returned as is
+// when it already has that size.
+cv::Mat ResizeToModelInput(const cv::Mat& image, cv::Size input);
+
 // What makes two backbones the same: the ONNX file's name, size and content hash.
 struct BackboneIdentity {
   std::string file_name;
@@ -96,7 +105,8 @@ class Backbone {
   explicit Backbone(const BackboneOptions& options);
 
   // Runs the network on an 8-bit image (BGR or gray, as cv::imread gives); `source` names the
-  // image in errors. Throws when the image is smaller than the input size.
+  // image in errors. Any size is accepted (resized to the input); throws, naming `source`, on an
+  // empty or non-8-bit image.
   BackboneOutput Run(const cv::Mat& image, const std::string& source);
 
   // The resized, normalised NCHW blob fed to the network (exposed for tests).

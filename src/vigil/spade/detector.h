@@ -67,7 +67,7 @@ std::vector<std::string> AnomalyDetectorNames();
 
 struct AnomalyResult {
   float image_score = 0;
-  cv::Mat score_map;            // CV_32F at the model input resolution
+  cv::Mat score_map;  // CV_32F at the model input resolution (ScoreImage: the image's size)
   std::vector<int> neighbours;  // SPADE: the K train images used, nearest first
 };
 

@@ -141,9 +141,18 @@ std::vector<fs::path> FindMvtecCategories(const fs::path& dir) {
 
 cv::Mat ReadMask(const fs::path& mask, cv::Size image_size) {
   cv::Mat m = io::ReadImage(mask, io::ImageMode::kGray);
-  VIGIL_CHECK(m.size() == image_size, "{}: mask is {}x{} but its image is {}x{}", mask.string(),
+  if (m.size() == image_size) return m;
+  // A mask saved at another resolution of the same picture is resized like the score maps are
+  // (to the image's own size; nearest-neighbour keeps it binary). One of another shape belongs
+  // to another picture and is refused.
+  const double mask_ratio = static_cast<double>(m.cols) / m.rows;
+  const double image_ratio = static_cast<double>(image_size.width) / image_size.height;
+  VIGIL_CHECK(std::abs(mask_ratio / image_ratio - 1) <= kMaskAspectTolerance,
+              "{}: mask is {}x{} but its image is {}x{} (another aspect ratio)", mask.string(),
               m.cols, m.rows, image_size.width, image_size.height);
-  return m;
+  cv::Mat resized;
+  cv::resize(m, resized, image_size, 0, 0, cv::INTER_NEAREST);
+  return resized;
 }
 
 cv::Mat MakeOverlay(const cv::Mat& image, const cv::Mat& score_map, float lo, float hi,
@@ -178,7 +187,6 @@ CategoryMetrics EvaluateCategory(const MvtecCategory& category, Backbone& backbo
   metrics.fit_seconds = Seconds(start);
   const auto detector = AnomalyDetector::Create(OptionsForBank(options, bank));
 
-  const cv::Size input(backbone.options().input_width, backbone.options().input_height);
   std::vector<float> scores;
   std::vector<uint8_t> labels;
   std::vector<cv::Mat> maps, masks;
@@ -188,16 +196,16 @@ CategoryMetrics EvaluateCategory(const MvtecCategory& category, Backbone& backbo
                          eval_options.show_progress);
     for (const MvtecTestImage& test : category.tests) {
       if (cancel != nullptr) cancel->ThrowIfCancelled();
+      // Pixel metrics at each image's own size: the map is mapped back to it (ScoreImage) and
+      // the mask read at it, so images of different sizes are compared pixel for pixel.
       const cv::Mat image = io::ReadImage(test.image);
-      cv::Mat mask_input = cv::Mat::zeros(input, CV_8U);
-      if (!test.mask.empty()) {
-        cv::resize(ReadMask(test.mask, image.size()), mask_input, input, 0, 0, cv::INTER_NEAREST);
-      }
-      AnomalyResult result = detector->Score(backbone.Run(image, test.image.string()), bank);
+      const cv::Mat mask = test.mask.empty() ? cv::Mat::zeros(image.size(), CV_8U)
+                                             : ReadMask(test.mask, image.size());
+      AnomalyResult result = ScoreImage(backbone, *detector, bank, image, test.image.string());
       scores.push_back(result.image_score);
       labels.push_back(test.defect == "good" ? 0 : 1);
       maps.push_back(result.score_map);
-      masks.push_back(mask_input);
+      masks.push_back(mask);
       progress.Advance();
     }
     progress.Finish();
@@ -296,7 +304,7 @@ CategoryMetrics EvaluateCategory(const MvtecCategory& category, Backbone& backbo
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>vigil {0}</title>"
       "<style>body{{font-family:sans-serif}} td,th{{padding:2px 10px;text-align:right}}"
       "</style></head><body><h1>{0}</h1><p>{1}</p><p>{2} train images, {3} test images; fit "
-      "{4:.1f} s, {5:.3f} s per test image. Pixel metrics at the model input resolution; "
+      "{4:.1f} s, {5:.3f} s per test image. Pixel metrics at each image's own size; "
       "AUPRO up to FPR {6}.</p><img src=\"roc.png\"><table><tr><th>defect</th><th>images</th>"
       "<th>image AUROC</th><th>pixel AUROC</th><th>AUPRO</th></tr>",
       HtmlEscape(category.name), HtmlEscape(eval_options.title), metrics.train_images,

@@ -2,9 +2,10 @@
 //   <category>/train/good/*.png                 normal images (the memory bank)
 //   <category>/test/<defect or good>/*.png      test images
 //   <category>/ground_truth/<defect>/<id>_mask.png   defect masks (255 = defect), optional
-// A category without ground_truth/ gets image-level metrics only. Pixel metrics are computed
-// at the model input resolution: score maps come out at that size and masks are resized to it
-// with nearest-neighbour (a mask must first match its image's size exactly, else it is refused).
+// A category without ground_truth/ gets image-level metrics only. Images may differ in size and
+// orientation (each is resized to the model input, backbone.h). Pixel metrics are computed at
+// each test image's own size: its score map is mapped back to it (bilinear) and its mask is read
+// at it (a mask of another resolution but the same aspect ratio is resized, nearest-neighbour).
 // Per category it writes overlays/<defect>/<image>.png (heat map over the image, mask outline
 // in green), roc.png (image- and pixel-level ROC curves) and index.html (summary page).
 #pragma once
@@ -79,7 +80,12 @@ CategoryMetrics EvaluateCategory(const MvtecCategory& category, Backbone& backbo
 // {"image_auroc", "pixel_auroc", "aupro", "f1_max", "by_defect": {...}, ...}; NaN -> null.
 nlohmann::json MetricsToJson(const CategoryMetrics& metrics);
 
-// Reads a mask as 8-bit single channel and checks it against the image size.
+// Relative aspect-ratio difference within which a mask of another size is resized to its image.
+inline constexpr double kMaskAspectTolerance = 0.02;
+
+// Reads a mask as 8-bit single channel at `image_size`: resized (nearest-neighbour) when it has
+// another size but the image's aspect ratio (within kMaskAspectTolerance); throws naming the
+// mask and both sizes otherwise.
 cv::Mat ReadMask(const std::filesystem::path& mask, cv::Size image_size);
 
 // Heat map (JET, scaled by [lo, hi]) blended over the image, mask outline in green.

@@ -1,5 +1,7 @@
 #include "vigil/spade/pipeline.h"
 
+#include <opencv2/imgproc.hpp>
+
 #include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
 
@@ -41,9 +43,25 @@ MemoryBank FitMemoryBank(Backbone& backbone, const AnomalyDetectorOptions& optio
   return bank;
 }
 
+cv::Mat ScoreMapToImageSize(const cv::Mat& score_map, cv::Size image_size) {
+  VIGIL_CHECK(!score_map.empty() && image_size.area() > 0,
+              "ScoreMapToImageSize: empty map or size");
+  if (score_map.size() == image_size) return score_map;
+  cv::Mat resized;
+  cv::resize(score_map, resized, image_size, 0, 0, cv::INTER_LINEAR);
+  return resized;
+}
+
+AnomalyResult ScoreImage(Backbone& backbone, const AnomalyDetector& detector,
+                         const MemoryBank& bank, const cv::Mat& image, const std::string& source) {
+  AnomalyResult result = detector.Score(backbone.Run(image, source), bank);
+  result.score_map = ScoreMapToImageSize(result.score_map, image.size());
+  return result;
+}
+
 AnomalyResult ScoreImageFile(Backbone& backbone, const AnomalyDetector& detector,
                              const MemoryBank& bank, const fs::path& image) {
-  return detector.Score(backbone.Run(io::ReadImage(image), image.string()), bank);
+  return ScoreImage(backbone, detector, bank, io::ReadImage(image), image.string());
 }
 
 AnomalyDetectorOptions OptionsForBank(const AnomalyDetectorOptions& options,

@@ -22,7 +22,20 @@ MemoryBank FitMemoryBank(Backbone& backbone, const AnomalyDetectorOptions& optio
                          const std::vector<std::filesystem::path>& train_images, bool show_progress,
                          const CancelToken* cancel);
 
-// Reads, checks and scores one image. The result's map is at the model input resolution.
+// A score map at the model input resolution mapped back onto an image of `image_size`:
+// bilinear (INTER_LINEAR, half-pixel centres, as anomalib's F.interpolate of the anomaly map to
+// the original size), so each map pixel scores the image pixel it came from. No-op when the
+// sizes agree.
+cv::Mat ScoreMapToImageSize(const cv::Mat& score_map, cv::Size image_size);
+
+// Scores one 8-bit image of any size (`source` names it in errors). The image score is the
+// detector's, computed at the model input resolution (SPADE: pooled-vector kNN; PatchCore: max
+// patch score, reweighted), so it does not depend on the image's own size; the map is mapped
+// back to the image's size (ScoreMapToImageSize).
+AnomalyResult ScoreImage(Backbone& backbone, const AnomalyDetector& detector,
+                         const MemoryBank& bank, const cv::Mat& image, const std::string& source);
+
+// Reads and scores one image file (ScoreImage); the map has the image's own size.
 AnomalyResult ScoreImageFile(Backbone& backbone, const AnomalyDetector& detector,
                              const MemoryBank& bank, const std::filesystem::path& image);
 

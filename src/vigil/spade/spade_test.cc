@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <random>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "vigil/io/image_io.h"
 #include "vigil/spade/detector.h"
@@ -289,10 +292,13 @@ TEST(Backbone, RejectsMissingTapSmallImagesAndBadModels) {
   Backbone backbone(FixtureBackbone());
   EXPECT_EQ(backbone.pyramid_shapes()[0], (std::array<int, 3>{64, 56, 56}));
   EXPECT_EQ(backbone.pooled_dim(), 256);
-  const std::string e2 = ErrorOf([&] { backbone.Run(cv::Mat(100, 300, CV_8UC3), "small.png"); });
-  EXPECT_NE(e2.find("small.png: image is 300x100, smaller than the model input 224x224"),
-            std::string::npos)
-      << e2;
+  // Smaller images are resized up to the input like any other; empty ones are refused by name.
+  const BackboneOutput small =
+      backbone.Run(cv::Mat(100, 300, CV_8UC3, cv::Scalar(10, 100, 200)), "small.png");
+  EXPECT_EQ(small.pyramid[0].height, 56);
+  EXPECT_EQ(small.pyramid[0].width, 56);
+  const std::string e2 = ErrorOf([&] { backbone.Run(cv::Mat(), "empty.png"); });
+  EXPECT_NE(e2.find("empty.png: empty image"), std::string::npos) << e2;
 
   const fs::path bogus = testing::MakeTempDir("backbone") / "bogus.onnx";
   std::ofstream(bogus) << "not a model";
@@ -302,6 +308,111 @@ TEST(Backbone, RejectsMissingTapSmallImagesAndBadModels) {
             std::string::npos);
   EXPECT_NE(ErrorOf([] { BackbonePreset("vgg"); }).find("unknown backbone preset 'vgg'"),
             std::string::npos);
+}
+
+// Each axis is shrunk by area averaging and grown bilinearly: a constant image stays constant,
+// and a 2:1 shrink of a vertical 0/200 stripe pattern (period 2) averages each pair to 100.
+TEST(Backbone, ResizeToModelInputAveragesWhereItShrinksAndGrowsElsewhere) {
+  const cv::Mat constant(200, 300, CV_8UC3, cv::Scalar(7, 77, 177));
+  const cv::Mat c = ResizeToModelInput(constant, {224, 224});
+  ASSERT_EQ(c.size(), cv::Size(224, 224));
+  EXPECT_EQ(cv::norm(c, cv::Mat(224, 224, CV_8UC3, cv::Scalar(7, 77, 177)), cv::NORM_INF), 0);
+  cv::Mat stripes(100, 448, CV_8UC1);
+  for (int x = 0; x < 448; ++x) stripes.col(x).setTo(x % 2 == 0 ? 0 : 200);
+  const cv::Mat s = ResizeToModelInput(stripes, {224, 224});  // x shrinks 2:1, y grows 2.24x
+  ASSERT_EQ(s.size(), cv::Size(224, 224));
+  double lo, hi;
+  cv::minMaxLoc(s, &lo, &hi);
+  EXPECT_EQ(lo, 100);
+  EXPECT_EQ(hi, 100);
+}
+
+// Seeded texture: uniform noise blurred to ~4 px grains, statistically the same at any size and
+// after a mild anisotropic resize, so train images of one size describe test images of another.
+cv::Mat Texture(cv::Size size, uint64_t seed) {
+  cv::RNG rng(seed);
+  cv::Mat noise(size, CV_8UC1), blurred, bgr;
+  rng.fill(noise, cv::RNG::UNIFORM, 0, 256);
+  cv::GaussianBlur(noise, blurred, cv::Size(), 2.0);
+  cv::normalize(blurred, blurred, 60, 190, cv::NORM_MINMAX);
+  cv::cvtColor(blurred, bgr, cv::COLOR_GRAY2BGR);
+  return bgr;
+}
+
+// A folder of mixed sizes and orientations (300x200, 200x300, 256x256) trains and scores with
+// no resizing by hand: each score map has its image's own size, its maximum lies inside the
+// synthetic defect (a bright disc drawn at a known place), and with the image score taken at
+// the model resolution every defective image outscores every clean one whatever its shape.
+TEST(Spade, MixedSizeFolderGivesMapsAtEachImageSizeAndFindsTheDefect) {
+  VIGIL_REQUIRE_FILE(FixtureModel());
+  const fs::path dir = testing::MakeTempDir("spade_mixed");
+  const std::vector<cv::Size> sizes = {{300, 200}, {200, 300}, {256, 256}};
+  fs::create_directories(dir / "train");
+  uint64_t seed = 1;
+  for (int copy = 0; copy < 2; ++copy) {
+    for (const cv::Size& size : sizes) {
+      io::WriteImage(dir / "train" / fmt::format("t{}_{}x{}.png", copy, size.width, size.height),
+                     Texture(size, seed++));
+    }
+  }
+  struct Test {
+    fs::path path;
+    cv::Point centre;  // of the defect, image pixels
+    int radius = 0;    // 0: a clean image
+  };
+  std::vector<Test> tests;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const cv::Size size = sizes[i];
+    cv::Mat clean = Texture(size, 100 + i), defect = Texture(size, 200 + i);
+    // Different places per image, away from the border.
+    const cv::Point centre(size.width * (i + 1) / 4, size.height * (3 - i) / 4);
+    const int radius = 16;
+    cv::circle(defect, centre, radius, cv::Scalar::all(255), cv::FILLED);
+    tests.push_back({dir / fmt::format("clean_{}.png", i), {}, 0});
+    io::WriteImage(tests.back().path, clean);
+    tests.push_back({dir / fmt::format("defect_{}.png", i), centre, radius});
+    io::WriteImage(tests.back().path, defect);
+  }
+
+  Backbone backbone(FixtureBackbone());
+  const std::vector<fs::path> train = ListTrainImages(dir / "train");
+  ASSERT_EQ(train.size(), 6u);
+  for (const std::string method : {"spade", "patchcore"}) {
+    SCOPED_TRACE(method);
+    AnomalyDetectorOptions options;
+    options.method = method;
+    options.spade.k = 2;
+    options.patchcore.coreset_ratio = 0.25;
+    const MemoryBank bank = FitMemoryBank(backbone, options, train, false, nullptr);
+    const auto detector = AnomalyDetector::Create(options);
+    float worst_defect = std::numeric_limits<float>::infinity(), best_clean = 0;
+    for (const Test& test : tests) {
+      SCOPED_TRACE(test.path.filename().string());
+      const cv::Mat image = io::ReadImage(test.path);
+      const AnomalyResult r = ScoreImageFile(backbone, *detector, bank, test.path);
+      ASSERT_EQ(r.score_map.size(), image.size());
+      ASSERT_TRUE(std::isfinite(r.image_score));
+      if (test.radius == 0) {
+        best_clean = std::max(best_clean, r.image_score);
+        continue;
+      }
+      worst_defect = std::min(worst_defect, r.image_score);
+      cv::Point peak;
+      cv::minMaxLoc(r.score_map, nullptr, nullptr, nullptr, &peak);
+      EXPECT_LE(cv::norm(peak - test.centre), test.radius)
+          << "peak at " << peak << ", defect at " << test.centre;
+    }
+    if (method == "patchcore") {
+      // SPADE's image score is the pooled vector's kNN distance, which a 16 px disc barely moves
+      // on random features; PatchCore's is the worst patch, which the disc sets.
+      EXPECT_GT(worst_defect, best_clean);
+      // Unreadable files are refused by name.
+      std::ofstream(dir / "broken.png") << "not an image";
+      const std::string e =
+          ErrorOf([&] { ScoreImageFile(backbone, *detector, bank, dir / "broken.png"); });
+      EXPECT_NE(e.find("broken.png: cannot read image"), std::string::npos) << e;
+    }
+  }
 }
 
 TEST(Backbone, AspectPreservingInputKeepsTheShorterSideAndTheImageShape) {
