@@ -46,6 +46,10 @@ int RunInspect(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--segmenter-weights", options.segmenter.weights, "segmenter model file");
   app.add_flag("--no-segmenter", no_segmenter, "skip instance segmentation (DBSCAN only)");
+  app.add_option("--segment-when", options.segment_when,
+                 "evidence: segment only frames where the keypoints already show a change; "
+                 "always: every frame (the paper)")
+      ->capture_default_str();
   app.add_option("--overlap", options.detector.overlap.method, "overlap mask: box|hull|homography")
       ->capture_default_str();
   app.add_option("--overlap-margin", options.detector.overlap.margin_fraction,

@@ -318,17 +318,26 @@ FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame, int q, co
   if (!out.inspected) return out;
 
   auto start = Clock::now();
-  if (segmenter) out.instances = segmenter->Segment(image);
-  out.num_instances = static_cast<int>(out.instances.size());
-  out.timings_ms["segment"] = MsSince(start);
-
-  start = Clock::now();
   if (out.evidence == "dense") {
     DenseEvidence(image, ctx, out);
   } else {
+    auto segment = [&] {
+      const auto segment_start = Clock::now();
+      out.instances = segmenter->Segment(image);
+      out.timings_ms["segment"] = MsSince(segment_start);
+      out.num_instances = static_cast<int>(out.instances.size());
+    };
+    if (segmenter && options.segment_when == "always") segment();
     KeypointEvidence(frame, image, ctx, out);
+    const ChangeDetectionResult& d = out.detection;
+    const bool evidence = !d.anomalies.empty() || !d.unconfirmed.empty() || d.withheld_anomalies > 0;
+    if (segmenter && options.segment_when == "evidence" && evidence) {
+      segment();
+      out.second_view.reset();
+      KeypointEvidence(frame, image, ctx, out);
+    }
   }
-  out.timings_ms["detect"] = MsSince(start);
+  out.timings_ms["detect"] = MsSince(start) - out.timings_ms["segment"];
   out.note = out.detection.note;
   for (const auto& [stage, ms] : out.matches.timings_ms) out.timings_ms["matcher_" + stage] = ms;
   for (const auto& [stage, ms] : out.detection.timings_ms) out.timings_ms["detect_" + stage] = ms;
@@ -448,6 +457,8 @@ void InspectorOptions::Check() const {
     VIGIL_CHECK_OPTION(dense_max_references >= 1, "dense_max_references",
                        fmt::format("must be >= 1, got {}", dense_max_references));
   }
+  VIGIL_CHECK_OPTION(segment_when == "evidence" || segment_when == "always", "segment_when",
+                     fmt::format("must be evidence or always, got '{}'", segment_when));
   VIGIL_CHECK_OPTION(max_pixels >= 1, "max_pixels", fmt::format("must be >= 1, got {}", max_pixels));
   VIGIL_CHECK_OPTION(!(single_reference && !pairs.empty()), "pairs",
                      "a single reference image and a pairs file exclude each other");

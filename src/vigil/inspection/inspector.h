@@ -40,6 +40,13 @@ struct InspectorOptions {
   std::string calibration_file;  // calibration.json from `vigil calibrate`; sets the threshold
   SegmenterOptions segmenter;
   bool segment = true;           // false: no instance segmentation (DBSCAN only)
+  // When the segmenter runs: "evidence" (default) only on frames where Algorithm 1 without
+  // instances already finds a change (a DBSCAN cluster or a missing object) or withholds some,
+  // then Algorithm 1 again with the instances; "always" on every frame (the paper). The
+  // segmenter costs about one SuperPoint extraction per frame, and on a clean route most frames
+  // have no evidence, so "evidence" is what makes a live rate possible (bench/README.md). The
+  // dense evidence never needs it (its regions come from the change map).
+  std::string segment_when = "evidence";
   retrieval::RunOptions reference_run;
   retrieval::RunOptions query_run;
   retrieval::ReferenceSelectorOptions selection;
@@ -99,6 +106,7 @@ struct InspectorOptions {
     v("calibration_file", s.calibration_file);
     v("segmenter", s.segmenter);
     v("segment", s.segment);
+    v("segment_when", s.segment_when);
     v("reference_run", s.reference_run);
     v("query_run", s.query_run);
     v("selection", s.selection);

@@ -87,6 +87,7 @@ InspectionNodeOptions ReadInspectionNodeOptions(const ::ros::NodeHandle& pnh) {
   o.inspector.matcher.type = Param<std::string>(pnh, "matcher", o.inspector.matcher.type);
   o.inspector.segmenter.type = Param<std::string>(pnh, "segmenter", o.inspector.segmenter.type);
   o.inspector.segment = Param<bool>(pnh, "segment", o.inspector.segment);
+  o.inspector.segment_when = Param<std::string>(pnh, "segment_when", o.inspector.segment_when);
   const int threads = Param<int>(pnh, "threads", o.inspector.extractor.num_threads);
   o.inspector.SetNumThreads(threads);
   if (pnh.hasParam("max_keypoints")) {
