@@ -109,7 +109,7 @@ std::vector<FrameRow> MissionRows(const InspectionReportInput& input) {
   }
   std::vector<FrameRow> skipped;
   for (const json& s : input.skipped) {
-    if (s.value("run", "") != "query") continue;
+    if (!s.is_object() || s.value("run", "") != "query") continue;
     skipped.push_back({-1, &s, FileName(s.value("image", "?")), "skipped", 0});
   }
   // Insert each before the first query row whose name is greater (stable for equal names).
@@ -201,7 +201,8 @@ std::string EventRows(const InspectionReportInput& input) {
     if (e.value("last_frame", -1) != e.value("first_frame", -1)) {
       rows << " &ndash; " << FrameLink(e, "last_frame", "last_query");
     }
-    rows << "<br><small>" << e.value("num_frames", 0) << " frames</small></td><td>"
+    const int frames = e.value("num_frames", 0);
+    rows << "<br><small>" << frames << (frames == 1 ? " frame" : " frames") << "</small></td><td>"
          << HtmlEscape(kind) << "</td><td>" << (label.empty() ? "&ndash;" : HtmlEscape(label))
          << "</td><td>"
          << (position ? fmt::format("{:.2f}, {:.2f}, {:.2f}", position->x(), position->y(),
@@ -241,7 +242,7 @@ std::optional<Eigen::Vector3d> EventPlace(const json& e, const InspectionReportI
 }
 
 std::string TrajectorySvg(const InspectionReportInput& input) {
-  constexpr double kWidth = 640, kHeight = 480, kMargin = 24;
+  constexpr double kWidth = 640, kMaxHeight = 480, kMargin = 24;
   bool any_pose = false;
   for (const auto* list : {&input.reference_positions, &input.query_positions}) {
     for (const auto& p : *list) any_pose = any_pose || p.has_value();
@@ -250,13 +251,14 @@ std::string TrajectorySvg(const InspectionReportInput& input) {
   if (!any_pose) {
     // No poses: the mission as a strip in frame order, events as spans over their frames.
     const int n = std::max<int>(1, static_cast<int>(input.queries.size()));
+    constexpr double kHeight = 90;
     const double step = (kWidth - 2 * kMargin) / n;
-    svg << fmt::format("<svg id=\"trajectory\" class=\"strip\" width=\"{0}\" height=\"90\" "
-                       "viewBox=\"0 0 {0} 90\" xmlns=\"http://www.w3.org/2000/svg\">"
+    svg << fmt::format("<svg id=\"trajectory\" class=\"strip\" width=\"{0}\" height=\"{3}\" "
+                       "viewBox=\"0 0 {0} {3}\" xmlns=\"http://www.w3.org/2000/svg\">"
                        "<text x=\"{1}\" y=\"14\" font-size=\"12\">no poses: frames in mission "
                        "order</text><line x1=\"{1}\" y1=\"40\" x2=\"{2}\" y2=\"40\" stroke=\"#1f77b4\" "
                        "stroke-width=\"3\"/>",
-                       kWidth, kMargin, kWidth - kMargin);
+                       kWidth, kMargin, kWidth - kMargin, kHeight);
     for (const json& e : input.events) {
       const int id = e.value("id", -1);
       const double x0 = kMargin + step * e.value("first_frame", 0);
@@ -300,11 +302,13 @@ std::string TrajectorySvg(const InspectionReportInput& input) {
   }
   const Eigen::Vector2d span = (hi - lo).cwiseMax(1e-9);
   // One scale for both axes so distances read the same in every direction; y grows upwards.
-  const double scale = std::min((kWidth - 2 * kMargin) / span.x(), (kHeight - 2 * kMargin) / span.y());
+  const double scale = std::min((kWidth - 2 * kMargin) / span.x(), (kMaxHeight - 2 * kMargin) / span.y());
+  // A route that is nearly a line gets a low plot, not a tall empty one.
+  const double height = std::max(140.0, std::min(kMaxHeight, span.y() * scale + 2 * kMargin + 30));
   const Eigen::Vector2d centre = (lo + hi) / 2;
   auto xy = [&](const Eigen::Vector2d& p) {
     return Eigen::Vector2d(kWidth / 2 + (p.x() - centre.x()) * scale,
-                           kHeight / 2 - (p.y() - centre.y()) * scale);
+                           (height - 20) / 2 - (p.y() - centre.y()) * scale);
   };
   auto polyline = [&](const std::vector<Eigen::Vector2d>& points, const char* id,
                       const char* colour, const char* dash) {
@@ -320,7 +324,7 @@ std::string TrajectorySvg(const InspectionReportInput& input) {
   svg << fmt::format("<svg id=\"trajectory\" class=\"topdown\" width=\"{0}\" height=\"{1}\" "
                      "viewBox=\"0 0 {0} {1}\" xmlns=\"http://www.w3.org/2000/svg\">"
                      "<rect width=\"{0}\" height=\"{1}\" fill=\"#fafafa\" stroke=\"#ccc\"/>",
-                     kWidth, kHeight);
+                     kWidth, height);
   svg << polyline(ref, "reference-path", "#999", "6 3") << polyline(mission, "mission-path", "#1f77b4", "none");
   if (!mission.empty()) {
     const Eigen::Vector2d s = xy(mission.front());
@@ -328,23 +332,38 @@ std::string TrajectorySvg(const InspectionReportInput& input) {
                        "start</title></circle>",
                        s.x(), s.y());
   }
+  // Events at (nearly) the same place (one 12 px cell) share one label listing their ids, so
+  // the numbers do not print over each other.
+  std::map<std::pair<int, int>, std::pair<Eigen::Vector2d, std::vector<int>>> labels;
   for (const auto& [e, p] : placed) {
     const Eigen::Vector2d q = xy(p);
     const int id = e->value("id", -1);
+    auto& label = labels[{int(std::lround(q.x() / 12)), int(std::lround(q.y() / 12))}];
+    if (label.second.empty()) label.first = q;
+    label.second.push_back(id);
     svg << fmt::format("<a href=\"#event-{0}\"><circle class=\"event-marker\" data-event=\"{0}\" "
                        "cx=\"{1:.1f}\" cy=\"{2:.1f}\" r=\"7\" fill=\"{3}\" fill-opacity=\"0.8\">"
-                       "<title>event {0}: {4}</title></circle><text x=\"{5:.1f}\" y=\"{6:.1f}\" "
-                       "font-size=\"11\">{0}</text></a>",
+                       "<title>event {0}: {4}</title></circle></a>",
                        id, q.x(), q.y(), KindColour(e->value("kind", "")),
-                       HtmlEscape(e->value("kind", "") + " " + e->value("label", "")), q.x() + 8,
-                       q.y() - 8);
+                       HtmlEscape(e->value("kind", "") + " " + e->value("label", "")));
+  }
+  for (const auto& [cell, label] : labels) {
+    std::string text;
+    for (size_t i = 0; i < label.second.size() && i < 4; ++i) {
+      text += (i ? "," : "") + std::to_string(label.second[i]);
+    }
+    if (label.second.size() > 4) text += fmt::format(" +{}", label.second.size() - 4);
+    svg << fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\">{}</text>",
+                       label.first.x() + 8, label.first.y() - 8, text);
   }
   // Scale bar: a round number of metres near a fifth of the width.
   const double metres = std::pow(10.0, std::floor(std::log10((kWidth / 5) / scale)));
   svg << fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2:.1f}\" y2=\"{1}\" stroke=\"#222\" "
                      "stroke-width=\"2\"/><text x=\"{0}\" y=\"{3}\" font-size=\"11\">{4:g} m</text>",
-                     kMargin, kHeight - 10, kMargin + metres * scale, kHeight - 14, metres);
-  svg << "</svg>";
+                     kMargin, height - 10, kMargin + metres * scale, height - 14, metres);
+  svg << "</svg><p><small>Seen from the plane of the reference run's two main directions. "
+         "Dashed grey: reference run; blue: mission (dot: start); circles: events (red new, "
+         "purple missing, orange other) at their position, else at their frame's camera.</small></p>";
   if (placed.size() < input.events.size()) {
     svg << fmt::format("<p><small>{} events have no position and are not on the plot.</small></p>",
                        input.events.size() - placed.size());
@@ -532,8 +551,8 @@ void WriteInspectionReport(const fs::path& out_dir, const InspectionReportInput&
        << "</title><style>body{font-family:sans-serif;margin:2em;color:#222}"
           "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
           "vertical-align:top;text-align:left}tr.hit{background:#fff3e6}tr.flag{background:#eee;"
-          "color:#777}tr.skip{color:#a33}img{max-width:480px}td.crops img{max-width:200px;"
-          "max-height:200px;margin-right:4px}#filters label{margin-right:1em}svg{display:block;"
+          "color:#777}tr.skip{color:#a33}img{max-width:480px}td.crops{white-space:nowrap}td.crops img{max-width:200px;"
+          "max-height:200px;margin-right:4px;vertical-align:top}#filters label{margin-right:1em}svg{display:block;"
           "margin:1em 0}</style></head><body>\n";
   html << "<h1>" << HtmlEscape(input.title) << "</h1>\n";
   html << fmt::format(

@@ -65,6 +65,8 @@ Page Load(const fs::path& html, const std::string& hash, const fs::path& work) {
       chromium.string(), profile.string(), fs::absolute(html).string(), hash, dom.string(),
       log.string());
   const int rc = std::system(command.c_str());
+  std::error_code ec;
+  fs::remove_all(profile, ec);  // a browser profile is megabytes; the DOM and log stay
   EXPECT_EQ(rc, 0) << command << "\n" << ReadFileToString(log);
   Page page;
   page.dom = ReadFileToString(dom);
