@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "vigil/util/check.h"
+#include "vigil/util/options_fields.h"
 
 namespace vigil::events {
 namespace {
@@ -258,6 +259,20 @@ TEST(Events, BadOptionsThrowNamingFieldAndValue) {
   o = {};
   o.min_overlap = -0.1;
   EXPECT_THROW(GroupIntoEvents({}, o), Error);
+}
+
+TEST(Events, OptionsSerialiseEveryFieldAndRejectUnknownKeys) {
+  EventOptions o;
+  o.max_gap_frames = 5;
+  o.require_same_label = false;
+  const nlohmann::json j = OptionsToJson(o);
+  EXPECT_EQ(j.size(), 5u);
+  EXPECT_EQ(j["max_gap_frames"], 5);
+  EventOptions back;
+  OptionsFromJson(j, &back);
+  EXPECT_EQ(back.max_gap_frames, 5);
+  EXPECT_FALSE(back.require_same_label);
+  EXPECT_THROW(OptionsFromJson({{"max_gap", 1}}, &back), Error);
 }
 
 TEST(Events, BadObservationsThrow) {

@@ -464,7 +464,19 @@ constexpr const char* kScript = R"JS(<script>
       apply();
     });
   });
-  window.addEventListener('hashchange', function () { fromHash(); apply(); });
+  // A link to a frame (#frame-N, from the events list or the timeline) shows its row even when
+  // the filter hides its status.
+  function reveal() {
+    if (!/^#frame-\d+$/.test(window.location.hash)) return;
+    var row = document.getElementById(window.location.hash.slice(1));
+    if (!row || !row.hidden) return;
+    boxes.forEach(function (b) {
+      if (b.getAttribute('data-filter') === row.getAttribute('data-status')) b.checked = true;
+    });
+    apply();
+    row.scrollIntoView();
+  }
+  window.addEventListener('hashchange', function () { fromHash(); apply(); reveal(); });
   fromHash();
   apply();
   var images = Array.prototype.slice.call(document.querySelectorAll('img[data-src]'));
