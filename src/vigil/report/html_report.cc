@@ -5,7 +5,6 @@
 #include <sstream>
 
 #include <Eigen/Eigenvalues>
-
 #include <fmt/format.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
