@@ -11,6 +11,17 @@ namespace {
 
 json Number(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
 
+json MatrixToJson(const cv::Mat& m) {
+  if (m.empty()) return nullptr;
+  json rows = json::array();
+  for (int r = 0; r < m.rows; ++r) {
+    json row = json::array();
+    for (int c = 0; c < m.cols; ++c) row.push_back(m.at<double>(r, c));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
 json ReferenceToJson(const FrameResult& r) {
   const retrieval::ReferenceChoice& c = r.choice;
   return {{"image", r.reference_image.empty() ? json(nullptr) : json(r.reference_image)},
@@ -84,6 +95,7 @@ json ToJson(const FrameResult& r) {
           {"inspected", r.inspected},
           {"keypoints", KeypointsToJson(r)},
           {"overlap", OverlapToJson(r)},
+          {"query_to_reference", MatrixToJson(r.query_to_reference)},
           {"localization_error", r.localization_error()},
           {"note", r.note},
           {"eps_px", d.eps_px},
@@ -151,6 +163,8 @@ const json& FrameResultSchema() {
        {{"method", "box | hull | homography"},
         {"polygon", "[[x, y], ...] in query pixels"},
         {"area_fraction", "overlap area / query area"}}},
+      {"query_to_reference", "3x3 homography mapping query pixels into the reference (row-major rows), "
+                             "null when none fits; the change events compare boxes through it"},
       {"localization_error", "true: not inspectable (no verified reference, or Algorithm 1's check)"},
       {"note", "why the frame is not inspectable, or the detector's note"},
       {"eps_px", "DBSCAN eps used"},

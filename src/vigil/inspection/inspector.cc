@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "vigil/calibration/self_calibration.h"
+#include "vigil/events/events.h"
 #include "vigil/report/calibration_plot.h"
 #include "vigil/inspection/panel.h"
 #include "vigil/inspection/result_io.h"
@@ -527,6 +528,78 @@ retrieval::Run LoadReference(const fs::path& path, const InspectorOptions& optio
 
 }  // namespace
 
+namespace {
+
+cv::Mat MatrixFromJson(const json& j) {
+  if (!j.is_array() || j.size() != 3) return cv::Mat();
+  cv::Mat m(3, 3, CV_64F);
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 3; ++c) m.at<double>(r, c) = j.at(r).at(c).get<double>();
+  }
+  return m;
+}
+
+// The observations of the change events, from the per-query documents (computed or resumed
+// alike): one per anomaly, with its reference, box, warp into the reference and query pose.
+std::vector<events::Observation> EventObservations(const InspectionSummary& summary,
+                                                   const std::map<std::string, int>& reference_index,
+                                                   const std::map<std::string, const retrieval::RunFrame*>& queries) {
+  std::vector<events::Observation> out;
+  for (int f = 0; f < static_cast<int>(summary.queries.size()); ++f) {
+    const json& doc = summary.queries[f].result;
+    const json& ref = doc["reference"]["image"];
+    const auto r = ref.is_string() ? reference_index.find(ref.get<std::string>()) : reference_index.end();
+    const cv::Mat h = MatrixFromJson(doc.value("query_to_reference", json()));
+    const retrieval::RunFrame* frame = queries.at(summary.queries[f].query);
+    const json& anomalies = doc["anomalies"];
+    for (int k = 0; k < static_cast<int>(anomalies.size()); ++k) {
+      const json& a = anomalies[k];
+      events::Observation o;
+      o.frame = f;
+      o.anomaly = k;
+      o.reference = r == reference_index.end() ? -1 : r->second;
+      o.bbox = {a["bbox"][0].get<int>(), a["bbox"][1].get<int>(), a["bbox"][2].get<int>(),
+                a["bbox"][3].get<int>()};
+      o.query_to_reference = h;
+      o.kind = a.value("kind", "new");
+      const std::string label = a.value("label", "unknown");
+      o.label = label == "unknown" ? "" : label;
+      o.score = a.value("score", 0.0);
+      if (frame->pose) o.position = frame->pose->position;
+      out.push_back(std::move(o));
+    }
+  }
+  return out;
+}
+
+// The crops of an event's best sighting, from the query and (warped box) the reference image,
+// with a margin of half the box; read again here, once per event, for the report only.
+std::pair<cv::Mat, cv::Mat> EventCrops(const events::Observation& o, const fs::path& query_image,
+                                       const fs::path& reference_image, int64_t max_pixels) {
+  auto crop = [](const cv::Mat& image, cv::Rect box) {
+    if (image.empty()) return cv::Mat();
+    box = cv::Rect(box.x - box.width / 2, box.y - box.height / 2, box.width * 2, box.height * 2) &
+          cv::Rect(0, 0, image.cols, image.rows);
+    return box.area() > 0 ? image(box).clone() : cv::Mat();
+  };
+  std::pair<cv::Mat, cv::Mat> out;
+  try {
+    out.first = crop(ReadFrameImage(query_image, max_pixels), o.bbox);
+    if (!reference_image.empty()) {
+      const cv::Rect in_reference =
+          o.query_to_reference.empty()
+              ? o.bbox
+              : cv::Rect(events::WarpBox(cv::Rect2d(o.bbox), o.query_to_reference));
+      out.second = crop(ReadFrameImage(reference_image, max_pixels), in_reference);
+    }
+  } catch (const Error&) {
+    // A crop is an illustration: an image that went away since is shown without it.
+  }
+  return out;
+}
+
+}  // namespace
+
 InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& query_dir,
                                 const fs::path& out_dir, const InspectorOptions& options,
                                 const CancelToken* cancel) {
@@ -607,7 +680,41 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
   }
   progress.Finish();
 
+  // Change events: the same change over consecutive frames is one event (events/events.h).
+  std::map<std::string, int> reference_index;
+  const retrieval::Run& references = inspector.reference();
+  for (int i = 0; i < static_cast<int>(references.frames.size()); ++i) {
+    reference_index[references.frames[i].image.filename().string()] = i;
+  }
+  std::map<std::string, const retrieval::RunFrame*> query_frames;
+  for (const retrieval::RunFrame& f : query.frames) query_frames[f.image.filename().string()] = &f;
+  const std::vector<events::Observation> observations =
+      EventObservations(summary, reference_index, query_frames);
+  const std::vector<events::ChangeEvent> change_events =
+      events::GroupIntoEvents(observations, run_options.events);
+  std::vector<std::string> query_names;
+  for (const QueryOutcome& q : summary.queries) query_names.push_back(q.query);
+  summary.events = events::EventsToJson(change_events, observations, query_names);
+  WriteTextFileAtomically(out_dir / "events.json", json{{"events", summary.events}}.dump(1));
+
   report::InspectionReportInput report_input;
+  report_input.events = summary.events;
+  for (const retrieval::RunFrame& f : references.frames) {
+    report_input.reference_positions.push_back(
+        f.pose ? std::optional<Eigen::Vector3d>(f.pose->position) : std::nullopt);
+  }
+  for (const QueryOutcome& q : summary.queries) {
+    const retrieval::RunFrame* f = query_frames.at(q.query);
+    report_input.query_positions.push_back(
+        f->pose ? std::optional<Eigen::Vector3d>(f->pose->position) : std::nullopt);
+  }
+  for (const events::ChangeEvent& e : change_events) {
+    const events::Observation& o = observations[e.best_observation];
+    const fs::path reference_image =
+        o.reference >= 0 ? references.frames[o.reference].image : fs::path();
+    report_input.event_crops[e.id] =
+        EventCrops(o, query_frames.at(query_names[o.frame])->image, reference_image, run_options.max_pixels);
+  }
   report_input.title = fmt::format("vigil inspect: {} vs {}", query_dir.string(), reference_dir.string());
   report_input.config = summary.config;
   report_input.config["threshold_source"] = summary.threshold_source;

@@ -5,6 +5,8 @@
 //   <query stem>.json          the result (inspection/result_io.h)
 //   masks/<query stem>.png     the predicted change mask (0 = unchanged, 255 = change)
 //   panels/<query stem>.png    the Fig. 8-style panel (inspection/panel.h)
+//   events.json                the change events: one per change seen over consecutive frames
+//   skipped.json               the frames that could not be used, with the reason
 //   report.html                the run report (report/html_report.h), written last
 // Resuming: a query whose JSON exists with the same configuration hash is skipped, so an
 // interrupted run continues where it stopped; a different configuration recomputes everything.
@@ -22,6 +24,7 @@
 
 #include "vigil/calibration/self_calibration.h"
 #include "vigil/dense/change_map.h"
+#include "vigil/events/events.h"
 #include "vigil/features/extractor.h"
 #include "vigil/inspection/change_detector.h"
 #include "vigil/inspection/frame_result.h"
@@ -72,6 +75,7 @@ struct InspectorOptions {
   dense::DenseChangeOptions dense;
   double dense_false_alarm_rate = 1e-3;  // share of clean valid pixels allowed above threshold
   int dense_max_references = 2;          // verified references whose scores are combined
+  events::EventOptions events;    // how sightings in consecutive frames become one change event
   bool resume = true;            // skip queries already done with the same configuration
   bool write_panels = true;      // panels/<stem>.png
   bool show_progress = true;     // progress bar on stderr
@@ -121,6 +125,7 @@ struct InspectorOptions {
       v("dense_max_references", s.dense_max_references);
     }
     v("write_panels", s.write_panels);
+    v("events", s.events);
     v("max_pixels", s.max_pixels);
     v("pairs", s.pairs);
     v("single_reference", s.single_reference);
@@ -153,6 +158,7 @@ struct InspectionSummary {
   std::string segmenter;                // segmenter actually used ("none" when off)
   std::map<std::string, double> total_timings_ms;  // summed over computed queries, per stage
   nlohmann::json config;                // the configuration (hashed for resuming)
+  nlohmann::json events = nlohmann::json::array();  // change events (events.json)
 };
 
 // The per-frame engine behind RunInspection and the ROS node: models loaded once, reference

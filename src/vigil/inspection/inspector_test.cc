@@ -76,6 +76,23 @@ TEST(Inspector, WritesCompleteOutputsPerQueryAndResumes) {
     EXPECT_GT(q.result["keypoints"]["matches"].get<int>(), 50);
   }
   EXPECT_TRUE(fs::exists(runs.out / "report.html"));
+  // Every anomaly of every frame is in exactly one change event, and each event's sightings
+  // name real anomalies of its frames.
+  const nlohmann::json events =
+      nlohmann::json::parse(ReadFileToString(runs.out / "events.json"))["events"];
+  size_t anomalies = 0, sightings = 0;
+  for (const QueryOutcome& q : first.queries) anomalies += q.result["anomalies"].size();
+  for (const auto& e : events) {
+    for (const auto& o : e["observations"]) {
+      ++sightings;
+      const nlohmann::json& doc = first.queries.at(o["frame"].get<size_t>()).result;
+      EXPECT_EQ(doc["query"], o["query"]);
+      EXPECT_EQ(doc["anomalies"].at(o["anomaly"].get<size_t>())["bbox"], o["bbox"]);
+    }
+  }
+  EXPECT_GT(anomalies, 0u);  // the variants hold changes
+  EXPECT_EQ(sightings, anomalies);
+  EXPECT_EQ(first.events, events);
   // No temporary files left behind.
   for (const auto& entry : fs::recursive_directory_iterator(runs.out)) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
