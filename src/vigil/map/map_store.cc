@@ -130,6 +130,12 @@ void Initialise(const Database& db, const json& build_identity) {
   transaction.Commit();
 }
 
+// An error message without the "<file>: " that database errors start with.
+std::string WithoutFile(const Error& e, const std::string& file) {
+  const std::string what = e.what();
+  return what.rfind(file + ": ", 0) == 0 ? what.substr(file.size() + 2) : what;
+}
+
 // The checks every open makes, each failure naming the file and what is wrong with it.
 void Validate(const Database& db) {
   const std::string file = db.path().string();
@@ -146,7 +152,7 @@ void Validate(const Database& db) {
   try {
     application_id = PragmaInt(db, "application_id");
   } catch (const Error& e) {
-    ThrowError(fmt::format("{}: corrupt or truncated vigil map ({})", file, e.what()));
+    ThrowError(fmt::format("{}: corrupt or truncated vigil map ({})", file, WithoutFile(e, file)));
   }
   VIGIL_CHECK(application_id == kApplicationId,
               "{}: not a vigil map file (an SQLite database with application_id {:#x}, a map has "
@@ -165,10 +171,10 @@ void Validate(const Database& db) {
                 "schema version {}, this vigil ({}) reads version {}", version, VIGIL_VERSION,
                 kMapSchemaVersion);
   } catch (const Error& e) {
+    // Database errors start with the file name; the checks' own messages do not.
     const std::string what = e.what();
-    // Database errors already start with the file name.
-    ThrowError(what.rfind(file, 0) == 0
-                   ? fmt::format("{}: corrupt or truncated vigil map ({})", file, what.substr(file.size() + 2))
+    ThrowError(what.rfind(file + ": ", 0) == 0
+                   ? fmt::format("{}: corrupt or truncated vigil map ({})", file, WithoutFile(e, file))
                    : fmt::format("{}: unusable vigil map: {}", file, what));
   }
 }
