@@ -14,6 +14,9 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#ifdef VIGIL_HAVE_ROS  // ROS hook: --reference may be a bag
+#include "bag_input.h"
+#endif
 
 namespace vigil::cli {
 namespace fs = std::filesystem;
@@ -117,6 +120,24 @@ int RunMap(int argc, char** argv) {
                "map"};
   app.require_subcommand(1);
 
+#ifdef VIGIL_HAVE_ROS  // a run folder or a .bag (then --image-topic etc.), as for inspect
+  const CLI::Validator& run_input = CLI::ExistingPath;
+  BagInputFlags bag_flags;
+#else
+  const CLI::Validator& run_input = CLI::ExistingDirectory;
+#endif
+  // A bag is extracted once to <map>.d/bag_runs/<role>; the folder stays for resuming.
+  auto run_folder = [&](const std::string& path, const std::string& map_path,
+                        const std::string& role) {
+#ifdef VIGIL_HAVE_ROS
+    return RunFolderFor(path, bag_flags, map_path + ".d", role);
+#else
+    (void)map_path;
+    (void)role;
+    return path;
+#endif
+  };
+
   // build
   std::string build_reference, build_out, thumbnail = "64x48";
   ExtractorFlags extractor_flags;
@@ -126,7 +147,7 @@ int RunMap(int argc, char** argv) {
       "build", "build (or resume) a map from a clean reference run; a map that exists with "
                "other settings is refused, naming them");
   build->add_option("--reference", build_reference, "reference run folder (images + optional "
-                    "poses.csv or TUM trajectory)")->required()->check(CLI::ExistingDirectory);
+                    "poses.csv or TUM trajectory)")->required()->check(run_input);
   build->add_option("--out", build_out, "map file to write, e.g. SITE.vmap")->required();
   build->add_option("--calibration", build_options.calibration_file,
                     "calibration.json from vigil calibrate, stored in the map")
@@ -142,6 +163,9 @@ int RunMap(int argc, char** argv) {
                   "stop at the first unreadable or oversized frame instead of skipping it "
                   "(skipping exits with code 3)");
   build->add_flag("--quiet", build_quiet, "no progress bar");
+#ifdef VIGIL_HAVE_ROS
+  AddBagInputOptions(*build, bag_flags);
+#endif
 
   // add
   std::string add_map, add_reference;
@@ -151,12 +175,14 @@ int RunMap(int argc, char** argv) {
   CLI::App* add = app.add_subcommand(
       "add", "add the frames of another clean run to a map, with the map's own settings");
   add->add_option("--map", add_map, "map file made by vigil map build")->required();
-  add->add_option("--reference", add_reference, "run folder to add")->required()
-      ->check(CLI::ExistingDirectory);
+  add->add_option("--reference", add_reference, "run folder to add")->required()->check(run_input);
   add->add_option("--threads", add_threads, "CPU threads for inference")->capture_default_str();
   add->add_option("--max-pixels", add_max_pixels, "pixel budget per image")->capture_default_str();
   add->add_flag("--strict", add_strict, "stop at the first unreadable or oversized frame");
   add->add_flag("--quiet", add_quiet, "no progress bar");
+#ifdef VIGIL_HAVE_ROS
+  AddBagInputOptions(*add, bag_flags);
+#endif
 
   // info
   std::string info_map;
@@ -174,6 +200,7 @@ int RunMap(int argc, char** argv) {
           ParseSize(thumbnail, "--thumbnail-size");
       if (build_no_poses) build_options.reference_run.poses = "none";
       LazyProgress progress(!build_quiet);
+      build_reference = run_folder(build_reference, build_out, "reference");
       const map::MapBuildSummary summary =
           map::BuildMap(build_reference, build_out, build_options, &cancel, progress.Callback());
       return Report(summary, "built");
@@ -185,6 +212,7 @@ int RunMap(int argc, char** argv) {
       options.max_pixels = add_max_pixels;
       options.strict = add_strict;
       LazyProgress progress(!add_quiet);
+      add_reference = run_folder(add_reference, add_map, fs::path(add_reference).stem().string());
       const map::MapBuildSummary summary =
           map::AddRunToMap(add_reference, add_map, options, &cancel, progress.Callback());
       return Report(summary, "added");
