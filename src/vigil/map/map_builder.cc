@@ -134,6 +134,9 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path, const M
     if (progress) progress(i + 1, run.frames.size());
   }
   summary.frames_in_map = store.NumFrames();
+  // Readers present at the writer's close keep SQLite from folding the WAL into the file; do it
+  // now so that the finished map is the one file (a later writer or close retries otherwise).
+  store.Checkpoint();
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include <fmt/ranges.h>
+#include <sqlite3.h>
 
 #include "vigil/util/check.h"
 
@@ -142,6 +143,10 @@ void Validate(const Database& db) {
   {
     // SQLite reports a foreign file and a damaged database alike ("malformed"); its 16-byte
     // header string tells the two apart.
+    std::error_code error;
+    VIGIL_CHECK(fs::file_size(db.path(), error) != 0 || error,
+                "{}: an empty map file (a build stopped before it stored anything); run vigil map "
+                "build again", file);
     char header[16] = {};
     std::ifstream in(db.path(), std::ios::binary);
     in.read(header, sizeof(header));
@@ -153,6 +158,10 @@ void Validate(const Database& db) {
     application_id = PragmaInt(db, "application_id");
   } catch (const Error& e) {
     ThrowError(fmt::format("{}: corrupt or truncated vigil map ({})", file, WithoutFile(e, file)));
+  }
+  if (application_id == 0 && CountTables(db) == 0) {
+    ThrowError(fmt::format("{}: an empty map file (a build stopped before it stored anything); run "
+                           "vigil map build again", file));
   }
   VIGIL_CHECK(application_id == kApplicationId,
               "{}: not a vigil map file (an SQLite database with application_id {:#x}, a map has "
@@ -280,6 +289,22 @@ MapStore MapStore::OpenReadWrite(const fs::path& path) {
 MapStore MapStore::OpenReadOnly(const fs::path& path) {
   CheckExists(path);
   Database db(path, Database::Mode::kReadOnly);
+  // After a writer was killed, the WAL index (-shm) must be rebuilt from the -wal file before
+  // anyone can read, and a read-only connection may not do that (SQLITE_READONLY_RECOVERY).
+  // The recovery changes no content of the map: let one read-write connection do it.
+  const int probe = sqlite3_exec(db.handle(), "SELECT COUNT(*) FROM sqlite_master", nullptr,
+                                 nullptr, nullptr);
+  if ((probe & 0xff) == SQLITE_READONLY) {
+    try {
+      Database recover(path, Database::Mode::kReadWrite);
+      recover.Exec("SELECT COUNT(*) FROM sqlite_master");
+    } catch (const Error& e) {
+      ThrowError(fmt::format("{}: the map's write-ahead log (-wal) needs recovery after an "
+                             "interrupted build, which needs write access: {}", path.string(),
+                             WithoutFile(e, path.string())));
+    }
+    db = Database(path, Database::Mode::kReadOnly);
+  }
   Validate(db);
   return MapStore(std::move(db));
 }
@@ -525,6 +550,12 @@ std::optional<json> MapStore::Calibration() const {
   } catch (const json::exception& e) {
     ThrowError(fmt::format("{}: the map's calibration is not JSON: {}", path().string(), e.what()));
   }
+}
+
+bool MapStore::Checkpoint() {
+  Statement s = db_.Prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+  // One row: busy (1 when readers blocked it), WAL frames, frames checkpointed.
+  return s.Step() && s.Int(0) == 0;
 }
 
 MapStats MapStore::Stats() const {

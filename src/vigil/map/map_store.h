@@ -131,6 +131,11 @@ class MapStore {
   void SetCalibration(const nlohmann::json& calibration);
   std::optional<nlohmann::json> Calibration() const;
 
+  // Copies the WAL into the file and empties it (PRAGMA wal_checkpoint(TRUNCATE)), so that the
+  // .vmap alone holds every frame. Waits for readers up to the busy timeout; false when readers
+  // kept it from completing (the frames are safe in the -wal file meanwhile).
+  bool Checkpoint();
+
   MapStats Stats() const;
   // PRAGMA integrity_check: "ok" or SQLite's messages, one per line.
   std::string IntegrityCheck() const;

@@ -1,5 +1,9 @@
 #include "vigil/map/map_store.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -258,6 +262,30 @@ TEST(MapStore, ReadersSeeWholeFramesWhileAWriterAdds) {
   EXPECT_EQ(reader1.NumFrames(), 2);
   EXPECT_EQ(reader2.LoadFeatures(1).size(), 10);
   EXPECT_EQ(reader1.IntegrityCheck(), "ok");
+}
+
+TEST(MapStore, ReadOnlyOpenAfterAKilledWriterSeesItsCommittedFrames) {
+  const fs::path path = testing::MakeTempDir("map_killed_writer") / "site.vmap";
+  // The child only touches SQLite and plain memory (no OpenCV threads), so fork without exec
+  // is safe here; no database is open in the parent at the fork.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::mt19937 rng(9);
+    MapStore store = MapStore::Create(path, Identity(500));
+    store.AddRun("/run", "none");
+    for (int i = 0; i < 3; ++i) {
+      store.AddFrame(Record(std::to_string(i) + ".png", 16, 16), RandomFeatures(rng, 10, 0, 32), {},
+                     RandomGray(rng, 16, 16));
+    }
+    raise(SIGKILL);  // the WAL is left behind, never checkpointed
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_TRUE(fs::exists(path.string() + "-wal"));
+  const MapStore store = MapStore::OpenReadOnly(path);
+  EXPECT_EQ(store.NumFrames(), 3);
+  EXPECT_EQ(store.IntegrityCheck(), "ok");
 }
 
 }  // namespace
