@@ -44,11 +44,11 @@ struct LazyProgress {
 int Report(const map::MapBuildSummary& s, const std::string& verb) {
   const map::MapStore store = map::MapStore::OpenReadOnly(s.map_path);
   const map::MapStats stats = store.Stats();
-  std::printf("%s: %s run %d: %d frames added, %d resumed, %zu skipped; the map has %d frames "
-              "(%d posed), %.0f keypoints per frame; %.1f s\n",
-              s.map_path.string().c_str(), verb.c_str(), s.run_index, s.frames_added,
-              s.frames_resumed, s.skipped.size(), stats.num_frames, stats.num_posed,
-              stats.mean_keypoints, s.seconds);
+  std::printf(
+      "%s: %s run %d: %d frames added, %d resumed, %zu skipped; the map has %d frames "
+      "(%d posed), %.0f keypoints per frame; %.1f s\n",
+      s.map_path.string().c_str(), verb.c_str(), s.run_index, s.frames_added, s.frames_resumed,
+      s.skipped.size(), stats.num_frames, stats.num_posed, stats.mean_keypoints, s.seconds);
   if (s.skipped.empty()) return 0;
   std::fprintf(stderr, "vigil map: completed with %zu skipped frames:\n", s.skipped.size());
   for (const map::MapSkippedFrame& f : s.skipped) {
@@ -114,10 +114,11 @@ void PrintInfo(const json& info) {
 }  // namespace
 
 int RunMap(int argc, char** argv) {
-  CLI::App app{"The reference map file: a clean reference run's frames, poses, keypoint features, "
-               "retrieval descriptors and gray images, computed once and stored in one SQLite "
-               "file for every later inspection (docs/map.md).",
-               "map"};
+  CLI::App app{
+      "The reference map file: a clean reference run's frames, poses, keypoint features, "
+      "retrieval descriptors and gray images, computed once and stored in one SQLite "
+      "file for every later inspection (docs/map.md).",
+      "map"};
   app.require_subcommand(1);
 
 #ifdef VIGIL_HAVE_ROS  // a run folder or a .bag (then --image-topic etc.), as for inspect
@@ -144,20 +145,29 @@ int RunMap(int argc, char** argv) {
   map::MapBuildOptions build_options;
   bool build_quiet = false, build_no_poses = false;
   CLI::App* build = app.add_subcommand(
-      "build", "build (or resume) a map from a clean reference run; a map that exists with "
-               "other settings is refused, naming them");
-  build->add_option("--reference", build_reference, "reference run folder (images + optional "
-                    "poses.csv or TUM trajectory)")->required()->check(run_input);
+      "build",
+      "build (or resume) a map from a clean reference run; a map that exists with "
+      "other settings is refused, naming them");
+  build
+      ->add_option("--reference", build_reference,
+                   "reference run folder (images + optional "
+                   "poses.csv or TUM trajectory)")
+      ->required()
+      ->check(run_input);
   build->add_option("--out", build_out, "map file to write, e.g. SITE.vmap")->required();
-  build->add_option("--calibration", build_options.calibration_file,
-                    "calibration.json from vigil calibrate, stored in the map")
+  build
+      ->add_option("--calibration", build_options.calibration_file,
+                   "calibration.json from vigil calibrate, stored in the map")
       ->check(CLI::ExistingFile);
   AddExtractorOptions(*build, extractor_flags);
-  build->add_option("--thumbnail-size", thumbnail,
-                    "global retrieval descriptor thumbnail, WxH pixels")->capture_default_str();
+  build
+      ->add_option("--thumbnail-size", thumbnail,
+                   "global retrieval descriptor thumbnail, WxH pixels")
+      ->capture_default_str();
   build->add_flag("--no-poses", build_no_poses, "ignore the run's pose file");
-  build->add_option("--max-pixels", build_options.max_pixels,
-                    "pixel budget per image; a larger frame is skipped with its size named")
+  build
+      ->add_option("--max-pixels", build_options.max_pixels,
+                   "pixel budget per image; a larger frame is skipped with its size named")
       ->capture_default_str();
   build->add_flag("--strict", build_options.strict,
                   "stop at the first unreadable or oversized frame instead of skipping it "
@@ -187,7 +197,8 @@ int RunMap(int argc, char** argv) {
   // info
   std::string info_map;
   bool info_json = false;
-  CLI::App* info = app.add_subcommand("info", "what a map holds, how it was built, and whether "
+  CLI::App* info = app.add_subcommand("info",
+                                      "what a map holds, how it was built, and whether "
                                       "it is intact (PRAGMA integrity_check)");
   info->add_option("map", info_map, "map file")->required();
   info->add_flag("--json", info_json, "print JSON instead of text");
@@ -206,8 +217,8 @@ int RunMap(int argc, char** argv) {
       return Report(summary, "built");
     }
     if (add->parsed()) {
-      map::MapBuildOptions options = map::MapBuildOptionsFromIdentity(
-          map::MapStore::OpenReadOnly(add_map).build_identity());
+      map::MapBuildOptions options =
+          map::MapBuildOptionsFromIdentity(map::MapStore::OpenReadOnly(add_map).build_identity());
       options.extractor.num_threads = add_threads;
       options.max_pixels = add_max_pixels;
       options.strict = add_strict;

@@ -17,7 +17,8 @@ void MapBuildOptions::Check() const {
   extractor.Check();
   reference_run.Check();
   selection.Check();
-  VIGIL_CHECK_OPTION(max_pixels >= 1, "max_pixels", fmt::format("must be >= 1, got {}", max_pixels));
+  VIGIL_CHECK_OPTION(max_pixels >= 1, "max_pixels",
+                     fmt::format("must be >= 1, got {}", max_pixels));
 }
 
 namespace {
@@ -72,8 +73,9 @@ json ReadCalibration(const fs::path& path) {
 
 enum class Mode { kBuild, kAdd };
 
-MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path, const MapBuildOptions& options,
-                      Mode mode, const CancelToken* cancel, const MapProgressFn& progress) {
+MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path,
+                      const MapBuildOptions& options, Mode mode, const CancelToken* cancel,
+                      const MapProgressFn& progress) {
   const auto start = std::chrono::steady_clock::now();
   options.Check();
   // The calibration is read first so that a bad file fails before any work.
@@ -108,7 +110,8 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path, const M
     if (std::optional<MapFrameRecord> stored = store.FindFrame(name)) {
       VIGIL_CHECK(stored->run == summary.run_index,
                   "{}: frame {} of {} is in the map already, from run {}; frame names must be "
-                  "unique in a map", map_path.string(), name, run_dir.string(), stored->run);
+                  "unique in a map",
+                  map_path.string(), name, run_dir.string(), stored->run);
       ++summary.frames_resumed;
     } else {
       cv::Mat image;
@@ -137,8 +140,7 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path, const M
   // Readers present at the writer's close keep SQLite from folding the WAL into the file; do it
   // now so that the finished map is the one file (a later writer or close retries otherwise).
   store.Checkpoint();
-  summary.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
 }
 

@@ -33,9 +33,9 @@
 namespace vigil::map {
 
 struct MapBuildOptions {
-  FeatureExtractorOptions extractor;               // keypoint features stored per frame
-  retrieval::RunOptions reference_run;             // where the run's poses come from
-  retrieval::ReferenceSelectorOptions selection;   // thumbnail size of the global descriptor
+  FeatureExtractorOptions extractor;              // keypoint features stored per frame
+  retrieval::RunOptions reference_run;            // where the run's poses come from
+  retrieval::ReferenceSelectorOptions selection;  // thumbnail size of the global descriptor
   // Pixel budget per frame, as InspectorOptions::max_pixels: a larger frame is skipped with its
   // size named (or stops the build with strict).
   int64_t max_pixels = 16'000'000;
@@ -68,13 +68,13 @@ struct MapSkippedFrame {
 
 struct MapBuildSummary {
   std::filesystem::path map_path;
-  int run_index = 0;            // of the run just built or added
-  int frames_in_run = 0;        // frames the run lists
-  int frames_added = 0;         // computed and stored now
-  int frames_resumed = 0;       // already in the map (an earlier, interrupted build)
+  int run_index = 0;                     // of the run just built or added
+  int frames_in_run = 0;                 // frames the run lists
+  int frames_added = 0;                  // computed and stored now
+  int frames_resumed = 0;                // already in the map (an earlier, interrupted build)
   std::vector<MapSkippedFrame> skipped;  // unreadable or oversized (strict = false)
-  int frames_in_map = 0;        // after the build, over all runs
-  double seconds = 0;           // wall time of the build
+  int frames_in_map = 0;                 // after the build, over all runs
+  double seconds = 0;                    // wall time of the build
 };
 
 // progress(done, total) after every frame of the run (resumed ones included).
@@ -84,16 +84,17 @@ using MapProgressFn = std::function<void(size_t done, size_t total)>;
 // when the map exists with another identity (naming the differing keys), holds frames of
 // another run (use AddRunToMap), or a frame cannot be read with strict; vigil::Cancelled when
 // `cancel` is set (checked between frames; the frames stored so far stay valid).
-MapBuildSummary BuildMap(const std::filesystem::path& run_dir, const std::filesystem::path& map_path,
-                         const MapBuildOptions& options, const CancelToken* cancel = nullptr,
-                         const MapProgressFn& progress = {});
+MapBuildSummary BuildMap(const std::filesystem::path& run_dir,
+                         const std::filesystem::path& map_path, const MapBuildOptions& options,
+                         const CancelToken* cancel = nullptr, const MapProgressFn& progress = {});
 
 // Adds the frames of another clean run to an existing map, numbered after the frames it has.
 // `options` must give the map's identity (MapBuildOptionsFromIdentity of the map's, with
 // num_threads / max_pixels / strict as wanted). Throws naming the frame when a file name of the
 // run is in the map from another run; a run added before is resumed.
-MapBuildSummary AddRunToMap(const std::filesystem::path& run_dir, const std::filesystem::path& map_path,
-                            const MapBuildOptions& options, const CancelToken* cancel = nullptr,
+MapBuildSummary AddRunToMap(const std::filesystem::path& run_dir,
+                            const std::filesystem::path& map_path, const MapBuildOptions& options,
+                            const CancelToken* cancel = nullptr,
                             const MapProgressFn& progress = {});
 
 }  // namespace vigil::map

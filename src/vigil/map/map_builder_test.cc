@@ -1,16 +1,15 @@
 #include "vigil/map/map_builder.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <random>
+#include <signal.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
@@ -64,13 +63,17 @@ std::string MapDifference(const fs::path& a_path, const fs::path& b_path) {
         fa[i].frame.pose.has_value() != fb[i].frame.pose.has_value()) {
       return fmt::format("frame {} record", i);
     }
-    if (fa[i].frame.pose && (fa[i].frame.pose->position != fb[i].frame.pose->position ||
-                             fa[i].frame.pose->orientation.coeffs() != fb[i].frame.pose->orientation.coeffs())) {
+    if (fa[i].frame.pose &&
+        (fa[i].frame.pose->position != fb[i].frame.pose->position ||
+         fa[i].frame.pose->orientation.coeffs() != fb[i].frame.pose->orientation.coeffs())) {
       return fmt::format("frame {} pose", i);
     }
-    if (!SameFeatures(a.LoadFeatures(k), b.LoadFeatures(k))) return fmt::format("frame {} features", i);
-    if (a.LoadGlobalDescriptor(k) != b.LoadGlobalDescriptor(k)) return fmt::format("frame {} global", i);
-    if (cv::norm(a.LoadGray(k), b.LoadGray(k), cv::NORM_INF) != 0) return fmt::format("frame {} gray", i);
+    if (!SameFeatures(a.LoadFeatures(k), b.LoadFeatures(k)))
+      return fmt::format("frame {} features", i);
+    if (a.LoadGlobalDescriptor(k) != b.LoadGlobalDescriptor(k))
+      return fmt::format("frame {} global", i);
+    if (cv::norm(a.LoadGray(k), b.LoadGray(k), cv::NORM_INF) != 0)
+      return fmt::format("frame {} gray", i);
   }
   return "";
 }
@@ -150,12 +153,13 @@ TEST(MapBuilder, AnotherConfigurationNamesTheDifferingOption) {
   const fs::path path = testing::MakeTempDir("map_mismatch") / "site.vmap";
   BuildMap(run_dir, path, OrbOptions(500));
   MapBuildOptions same = OrbOptions(500);
-  same.extractor.num_threads = 1;  // does not change the content: still the same map
+  same.extractor.num_threads = 1;          // does not change the content: still the same map
   same.extractor.sift.max_keypoints = 10;  // another extractor's option: irrelevant
   EXPECT_EQ(BuildMap(run_dir, path, same).frames_resumed, 9);
   const std::string error = testing::ErrorOf([&] { BuildMap(run_dir, path, OrbOptions(600)); });
   EXPECT_NE(error.find(path.string()), std::string::npos) << error;
-  EXPECT_NE(error.find("options.extractor.orb.max_keypoints: 500 vs 600"), std::string::npos) << error;
+  EXPECT_NE(error.find("options.extractor.orb.max_keypoints: 500 vs 600"), std::string::npos)
+      << error;
 }
 
 TEST(MapBuilder, AddedRunContinuesTheNumberingAndClashingNamesAreRefused) {
@@ -169,7 +173,8 @@ TEST(MapBuilder, AddedRunContinuesTheNumberingAndClashingNamesAreRefused) {
   std::string error = testing::ErrorOf([&] { BuildMap(query, path, OrbOptions()); });
   EXPECT_NE(error.find("vigil map add"), std::string::npos) << error;
   // add takes the map's own options.
-  const MapBuildOptions options = MapBuildOptionsFromIdentity(MapStore::OpenReadOnly(path).build_identity());
+  const MapBuildOptions options =
+      MapBuildOptionsFromIdentity(MapStore::OpenReadOnly(path).build_identity());
   EXPECT_EQ(options.extractor.type, "orb");
   EXPECT_EQ(options.extractor.orb.max_keypoints, 500);
   const MapBuildSummary added = AddRunToMap(query, path, options);
@@ -220,8 +225,9 @@ TEST(MapBuilder, UnreadableFramesAreSkippedWithTheirReasonUnlessStrict) {
   // A bad calibration file fails before any work.
   MapBuildOptions bad_calibration = OrbOptions();
   bad_calibration.calibration_file = run / "s0_1341847999.000000.png";
-  EXPECT_NE(testing::ErrorOf([&] { BuildMap(run, dir / "c.vmap", bad_calibration); }).find("calibration"),
-            std::string::npos);
+  EXPECT_NE(
+      testing::ErrorOf([&] { BuildMap(run, dir / "c.vmap", bad_calibration); }).find("calibration"),
+      std::string::npos);
   EXPECT_FALSE(fs::exists(dir / "c.vmap"));
 }
 
@@ -230,7 +236,8 @@ TEST(MapBuilder, UnreadableFramesAreSkippedWithTheirReasonUnlessStrict) {
 TEST(MapBuilderChild, BuildFromEnvironment) {
   const char* run = std::getenv("VIGIL_MAP_CHILD_RUN");
   const char* out = std::getenv("VIGIL_MAP_CHILD_OUT");
-  if (!run || !out) GTEST_SKIP() << "only run as the child of MapBuilder.SurvivesSigkillAtAnyMoment";
+  if (!run || !out)
+    GTEST_SKIP() << "only run as the child of MapBuilder.SurvivesSigkillAtAnyMoment";
   BuildMap(run, out, OrbOptions());
 }
 
@@ -282,8 +289,10 @@ TEST(MapBuilder, SurvivesSigkillAtAnyMoment) {
   const auto start = std::chrono::steady_clock::now();
   int status = 0;
   ASSERT_EQ(waitpid(timing, &status, 0), timing);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child build failed: " << status;
-  const double duration = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the child build failed: " << status;
+  const double duration =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(MapDifference(dir / "whole.vmap", dir / "timing.vmap"), "");
 
   const unsigned seed = static_cast<unsigned>(std::random_device{}());
@@ -293,7 +302,8 @@ TEST(MapBuilder, SurvivesSigkillAtAnyMoment) {
   int partial = 0;
   for (int i = 0; i < kKills; ++i) {
     // Delay i lies in the i-th twentieth of the build, at a random place inside it.
-    const double delay = duration * (i + std::uniform_real_distribution<double>(0, 1)(rng)) / kKills;
+    const double delay =
+        duration * (i + std::uniform_real_distribution<double>(0, 1)(rng)) / kKills;
     const fs::path path = dir / fmt::format("killed_{}.vmap", i);
     const pid_t pid = StartChildBuild(run, path);
     const bool created = WaitForFile(path, pid);
@@ -320,8 +330,8 @@ TEST(MapBuilder, SurvivesSigkillAtAnyMoment) {
   }
   // The kills must have landed inside builds, not only before or after them (how many do
   // depends on the machine's load: the spread is over one earlier build's duration).
-  std::printf("one build writes for %.3f s; %d of %d kills left a partial map\n", duration,
-              partial, kKills);
+  std::printf("one build writes for %.3f s; %d of %d kills left a partial map\n", duration, partial,
+              kKills);
   EXPECT_GE(partial, 3);
 }
 

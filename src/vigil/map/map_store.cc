@@ -4,11 +4,11 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <sqlite3.h>
 #include <system_error>
 #include <utility>
 
 #include <fmt/ranges.h>
-#include <sqlite3.h>
 
 #include "vigil/util/check.h"
 
@@ -146,7 +146,8 @@ void Validate(const Database& db) {
     std::error_code error;
     VIGIL_CHECK(fs::file_size(db.path(), error) != 0 || error,
                 "{}: an empty map file (a build stopped before it stored anything); run vigil map "
-                "build again", file);
+                "build again",
+                file);
     char header[16] = {};
     std::ifstream in(db.path(), std::ios::binary);
     in.read(header, sizeof(header));
@@ -160,12 +161,15 @@ void Validate(const Database& db) {
     ThrowError(fmt::format("{}: corrupt or truncated vigil map ({})", file, WithoutFile(e, file)));
   }
   if (application_id == 0 && CountTables(db) == 0) {
-    ThrowError(fmt::format("{}: an empty map file (a build stopped before it stored anything); run "
-                           "vigil map build again", file));
+    ThrowError(
+        fmt::format("{}: an empty map file (a build stopped before it stored anything); run "
+                    "vigil map build again",
+                    file));
   }
   VIGIL_CHECK(application_id == kApplicationId,
               "{}: not a vigil map file (an SQLite database with application_id {:#x}, a map has "
-              "{:#x})", file, application_id, kApplicationId);
+              "{:#x})",
+              file, application_id, kApplicationId);
   try {
     // quick_check reads every page: a truncated or overwritten file fails here, at open, and
     // not in the middle of an inspection.
@@ -182,9 +186,10 @@ void Validate(const Database& db) {
   } catch (const Error& e) {
     // Database errors start with the file name; the checks' own messages do not.
     const std::string what = e.what();
-    ThrowError(what.rfind(file + ": ", 0) == 0
-                   ? fmt::format("{}: corrupt or truncated vigil map ({})", file, WithoutFile(e, file))
-                   : fmt::format("{}: unusable vigil map: {}", file, what));
+    ThrowError(
+        what.rfind(file + ": ", 0) == 0
+            ? fmt::format("{}: corrupt or truncated vigil map ({})", file, WithoutFile(e, file))
+            : fmt::format("{}: unusable vigil map: {}", file, what));
   }
 }
 
@@ -239,7 +244,8 @@ std::vector<std::string> IdentityDifferences(const json& stored, const json& wan
   }
   std::vector<std::string> out;
   for (const auto& [key, values] : diff) {
-    out.push_back(fmt::format("{}: {} vs {}", key.empty() ? "(root)" : key, values.first, values.second));
+    out.push_back(
+        fmt::format("{}: {} vs {}", key.empty() ? "(root)" : key, values.first, values.second));
   }
   return out;
 }
@@ -251,7 +257,8 @@ MapStore MapStore::Create(const fs::path& path, const json& build_identity) {
   std::error_code error;
   const bool exists = fs::exists(path, error);
   if (exists) {
-    VIGIL_CHECK(fs::is_regular_file(path, error), "{}: exists and is not a map file", path.string());
+    VIGIL_CHECK(fs::is_regular_file(path, error), "{}: exists and is not a map file",
+                path.string());
   } else if (!path.parent_path().empty()) {
     fs::create_directories(path.parent_path(), error);
   }
@@ -274,7 +281,8 @@ MapStore MapStore::Create(const fs::path& path, const json& build_identity) {
   const std::vector<std::string> diff = IdentityDifferences(store.build_identity(), build_identity);
   VIGIL_CHECK(diff.empty(),
               "{}: the map was built with another configuration (map vs now: {}); use another "
-              "--out or the map's own settings", path.string(), fmt::join(diff, "; "));
+              "--out or the map's own settings",
+              path.string(), fmt::join(diff, "; "));
   return store;
 }
 
@@ -292,16 +300,17 @@ MapStore MapStore::OpenReadOnly(const fs::path& path) {
   // After a writer was killed, the WAL index (-shm) must be rebuilt from the -wal file before
   // anyone can read, and a read-only connection may not do that (SQLITE_READONLY_RECOVERY).
   // The recovery changes no content of the map: let one read-write connection do it.
-  const int probe = sqlite3_exec(db.handle(), "SELECT COUNT(*) FROM sqlite_master", nullptr,
-                                 nullptr, nullptr);
+  const int probe =
+      sqlite3_exec(db.handle(), "SELECT COUNT(*) FROM sqlite_master", nullptr, nullptr, nullptr);
   if ((probe & 0xff) == SQLITE_READONLY) {
     try {
       Database recover(path, Database::Mode::kReadWrite);
       recover.Exec("SELECT COUNT(*) FROM sqlite_master");
     } catch (const Error& e) {
-      ThrowError(fmt::format("{}: the map's write-ahead log (-wal) needs recovery after an "
-                             "interrupted build, which needs write access: {}", path.string(),
-                             WithoutFile(e, path.string())));
+      ThrowError(
+          fmt::format("{}: the map's write-ahead log (-wal) needs recovery after an "
+                      "interrupted build, which needs write access: {}",
+                      path.string(), WithoutFile(e, path.string())));
     }
     db = Database(path, Database::Mode::kReadOnly);
   }
@@ -318,7 +327,10 @@ std::optional<std::string> MapStore::Meta(const std::string& key) const {
 
 void MapStore::SetMeta(const std::string& key, const std::string& value) {
   Transaction transaction(db_);
-  db_.Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").Bind(1, key).Bind(2, value).Run();
+  db_.Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+      .Bind(1, key)
+      .Bind(2, value)
+      .Run();
   transaction.Commit();
 }
 
@@ -328,7 +340,8 @@ json MapStore::build_identity() const {
   try {
     return json::parse(*text);
   } catch (const json::exception& e) {
-    ThrowError(fmt::format("{}: the map's build_identity is not JSON: {}", path().string(), e.what()));
+    ThrowError(
+        fmt::format("{}: the map's build_identity is not JSON: {}", path().string(), e.what()));
   }
 }
 
@@ -392,7 +405,8 @@ MapFrameRecord FrameFromRow(const Statement& s) {
 
 std::vector<MapFrameRecord> MapStore::Frames() const {
   std::vector<MapFrameRecord> frames;
-  Statement s = db_.Prepare(fmt::format("SELECT {} FROM frames ORDER BY frame_index", kFrameColumns));
+  Statement s =
+      db_.Prepare(fmt::format("SELECT {} FROM frames ORDER BY frame_index", kFrameColumns));
   while (s.Step()) frames.push_back(FrameFromRow(s));
   return frames;
 }
@@ -423,7 +437,8 @@ int MapStore::AddFrame(const MapFrameRecord& record, const Features& features,
               "{}: frame {}: the gray image must be 8-bit 1-channel {}x{}, got type {} {}x{}", file,
               name, record.width, record.height, gray.type(), gray.cols, gray.rows);
   VIGIL_CHECK(features.scores.size() == features.keypoints.rows() &&
-                  (features.descriptors.rows() == 0 || features.descriptors.rows() == features.keypoints.rows()) &&
+                  (features.descriptors.rows() == 0 ||
+                   features.descriptors.rows() == features.keypoints.rows()) &&
                   (features.binary_descriptors.rows() == 0 ||
                    features.binary_descriptors.rows() == features.keypoints.rows()),
               "{}: frame {}: {} keypoints with {} scores, {} float and {} binary descriptors", file,
@@ -439,9 +454,14 @@ int MapStore::AddFrame(const MapFrameRecord& record, const Features& features,
   const int index = static_cast<int>(next.Int(0));
 
   Statement frame = db_.Prepare(
-      "INSERT INTO frames (frame_index, run_index, name, width, height, timestamp, x, y, z, qx, qy, "
+      "INSERT INTO frames (frame_index, run_index, name, width, height, timestamp, x, y, z, qx, "
+      "qy, "
       "qz, qw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  frame.Bind(1, index).Bind(2, record.run).Bind(3, name).Bind(4, record.width).Bind(5, record.height);
+  frame.Bind(1, index)
+      .Bind(2, record.run)
+      .Bind(3, name)
+      .Bind(4, record.width)
+      .Bind(5, record.height);
   frame.Bind(6, record.frame.timestamp);
   if (record.frame.pose) {
     const Eigen::Vector3d& t = record.frame.pose->position;
@@ -457,7 +477,10 @@ int MapStore::AddFrame(const MapFrameRecord& record, const Features& features,
       "INSERT INTO features (frame_index, extractor, image_width, image_height, keypoint_rows, "
       "score_rows, descriptor_rows, descriptor_cols, binary_rows, binary_cols, keypoints, scores, "
       "descriptors, binary_descriptors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  f.Bind(1, index).Bind(2, features.extractor).Bind(3, features.image_width).Bind(4, features.image_height);
+  f.Bind(1, index)
+      .Bind(2, features.extractor)
+      .Bind(3, features.image_width)
+      .Bind(4, features.image_height);
   f.Bind(5, static_cast<int64_t>(features.keypoints.rows()));
   f.Bind(6, static_cast<int64_t>(features.scores.size()));
   f.Bind(7, static_cast<int64_t>(features.descriptors.rows()));
@@ -470,13 +493,14 @@ int MapStore::AddFrame(const MapFrameRecord& record, const Features& features,
   BindMatrix(f, 14, features.binary_descriptors.data(), features.binary_descriptors.size());
   f.Run();
 
-  Statement g = db_.Prepare("INSERT INTO global_descriptors (frame_index, dim, data) VALUES (?, ?, ?)");
+  Statement g =
+      db_.Prepare("INSERT INTO global_descriptors (frame_index, dim, data) VALUES (?, ?, ?)");
   g.Bind(1, index).Bind(2, static_cast<int64_t>(global_descriptor.size()));
   BindMatrix(g, 3, global_descriptor.data(), static_cast<int64_t>(global_descriptor.size()));
   g.Run();
 
-  Statement image = db_.Prepare(
-      "INSERT INTO gray_images (frame_index, width, height, data) VALUES (?, ?, ?, ?)");
+  Statement image =
+      db_.Prepare("INSERT INTO gray_images (frame_index, width, height, data) VALUES (?, ?, ?, ?)");
   image.Bind(1, index).Bind(2, pixels.cols).Bind(3, pixels.rows);
   BindMatrix(image, 4, pixels.data, static_cast<int64_t>(pixels.total()));
   image.Run();
@@ -509,8 +533,8 @@ Features MapStore::LoadFeatures(int index, const std::string& extractor) const {
            what + " binary descriptors");
   if (extractor.empty()) {
     const std::string first = out.extractor;
-    VIGIL_CHECK(!s.Step(), "{}: features by several extractors ({}, {}, ...): name one", what, first,
-                s.Text(0));
+    VIGIL_CHECK(!s.Step(), "{}: features by several extractors ({}, {}, ...): name one", what,
+                first, s.Text(0));
   }
   return out;
 }
@@ -538,7 +562,8 @@ cv::Mat MapStore::LoadGray(int index) const {
 }
 
 void MapStore::SetCalibration(const json& calibration) {
-  VIGIL_CHECK(calibration.is_object(), "{}: the calibration must be a JSON object", path().string());
+  VIGIL_CHECK(calibration.is_object(), "{}: the calibration must be a JSON object",
+              path().string());
   SetMeta("calibration", calibration.dump());
 }
 
@@ -560,7 +585,8 @@ bool MapStore::Checkpoint() {
 
 MapStats MapStore::Stats() const {
   MapStats stats;
-  Statement frames = db_.Prepare("SELECT COUNT(*), COUNT(x), COUNT(DISTINCT run_index) FROM frames");
+  Statement frames =
+      db_.Prepare("SELECT COUNT(*), COUNT(x), COUNT(DISTINCT run_index) FROM frames");
   frames.Step();
   stats.num_frames = static_cast<int>(frames.Int(0));
   stats.num_posed = static_cast<int>(frames.Int(1));

@@ -58,17 +58,17 @@ namespace vigil::map {
 constexpr int kMapSchemaVersion = 1;
 
 struct MapFrameRecord {
-  int index = -1;            // frame_index: recording order, 0..n-1 over all runs of the map
-  int run = 0;               // run_index of the run it came from (MapStore::Runs)
-  retrieval::RunFrame frame; // image = file name only (no folder); pose and timestamp as loaded
-  int width = 0;             // size of the decoded image, pixels
+  int index = -1;             // frame_index: recording order, 0..n-1 over all runs of the map
+  int run = 0;                // run_index of the run it came from (MapStore::Runs)
+  retrieval::RunFrame frame;  // image = file name only (no folder); pose and timestamp as loaded
+  int width = 0;              // size of the decoded image, pixels
   int height = 0;
 };
 
 struct MapRunRecord {
-  int index = 0;                 // run_index
-  std::filesystem::path dir;     // absolute run folder at build time
-  std::string pose_source;       // retrieval::PoseSourceName of the run
+  int index = 0;              // run_index
+  std::filesystem::path dir;  // absolute run folder at build time
+  std::string pose_source;    // retrieval::PoseSourceName of the run
 };
 
 // What `vigil map info` shows, counted by SQL rather than by loading every blob.
@@ -76,7 +76,7 @@ struct MapStats {
   int num_frames = 0;
   int num_posed = 0;
   int num_runs = 0;
-  double mean_keypoints = 0;          // over the feature rows
+  double mean_keypoints = 0;            // over the feature rows
   std::vector<std::string> extractors;  // distinct extractor names in the features table
   bool has_calibration = false;
 };

@@ -1,15 +1,14 @@
 #include "vigil/map/map_store.h"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "vigil/util/testing.h"
 
@@ -19,10 +18,11 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 json Identity(int max_keypoints) {
-  return {{"schema", 1},
-          {"extractor", "orb"},
-          {"options", {{"extractor", {{"type", "orb"}, {"orb", {{"max_keypoints", max_keypoints}}}}}}},
-          {"models", json::array()}};
+  return {
+      {"schema", 1},
+      {"extractor", "orb"},
+      {"options", {{"extractor", {{"type", "orb"}, {"orb", {{"max_keypoints", max_keypoints}}}}}}},
+      {"models", json::array()}};
 }
 
 // Random features of n keypoints: float descriptors of dim d, or binary ones of b bytes.
@@ -41,7 +41,8 @@ Features RandomFeatures(std::mt19937& rng, int n, int d, int b) {
   }
   if (b > 0) {
     f.binary_descriptors.resize(n, b);
-    for (int i = 0; i < f.binary_descriptors.size(); ++i) f.binary_descriptors.data()[i] = rng() & 0xff;
+    for (int i = 0; i < f.binary_descriptors.size(); ++i)
+      f.binary_descriptors.data()[i] = rng() & 0xff;
   } else {
     f.descriptors.resize(n, d);
     for (int i = 0; i < f.descriptors.size(); ++i) f.descriptors.data()[i] = u(rng);
@@ -98,7 +99,8 @@ TEST(MapStore, RoundTripIsBitIdentical) {
     f.record.frame.timestamp = 1341847980.722988;
     frames.push_back(f);
   }
-  frames.push_back({Record("b.png", 33, 17), RandomFeatures(rng, 50, 0, 32), {}, RandomGray(rng, 33, 17)});
+  frames.push_back(
+      {Record("b.png", 33, 17), RandomFeatures(rng, 50, 0, 32), {}, RandomGray(rng, 33, 17)});
   // No keypoints at all: the 0 x 256 shape must come back, not 0 x 0.
   Features empty;
   empty.extractor = "superpoint";
@@ -113,8 +115,9 @@ TEST(MapStore, RoundTripIsBitIdentical) {
     MapStore store = MapStore::Create(path, Identity(500));
     store.AddRun("/some/run", "poses.csv");
     for (size_t i = 0; i < frames.size(); ++i) {
-      EXPECT_EQ(store.AddFrame(frames[i].record, frames[i].features, frames[i].global, frames[i].gray),
-                static_cast<int>(i));
+      EXPECT_EQ(
+          store.AddFrame(frames[i].record, frames[i].features, frames[i].global, frames[i].gray),
+          static_cast<int>(i));
     }
     store.SetCalibration({{"threshold", 0.25}});
   }
@@ -165,7 +168,8 @@ TEST(MapStore, DuplicateFrameNameIsRefusedByName) {
   store.AddRun("/run", "none");
   store.AddFrame(Record("dup.png", 8, 8), RandomFeatures(rng, 3, 0, 32), {}, RandomGray(rng, 8, 8));
   const std::string error = testing::ErrorOf([&] {
-    store.AddFrame(Record("dup.png", 8, 8), RandomFeatures(rng, 3, 0, 32), {}, RandomGray(rng, 8, 8));
+    store.AddFrame(Record("dup.png", 8, 8), RandomFeatures(rng, 3, 0, 32), {},
+                   RandomGray(rng, 8, 8));
   });
   EXPECT_NE(error.find("dup.png"), std::string::npos) << error;
   EXPECT_NE(error.find(path.string()), std::string::npos) << error;
@@ -175,7 +179,8 @@ TEST(MapStore, DuplicateFrameNameIsRefusedByName) {
 TEST(MapStore, NonMapFilesAreRefusedNamingTheFile) {
   const fs::path dir = testing::MakeTempDir("map_not_a_map");
   const fs::path text = dir / "notes.vmap";
-  std::ofstream(text) << "this is not a database, just some text that is long enough to have a header\n";
+  std::ofstream(text)
+      << "this is not a database, just some text that is long enough to have a header\n";
   std::string error = testing::ErrorOf([&] { MapStore::OpenReadOnly(text); });
   EXPECT_NE(error.find(text.string()), std::string::npos) << error;
   EXPECT_NE(error.find("not a vigil map"), std::string::npos) << error;
@@ -204,8 +209,9 @@ TEST(MapStore, TruncatedFileIsRefusedNamingTheFile) {
     MapStore store = MapStore::Create(path, Identity(500));
     store.AddRun("/run", "none");
     for (int i = 0; i < 6; ++i) {
-      store.AddFrame(Record("f" + std::to_string(i) + ".png", 320, 240), RandomFeatures(rng, 500, 128, 0),
-                     std::vector<float>(100, 0.5f), RandomGray(rng, 320, 240));
+      store.AddFrame(Record("f" + std::to_string(i) + ".png", 320, 240),
+                     RandomFeatures(rng, 500, 128, 0), std::vector<float>(100, 0.5f),
+                     RandomGray(rng, 320, 240));
     }
   }  // closing checkpoints the WAL into the file
   ASSERT_FALSE(fs::exists(path.string() + "-wal"));
@@ -221,7 +227,8 @@ TEST(MapStore, OtherSchemaVersionIsRefused) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '2' WHERE key = 'schema_version'", nullptr,
-                         nullptr, nullptr), SQLITE_OK);
+                         nullptr, nullptr),
+            SQLITE_OK);
   sqlite3_close(db);
   const std::string error = testing::ErrorOf([&] { MapStore::OpenReadOnly(path); });
   EXPECT_NE(error.find(path.string()), std::string::npos) << error;
@@ -234,7 +241,8 @@ TEST(MapStore, ResumingWithAnotherIdentityNamesTheDifferingKeys) {
   EXPECT_NO_THROW(MapStore::Create(path, Identity(1024)));  // same identity: resume
   const std::string error = testing::ErrorOf([&] { MapStore::Create(path, Identity(2048)); });
   EXPECT_NE(error.find(path.string()), std::string::npos) << error;
-  EXPECT_NE(error.find("options.extractor.orb.max_keypoints: 1024 vs 2048"), std::string::npos) << error;
+  EXPECT_NE(error.find("options.extractor.orb.max_keypoints: 1024 vs 2048"), std::string::npos)
+      << error;
 }
 
 TEST(IdentityDifferences, ListsChangedAddedAndRemovedLeaves) {
@@ -255,10 +263,12 @@ TEST(MapStore, ReadersSeeWholeFramesWhileAWriterAdds) {
   std::mt19937 rng(5);
   MapStore writer = MapStore::Create(path, Identity(500));
   writer.AddRun("/run", "none");
-  writer.AddFrame(Record("0.png", 16, 16), RandomFeatures(rng, 10, 0, 32), {}, RandomGray(rng, 16, 16));
+  writer.AddFrame(Record("0.png", 16, 16), RandomFeatures(rng, 10, 0, 32), {},
+                  RandomGray(rng, 16, 16));
   const MapStore reader1 = MapStore::OpenReadOnly(path);
   const MapStore reader2 = MapStore::OpenReadOnly(path);
-  writer.AddFrame(Record("1.png", 16, 16), RandomFeatures(rng, 10, 0, 32), {}, RandomGray(rng, 16, 16));
+  writer.AddFrame(Record("1.png", 16, 16), RandomFeatures(rng, 10, 0, 32), {},
+                  RandomGray(rng, 16, 16));
   EXPECT_EQ(reader1.NumFrames(), 2);
   EXPECT_EQ(reader2.LoadFeatures(1).size(), 10);
   EXPECT_EQ(reader1.IntegrityCheck(), "ok");

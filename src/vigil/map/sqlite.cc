@@ -1,8 +1,7 @@
 #include "vigil/map/sqlite.h"
 
-#include <utility>
-
 #include <sqlite3.h>
+#include <utility>
 
 #include "vigil/util/check.h"
 
@@ -20,9 +19,15 @@ constexpr int kBusyTimeoutMs = 10'000;
 Database::Database(const fs::path& path, Mode mode) : path_(path) {
   int flags = SQLITE_OPEN_NOMUTEX;  // one connection per thread (MapStore is not shared)
   switch (mode) {
-    case Mode::kReadOnly: flags |= SQLITE_OPEN_READONLY; break;
-    case Mode::kReadWrite: flags |= SQLITE_OPEN_READWRITE; break;
-    case Mode::kReadWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
+    case Mode::kReadOnly:
+      flags |= SQLITE_OPEN_READONLY;
+      break;
+    case Mode::kReadWrite:
+      flags |= SQLITE_OPEN_READWRITE;
+      break;
+    case Mode::kReadWriteCreate:
+      flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+      break;
   }
   const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
@@ -132,7 +137,9 @@ void Statement::Reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
-bool Statement::IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+bool Statement::IsNull(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
 int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
 double Statement::Double(int column) const { return sqlite3_column_double(stmt_, column); }
 
