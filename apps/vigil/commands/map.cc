@@ -42,8 +42,8 @@ struct LazyProgress {
 };
 
 int Report(const map::MapBuildSummary& s, const std::string& verb) {
-  const map::MapStore store = map::MapStore::OpenReadOnly(s.map_path);
-  const map::MapStats stats = store.Stats();
+  // From the builder's own connection: reopening read-only here would leave -wal/-shm behind.
+  const map::MapStats& stats = s.map_stats;
   std::printf(
       "%s: %s run %d: %d frames added, %d resumed, %zu skipped; the map has %d frames "
       "(%d posed), %.0f keypoints per frame; %.1f s\n",

@@ -137,6 +137,7 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path,
     if (progress) progress(i + 1, run.frames.size());
   }
   summary.frames_in_map = store.NumFrames();
+  summary.map_stats = store.Stats();
   // Readers present at the writer's close keep SQLite from folding the WAL into the file; do it
   // now so that the finished map is the one file (a later writer or close retries otherwise).
   store.Checkpoint();

@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vigil/features/extractor.h"
+#include "vigil/map/map_store.h"
 #include "vigil/retrieval/reference_selector.h"
 #include "vigil/retrieval/run.h"
 #include "vigil/util/progress.h"
@@ -74,6 +75,7 @@ struct MapBuildSummary {
   int frames_resumed = 0;                // already in the map (an earlier, interrupted build)
   std::vector<MapSkippedFrame> skipped;  // unreadable or oversized (strict = false)
   int frames_in_map = 0;                 // after the build, over all runs
+  MapStats map_stats;                    // of the whole map after the build
   double seconds = 0;                    // wall time of the build
 };
 
