@@ -127,6 +127,14 @@ TEST(MapBuilder, StoresWhatTheStagesComputeFromTheImages) {
     cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
     EXPECT_EQ(cv::norm(store.LoadGray(k), gray, cv::NORM_INF), 0);
   }
+  // The run as reference selection sees it, without reading the run folder.
+  const retrieval::Run from_map = store.ReferenceRun();
+  EXPECT_EQ(from_map.pose_source, run.pose_source);
+  ASSERT_EQ(from_map.frames.size(), run.frames.size());
+  for (size_t i = 0; i < run.frames.size(); ++i) {
+    EXPECT_TRUE(fs::equivalent(from_map.frames[i].image, run.frames[i].image));
+    EXPECT_EQ(from_map.frames[i].pose->position, run.frames[i].pose->position);
+  }
 }
 
 TEST(MapBuilder, CancelledBuildResumesToTheSameMap) {

@@ -411,6 +411,25 @@ std::vector<MapFrameRecord> MapStore::Frames() const {
   return frames;
 }
 
+retrieval::Run MapStore::ReferenceRun() const {
+  const std::vector<MapRunRecord> runs = Runs();
+  std::map<int, fs::path> dirs;
+  for (const MapRunRecord& r : runs) dirs[r.index] = r.dir;
+  retrieval::Run run;
+  if (!runs.empty()) {
+    run.dir = runs.front().dir;
+    const std::string& source = runs.front().pose_source;
+    run.pose_source = source == "poses.csv" ? retrieval::PoseSource::kPosesCsv
+                      : source == "tum"     ? retrieval::PoseSource::kTumTrajectory
+                                            : retrieval::PoseSource::kNone;
+  }
+  for (MapFrameRecord& record : Frames()) {
+    record.frame.image = dirs[record.run] / record.frame.image;
+    run.frames.push_back(std::move(record.frame));
+  }
+  return run;
+}
+
 int MapStore::NumFrames() const {
   Statement s = db_.Prepare("SELECT COUNT(*) FROM frames");
   s.Step();

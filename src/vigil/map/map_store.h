@@ -113,6 +113,10 @@ class MapStore {
   int AddRun(const std::filesystem::path& dir, const std::string& pose_source);
 
   std::vector<MapFrameRecord> Frames() const;  // by frame_index
+  // The map's frames as a run, for reference selection: frame k = frame_index k, its image the
+  // path it was read from (run folder / name; the file need not exist any more), dir and
+  // pose_source those of run 0 (pose_file stays empty).
+  retrieval::Run ReferenceRun() const;
   int NumFrames() const;
   bool HasFrame(const std::string& name) const;
   std::optional<MapFrameRecord> FindFrame(const std::string& name) const;
