@@ -10,6 +10,7 @@ int RunCalibrate(int argc, char** argv);   // commands/calibrate.cc
 int RunInspect(int argc, char** argv);     // commands/inspect.cc
 int RunEvalChanges(int argc, char** argv); // commands/eval_changes.cc
 int RunSpade(int argc, char** argv);       // commands/spade.cc (fit | score | eval)
+int RunMap(int argc, char** argv);         // commands/map.cc (build | add | info)
 int RunBagExtract(int argc, char** argv);  // commands/bag_extract.cc (VIGIL_HAVE_ROS only)
 
 }  // namespace vigil::cli

@@ -27,6 +27,8 @@ const std::vector<Command>& Commands() {
       {"match", vigil::cli::RunMatch, "match keypoints between two images (or a list of pairs)"},
       {"spade", vigil::cli::RunSpade,
        "sub-image anomaly detection (SPADE / PatchCore): fit | score | eval"},
+      {"map", vigil::cli::RunMap,
+       "the reference map file (features, descriptors, gray images of a run): build | add | info"},
 #ifdef VIGIL_HAVE_ROS
       {"bag-extract", vigil::cli::RunBagExtract, "turn a ROS 1 bag (images + poses) into a run folder"},
 #endif
