@@ -4,6 +4,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "vigil/inspection/inspector.h"
+#include "vigil/util/check.h"
 #ifdef VIGIL_HAVE_ROS  // ROS hook (owner: ros): --reference/--query may be bags
 #include "bag_input.h"
 #endif
@@ -32,9 +33,17 @@ int RunInspect(int argc, char** argv) {
 #else
   const CLI::Validator& run_input = CLI::ExistingDirectory;
 #endif
-  app.add_option("--reference", reference_dir, "reference run folder (images + optional poses.csv "
-                 "or TUM trajectory), or one reference image compared with every query (a "
-                 "template, a fixed camera's view)")->required()->check(CLI::ExistingPath);
+  std::string map_file;
+  auto* reference_flag =
+      app.add_option("--reference", reference_dir, "reference run folder (images + optional poses.csv "
+                     "or TUM trajectory), or one reference image compared with every query (a "
+                     "template, a fixed camera's view)")->check(CLI::ExistingPath);
+  auto* map_flag = app.add_option("--map", map_file,
+                                  "map file from vigil map build, instead of --reference: no "
+                                  "reference image is decoded or extracted again")
+                       ->check(CLI::ExistingFile)
+                       ->excludes(reference_flag);
+  reference_flag->excludes(map_flag);
   app.add_option("--query", query_dir, "query run folder")->required()->check(run_input);
   app.add_option("--out", out_dir, "output folder")->required();
   app.add_option("--calibration", options.calibration_file,
@@ -139,11 +148,14 @@ int RunInspect(int argc, char** argv) {
     options.write_panels = !no_panels;
     options.show_progress = !quiet;
 #ifdef VIGIL_HAVE_ROS  // ROS hook: bags are extracted to <out>/bag_runs/{reference,query}
-    reference_dir = RunFolderFor(reference_dir, bag_flags, out_dir, "reference");
+    if (!reference_dir.empty()) reference_dir = RunFolderFor(reference_dir, bag_flags, out_dir, "reference");
     query_dir = RunFolderFor(query_dir, bag_flags, out_dir, "query");
 #endif
+    VIGIL_CHECK_OPTION(!reference_dir.empty() || !map_file.empty(), "--reference",
+                       "give the reference run (--reference DIR|BAG|IMAGE) or its map (--map FILE)");
     const InspectionSummary summary =
-        RunInspection(reference_dir, query_dir, out_dir, options, &InterruptToken());
+        map_file.empty() ? RunInspection(reference_dir, query_dir, out_dir, options, &InterruptToken())
+                         : RunInspectionWithMap(map_file, query_dir, out_dir, options, &InterruptToken());
     int with_changes = 0, flagged = 0, resumed = 0;
     for (const QueryOutcome& q : summary.queries) {
       with_changes += q.num_anomalies > 0;

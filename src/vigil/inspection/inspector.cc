@@ -6,12 +6,16 @@
 #include <sstream>
 #include <optional>
 
+#include <opencv2/imgproc.hpp>
+
 #include "vigil/calibration/self_calibration.h"
 #include "vigil/events/events.h"
 #include "vigil/report/calibration_plot.h"
 #include "vigil/inspection/panel.h"
 #include "vigil/inspection/result_io.h"
 #include "vigil/io/image_io.h"
+#include "vigil/map/map_builder.h"
+#include "vigil/map/map_store.h"
 #include "vigil/report/html_report.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
@@ -61,6 +65,8 @@ struct Inspector::Impl {
   json config;
   std::string config_hash;
   std::optional<dense::DenseCalibration> dense_calibration;
+  const map::MapStore* map = nullptr;  // reference features and pixels come from here when set
+  std::map<int, cv::Mat> pixel_cache;  // reference pixels read for the report only
 
   // The dense threshold from the reference images alone: each of at most 20 frames spread
   // along the run is scored against itself after a simulated registration residual
@@ -73,7 +79,10 @@ struct Inspector::Impl {
     const int step = std::max(1, n / 20);
     std::map<std::string, double> timings;
     for (int i = 0; i < n; i += step) {
-      const cv::Mat& image = ReferenceFeatures(i, &timings).image;
+      // In gray, as a map stores the reference: the simulated JPEG re-encode of a colour image
+      // would differ, and with it the threshold.
+      cv::Mat image = ReferenceFeatures(i, &timings).image;
+      if (image.channels() == 3) cv::cvtColor(image, image, cv::COLOR_BGR2GRAY);
       clean.push_back(dense::ScorePair(dense::SimulateCleanQuery(image), image, cv::Mat(), options.dense));
     }
     dense_calibration = dense::CalibrateThreshold(clean, options.dense_false_alarm_rate);
@@ -110,9 +119,17 @@ struct Inspector::Impl {
     if (it != reference_cache.end()) return it->second;
     const auto start = Clock::now();
     ImageFeatures entry;
-    entry.image = ReadFrameImage(reference.frames[index].image, options.max_pixels);
-    entry.features = extractor->Extract(entry.image);
-    (*timings)["extract_reference"] += MsSince(start);
+    if (map) {
+      // The map's gray pixels serve every use of the reference image (photometric check, dense
+      // comparison, panel): each converts to gray the same way, so results equal a folder run's.
+      entry.image = map->LoadGray(index);
+      entry.features = map->LoadFeatures(index);
+      (*timings)["load_reference"] += MsSince(start);
+    } else {
+      entry.image = ReadFrameImage(reference.frames[index].image, options.max_pixels);
+      entry.features = extractor->Extract(entry.image);
+      (*timings)["extract_reference"] += MsSince(start);
+    }
     return reference_cache.emplace(index, std::move(entry)).first->second;
   }
 
@@ -364,7 +381,42 @@ retrieval::ReferenceChoice Inspector::Impl::FixedChoice(const retrieval::RunFram
   return choice;
 }
 
-Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
+namespace {
+
+// A map serves the reference side only when it was built with the settings this inspection
+// would extract with; otherwise its features are another extractor's, and it is refused with
+// the settings that differ.
+void CheckMapIdentity(const map::MapStore& map, const InspectorOptions& options,
+                      const FeatureExtractor& extractor) {
+  map::MapBuildOptions build;
+  build.extractor = options.extractor;
+  build.reference_run = options.reference_run;
+  build.selection = options.selection;
+  const std::vector<std::string> differences =
+      map::IdentityDifferences(map.build_identity(), map::MapBuildIdentity(build, extractor));
+  if (differences.empty()) return;
+  std::string list;
+  for (size_t k = 0; k < differences.size() && k < 5; ++k) list += (k ? "; " : "") + differences[k];
+  if (differences.size() > 5) list += fmt::format("; and {} more", differences.size() - 5);
+  throw Error(fmt::format("{}: the map was built with other settings than this inspection ({}: map vs "
+                          "now); rebuild it with vigil map build or inspect with its settings",
+                          map.path().string(), list));
+}
+
+}  // namespace
+
+void Inspector::UseMap(Impl& s, const map::MapStore& map) {
+  CheckMapIdentity(map, s.options, *s.extractor);
+  VIGIL_CHECK(map.NumFrames() == static_cast<int>(s.reference.frames.size()),
+              "{}: {} frames in the map, {} in its run", map.path().string(), map.NumFrames(),
+              s.reference.frames.size());
+  std::vector<std::vector<float>> descriptors;
+  for (int i = 0; i < map.NumFrames(); ++i) descriptors.push_back(map.LoadGlobalDescriptor(i));
+  s.selector->SetReferenceDescriptors(std::move(descriptors));
+  s.map = &map;
+}
+
+Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options, const map::MapStore* map)
     : impl_(std::make_unique<Impl>()) {
   options.Check();
   VIGIL_CHECK(!reference.frames.empty(), "{}: the reference run has no images",
@@ -386,6 +438,7 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
     s.segmenter_name = s.segmenter->name();
   }
   s.selector = std::make_unique<retrieval::ReferenceSelector>(s.reference, options.selection);
+  if (map) UseMap(s, *map);
   for (int i = 0; i < static_cast<int>(s.reference.frames.size()); ++i) {
     s.reference_by_name[s.reference.frames[i].image.filename().string()] = i;
   }
@@ -416,6 +469,21 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options)
 }
 
 Inspector::~Inspector() = default;
+
+const cv::Mat& Inspector::ReferencePixels(int index) {
+  VIGIL_CHECK(index >= 0 && index < static_cast<int>(impl_->reference.frames.size()),
+              "reference frame {} out of range", index);
+  Impl& s = *impl_;
+  const auto cached = s.reference_cache.find(index);
+  if (cached != s.reference_cache.end()) return cached->second.image;
+  // Pixels only (report crops of resumed frames): no extraction.
+  cv::Mat& pixels = s.pixel_cache[index];
+  if (pixels.empty()) {
+    pixels = s.map ? s.map->LoadGray(index)
+                   : ReadFrameImage(s.reference.frames[index].image, s.options.max_pixels);
+  }
+  return pixels;
+}
 
 FrameResult Inspector::InspectFrame(const retrieval::RunFrame& frame, int index, const cv::Mat& image) {
   VIGIL_CHECK(!image.empty(), "{}: empty query image", frame.image.string());
@@ -572,10 +640,10 @@ std::vector<events::Observation> EventObservations(const InspectionSummary& summ
   return out;
 }
 
-// The crops of an event's best sighting, from the query and (warped box) the reference image,
-// with a margin of half the box; read again here, once per event, for the report only.
+// The crops of an event's best sighting, from the query (read again here, once per event, for
+// the report only) and the reference pixels (warped box), with a margin of half the box.
 std::pair<cv::Mat, cv::Mat> EventCrops(const events::Observation& o, const fs::path& query_image,
-                                       const fs::path& reference_image, int64_t max_pixels) {
+                                       const cv::Mat& reference_image, int64_t max_pixels) {
   auto crop = [](const cv::Mat& image, cv::Rect box) {
     if (image.empty()) return cv::Mat();
     box = cv::Rect(box.x - box.width / 2, box.y - box.height / 2, box.width * 2, box.height * 2) &
@@ -585,28 +653,23 @@ std::pair<cv::Mat, cv::Mat> EventCrops(const events::Observation& o, const fs::p
   std::pair<cv::Mat, cv::Mat> out;
   try {
     out.first = crop(ReadFrameImage(query_image, max_pixels), o.bbox);
-    if (!reference_image.empty()) {
-      const cv::Rect in_reference =
-          o.query_to_reference.empty()
-              ? o.bbox
-              : cv::Rect(events::WarpBox(cv::Rect2d(o.bbox), o.query_to_reference));
-      out.second = crop(ReadFrameImage(reference_image, max_pixels), in_reference);
-    }
   } catch (const Error&) {
     // A crop is an illustration: an image that went away since is shown without it.
   }
+  const cv::Rect in_reference =
+      o.query_to_reference.empty()
+          ? o.bbox
+          : cv::Rect(events::WarpBox(cv::Rect2d(o.bbox), o.query_to_reference));
+  out.second = crop(reference_image, in_reference);
   return out;
 }
 
 }  // namespace
 
-InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& query_dir,
-                                const fs::path& out_dir, const InspectorOptions& options,
-                                const CancelToken* cancel) {
-  InspectorOptions run_options = options;
-  if (!fs::is_directory(reference_dir)) run_options.single_reference = true;
-  run_options.Check();
-  retrieval::Run reference = LoadReference(reference_dir, run_options);
+namespace {
+
+// The query run, restricted to the pairs file's queries when there is one.
+retrieval::Run LoadQueries(const fs::path& query_dir, const InspectorOptions& run_options) {
   retrieval::Run query = retrieval::LoadRun(query_dir, run_options.query_run);
   if (!run_options.pairs.empty()) {
     // A pairs file names the job: its queries, each with its reference.
@@ -620,14 +683,16 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
     }
     query.frames = std::move(listed);
   }
-  VIGIL_CHECK(!reference.frames.empty(), "{}: the reference run has no images", reference_dir.string());
   VIGIL_CHECK(!query.frames.empty(), "{}: the query run has no images", query_dir.string());
-  InspectionSummary summary;
-  DropUnreadableFrames(&reference, "reference", run_options, &summary.skipped);
-  VIGIL_CHECK(!reference.frames.empty(), "{}: no reference image could be read ({} skipped: {})",
-              reference_dir.string(), summary.skipped.size(),
-              summary.skipped.empty() ? "" : summary.skipped.front().reason);
-  Inspector inspector(std::move(reference), run_options);
+  return query;
+}
+
+// The run loop shared by folder and map references: every query, resumed or inspected, then
+// events.json, skipped.json and the report.
+void InspectQueries(Inspector& inspector, const retrieval::Run& query, const fs::path& out_dir,
+                    const InspectorOptions& run_options, const CancelToken* cancel,
+                    const std::string& title, InspectionSummary& summary) {
+  const InspectorOptions& options = run_options;
   summary.threshold = inspector.threshold();
   summary.threshold_source = inspector.threshold_source();
   summary.segmenter = inspector.segmenter();
@@ -698,6 +763,7 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
   WriteTextFileAtomically(out_dir / "events.json", json{{"events", summary.events}}.dump(1));
 
   report::InspectionReportInput report_input;
+  report_input.title = title;
   report_input.events = summary.events;
   for (const retrieval::RunFrame& f : references.frames) {
     report_input.reference_positions.push_back(
@@ -710,12 +776,10 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
   }
   for (const events::ChangeEvent& e : change_events) {
     const events::Observation& o = observations[e.best_observation];
-    const fs::path reference_image =
-        o.reference >= 0 ? references.frames[o.reference].image : fs::path();
-    report_input.event_crops[e.id] =
-        EventCrops(o, query_frames.at(query_names[o.frame])->image, reference_image, run_options.max_pixels);
+    report_input.event_crops[e.id] = EventCrops(
+        o, query_frames.at(query_names[o.frame])->image,
+        o.reference >= 0 ? inspector.ReferencePixels(o.reference) : cv::Mat(), run_options.max_pixels);
   }
-  report_input.title = fmt::format("vigil inspect: {} vs {}", query_dir.string(), reference_dir.string());
   report_input.config = summary.config;
   report_input.config["threshold_source"] = summary.threshold_source;
   for (const QueryOutcome& outcome : summary.queries) report_input.queries.push_back(outcome.result);
@@ -729,6 +793,44 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
   WriteTextFileAtomically(out_dir / "skipped.json", json{{"skipped", skipped}}.dump(1));
   if (inspector.calibration()) report_input.calibration_plot = RenderCalibrationPlot(*inspector.calibration());
   report::WriteInspectionReport(out_dir, report_input);
+}
+
+}  // namespace
+
+InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& query_dir,
+                                const fs::path& out_dir, const InspectorOptions& options,
+                                const CancelToken* cancel) {
+  InspectorOptions run_options = options;
+  if (!fs::is_directory(reference_dir)) run_options.single_reference = true;
+  run_options.Check();
+  retrieval::Run reference = LoadReference(reference_dir, run_options);
+  const retrieval::Run query = LoadQueries(query_dir, run_options);
+  VIGIL_CHECK(!reference.frames.empty(), "{}: the reference run has no images", reference_dir.string());
+  InspectionSummary summary;
+  DropUnreadableFrames(&reference, "reference", run_options, &summary.skipped);
+  VIGIL_CHECK(!reference.frames.empty(), "{}: no reference image could be read ({} skipped: {})",
+              reference_dir.string(), summary.skipped.size(),
+              summary.skipped.empty() ? "" : summary.skipped.front().reason);
+  Inspector inspector(std::move(reference), run_options);
+  InspectQueries(inspector, query, out_dir, run_options, cancel,
+                 fmt::format("vigil inspect: {} vs {}", query_dir.string(), reference_dir.string()),
+                 summary);
+  return summary;
+}
+
+InspectionSummary RunInspectionWithMap(const fs::path& map_path, const fs::path& query_dir,
+                                       const fs::path& out_dir, const InspectorOptions& options,
+                                       const CancelToken* cancel) {
+  options.Check();
+  VIGIL_CHECK(!options.single_reference, "{}: a map holds a run; single_reference does not apply",
+              map_path.string());
+  const map::MapStore map = map::MapStore::OpenReadOnly(map_path);
+  const retrieval::Run query = LoadQueries(query_dir, options);
+  InspectionSummary summary;
+  Inspector inspector(map.ReferenceRun(), options, &map);
+  InspectQueries(inspector, query, out_dir, options, cancel,
+                 fmt::format("vigil inspect: {} vs map {}", query_dir.string(), map_path.string()),
+                 summary);
   return summary;
 }
 

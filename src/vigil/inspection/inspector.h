@@ -36,6 +36,9 @@
 #include "vigil/util/progress.h"
 
 namespace vigil {
+namespace map {
+class MapStore;
+}
 
 struct InspectorOptions {
   FeatureExtractorOptions extractor;
@@ -167,7 +170,12 @@ class Inspector {
  public:
   // Loads the extractor, matcher (threshold from the calibration file when given) and
   // segmenter. Throws vigil::Error on bad options, missing weights or a corrupt calibration.
-  Inspector(retrieval::Run reference, const InspectorOptions& options);
+  // With `map` (map/map_store.h, built from `reference`, kept alive by the caller), reference
+  // features, global descriptors and pixels are read from it and no reference image is decoded
+  // or extracted; results equal those of the run folder with the same settings. A map built
+  // with other extractor settings or weights is refused, naming the differences.
+  Inspector(retrieval::Run reference, const InspectorOptions& options,
+            const map::MapStore* map = nullptr);
   ~Inspector();
 
   // Inspects one query image. `frame` gives its pose (optional) and file name; `index` is its
@@ -182,9 +190,13 @@ class Inspector {
   const std::string& config_hash() const;
   const std::optional<CalibrationResult>& calibration() const;
   const retrieval::Run& reference() const;
+  // The pixels of reference frame `index` as the inspection uses them (decoded colour, or a
+  // map's gray), from the cache.
+  const cv::Mat& ReferencePixels(int index);
 
  private:
   struct Impl;
+  static void UseMap(Impl& s, const map::MapStore& map);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -208,6 +220,14 @@ std::map<std::string, std::string> ReadInspectionPairs(const std::filesystem::pa
 
 // `reference` may be a run folder or one image file (then InspectorOptions::single_reference
 // is implied).
+// RunInspection against a map file (`vigil map build`) instead of a reference folder: opened
+// read-only (several processes may share it), its identity checked against `options`.
+InspectionSummary RunInspectionWithMap(const std::filesystem::path& map_path,
+                                       const std::filesystem::path& query_dir,
+                                       const std::filesystem::path& out_dir,
+                                       const InspectorOptions& options,
+                                       const CancelToken* cancel = nullptr);
+
 InspectionSummary RunInspection(const std::filesystem::path& reference_dir,
                                 const std::filesystem::path& query_dir,
                                 const std::filesystem::path& out_dir,

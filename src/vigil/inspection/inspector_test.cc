@@ -345,3 +345,52 @@ TEST(Inspector, MostKeypointsDistractorDoesNotWinRetrieval) {
 
 }  // namespace
 }  // namespace vigil
+
+#include "vigil/map/map_builder.h"
+
+namespace vigil {
+namespace {
+
+nlohmann::json WithoutTimings(nlohmann::json doc) {
+  doc.erase("timings_ms");
+  doc.erase("config_hash");
+  return doc;
+}
+
+// A mission against a map file gives the per-query results of the run folder it was built from
+// (issue 14), with no reference image decoded; a map built with another extractor setting is
+// refused with the setting named.
+TEST(Inspector, MapGivesTheResultsOfItsRunFolder) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_map");
+  const InspectorOptions options = FastOptions();
+  map::MapBuildOptions build;
+  build.extractor = options.extractor;
+  const fs::path site = runs.out.parent_path() / "site.vmap";
+  map::BuildMap(runs.reference, site, build);
+
+  const InspectionSummary folder = RunInspection(runs.reference, runs.query, runs.out / "folder", options);
+  // The reference images are gone: everything must come from the map.
+  for (const auto& image : io::ListImages(runs.reference)) fs::remove(image);
+  const InspectionSummary with_map = RunInspectionWithMap(site, runs.query, runs.out / "map", options);
+  ASSERT_EQ(with_map.queries.size(), folder.queries.size());
+  for (size_t q = 0; q < folder.queries.size(); ++q) {
+    EXPECT_EQ(WithoutTimings(with_map.queries[q].result), WithoutTimings(folder.queries[q].result))
+        << folder.queries[q].query;
+  }
+  EXPECT_EQ(with_map.events, folder.events);
+
+  InspectorOptions other = options;
+  other.extractor.sift.max_keypoints = 1000;
+  try {
+    RunInspectionWithMap(site, runs.query, runs.out / "other", other);
+    FAIL() << "a map of another extractor setting was used";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("max_keypoints"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(site.string()), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(runs.out / "other" / "report.html"));
+}
+
+}  // namespace
+}  // namespace vigil

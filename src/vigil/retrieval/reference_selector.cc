@@ -222,11 +222,27 @@ struct ReferenceSelector::Impl {
     std::vector<std::vector<float>> computed;
     computed.reserve(reference_copy.frames.size());
     for (const RunFrame& frame : reference_copy.frames) {
-      computed.push_back(GlobalDescriptor(io::ReadImage(frame.image, io::ImageMode::kGray), options));
+      // Decoded as the inspection decodes it (colour, then GlobalDescriptor's own gray
+      // conversion), so that descriptors stored in a map file (map/) are the same numbers.
+      computed.push_back(GlobalDescriptor(io::ReadImage(frame.image), options));
     }
     descriptors = std::move(computed);
   }
 };
+
+void ReferenceSelector::SetReferenceDescriptors(std::vector<std::vector<float>> descriptors) {
+  VIGIL_CHECK(descriptors.size() == impl_->reference_copy.frames.size(),
+              "{} global descriptors for {} reference frames", descriptors.size(),
+              impl_->reference_copy.frames.size());
+  const size_t dim = GlobalDescriptor(cv::Mat::zeros(8, 8, CV_8U), impl_->options).size();
+  for (size_t i = 0; i < descriptors.size(); ++i) {
+    VIGIL_CHECK(descriptors[i].size() == dim,
+                "reference frame {}: global descriptor of size {}, expected {} for a {}x{} thumbnail",
+                i, descriptors[i].size(), dim, impl_->options.thumbnail_width,
+                impl_->options.thumbnail_height);
+  }
+  impl_->descriptors = std::move(descriptors);
+}
 
 ReferenceSelector::ReferenceSelector(const Run& reference, const ReferenceSelectorOptions& options)
     : impl_(std::make_unique<Impl>()) {
@@ -308,7 +324,7 @@ ReferenceChoice ReferenceSelector::Select(const RunFrame& query, int query_index
   // Rule 2: appearance.
   impl_->EnsureDescriptors();
   const cv::Mat image =
-      query_image.empty() ? io::ReadImage(query.image, io::ImageMode::kGray) : query_image;
+      query_image.empty() ? io::ReadImage(query.image) : query_image;
   const std::vector<float> query_descriptor = GlobalDescriptor(image, options);
   std::vector<double> similarity(refs.size());
   for (size_t i = 0; i < refs.size(); ++i) {

@@ -121,6 +121,9 @@ class ReferenceSelector {
   ReferenceSelector(ReferenceSelector&&) noexcept;
   ReferenceSelector& operator=(ReferenceSelector&&) noexcept;
 
+  // Global descriptors of the reference frames computed earlier (a map file), one per frame in
+  // run order, instead of reading the images. Throws when the count or size does not match.
+  void SetReferenceDescriptors(std::vector<std::vector<float>> descriptors);
   // The reference for `query` (its index in the query run is passed to `verify`).
   // `query_image`: the query image if the caller has it already; otherwise it is read from
   // query.image when the appearance rule needs it.
