@@ -77,14 +77,14 @@ for extractor in $EXTRACTORS; do
   for f in "$folder"/*.json; do
     b=$(basename "$f")
     [[ $b == events.json || $b == skipped.json ]] && continue
-    [[ $(jq -cS 'del(.timings_ms, .config_hash)' "$f") == $(jq -cS 'del(.timings_ms, .config_hash)' "$map_out/$b") ]] &&
+    [[ $(jq -cS 'del(.timings_ms, .config_hash)' "$f") == "$(jq -cS 'del(.timings_ms, .config_hash)' "$map_out/$b")" ]] &&
       same=$((same + 1))
   done
   [[ $same -eq $queries ]] || fail "$extractor: only $same/$queries map results equal the folder run's"
-  [[ $(jq -cS . "$folder/events.json") == $(jq -cS . "$map_out/events.json") ]] || fail "$extractor: events differ"
+  [[ $(jq -cS . "$folder/events.json") == "$(jq -cS . "$map_out/events.json")" ]] || fail "$extractor: events differ"
   ok=0
   while IFS=, read -r q r; do
-    [[ $(jq -r .reference.image "$map_out/${q%.*}.json") == "$r" ]] && ok=$((ok + 1))
+    [[ $(jq -r .reference.image "$map_out/${q%.*}.json") == "$r" ]] && ok=$((ok + 1)) || true
   done < <(tr -d '\r' < "$DATA/pairs.csv" | tail -n +2)
 
   jsons=$(find "$map_out" -maxdepth 1 -name '*.json' ! -name events.json ! -name skipped.json)

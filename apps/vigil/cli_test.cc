@@ -817,7 +817,8 @@ TEST_F(CliInspect, InterruptKeepsCompleteOutputsAndRerunResumes) {
       << rerun.out;
   EXPECT_EQ(std::stoi(m[1]), 24);
   EXPECT_EQ(std::stoi(m[2]), static_cast<int>(done.size())) << rerun.out;
-  EXPECT_EQ(FilesWithExtension(out, ".json").size(), 25u);  // 24 queries + skipped.json
+  EXPECT_EQ(FilesWithExtension(out, ".json").size(), 26u);  // 24 queries + skipped.json + events.json
+  EXPECT_TRUE(fs::exists(out / "events.json"));
   EXPECT_TRUE(fs::exists(out / "skipped.json"));
   EXPECT_TRUE(fs::exists(out / "report.html"));
   EXPECT_TRUE(TemporaryFiles(out).empty());
@@ -888,3 +889,60 @@ TEST_F(CliSpade, BadInputsAreNamed) {
 }
 
 }  // namespace
+
+namespace vigil {
+namespace {
+
+// The map commands as a user runs them: build, info, inspect --map giving the folder's results,
+// and the errors: --reference and --map together, neither, a map of other settings, a file that
+// is not a map.
+TEST_F(CliInspect, MapBuildInfoAndInspectWithTheMap) {
+  VIGIL_REQUIRE_FILE(freiburg_ / "reference" / kReference0);
+  const fs::path data = dir_ / "data";
+  MakeFreiburgSubset(data);
+  const fs::path site = dir_ / "site.vmap";
+  const CliResult built = Run({"map", "build", "--reference", (data / "reference").string(), "--out",
+                               site.string(), "--extractor", "sift"});
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  const CliResult info = Run({"map", "info", site.string(), "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("sift"), std::string::npos) << info.out;
+
+  const std::vector<std::string> flags = {"--extractor", "sift", "--segmenter", "graph", "--quiet"};
+  const CliResult folder = Run(InspectArgs(data, dir_ / "folder", flags));
+  ASSERT_EQ(folder.exit_code, 0) << folder.err;
+  std::vector<std::string> map_args = {"inspect", "--map", site.string(), "--query",
+                                       (data / "query").string(), "--out", (dir_ / "map").string()};
+  map_args.insert(map_args.end(), flags.begin(), flags.end());
+  const CliResult with_map = Run(map_args);
+  ASSERT_EQ(with_map.exit_code, 0) << with_map.err;
+  for (const char* query : {kQuery0, kQuery1}) {
+    const std::string name = fs::path(query).stem().string() + ".json";
+    json a = json::parse(ReadFile(dir_ / "folder" / name)), b = json::parse(ReadFile(dir_ / "map" / name));
+    for (json* doc : {&a, &b}) {
+      doc->erase("timings_ms");
+      doc->erase("config_hash");
+    }
+    EXPECT_EQ(a, b) << name;
+  }
+
+  std::vector<std::string> both = InspectArgs(data, dir_ / "both", flags);
+  both.insert(both.end(), {"--map", site.string()});
+  ExpectError(both, 2, "inspect", {"--map"});
+  ExpectError({"inspect", "--query", (data / "query").string(), "--out", (dir_ / "none").string()}, 1,
+              "inspect", {"--reference", "--map"});
+  std::vector<std::string> other = map_args;
+  other[6] = (dir_ / "other").string();
+  other[8] = "orb";  // --extractor orb against a sift map
+  ExpectError(other, 1, "inspect", {site.string(), "extractor"});
+  fs::copy_file(data / "reference" / kReference0, dir_ / "image.vmap");
+  std::vector<std::string> not_a_map = map_args;
+  not_a_map[2] = (dir_ / "image.vmap").string();
+  not_a_map[6] = (dir_ / "bad").string();
+  ExpectError(not_a_map, 1, "inspect", {"image.vmap"});
+  EXPECT_FALSE(fs::exists(dir_ / "other" / "report.html"));
+  EXPECT_FALSE(fs::exists(dir_ / "bad" / "report.html"));
+}
+
+}  // namespace
+}  // namespace vigil

@@ -141,7 +141,7 @@ struct Inspector::Impl {
   void ChooseReference(const retrieval::RunFrame& frame, int q, const cv::Mat& image,
                        QueryContext& ctx, FrameResult& out);
   void KeypointEvidence(const retrieval::RunFrame& frame, const cv::Mat& image, QueryContext& ctx,
-                        FrameResult& out);
+                        FrameResult& out, bool confirm = true);
   void DenseEvidence(const cv::Mat& image, QueryContext& ctx, FrameResult& out);
 };
 
@@ -279,12 +279,12 @@ void Inspector::Impl::ChooseReference(const retrieval::RunFrame& frame, int q, c
 // Algorithm 1 on the chosen reference, confirmed by the best other verified reference: the
 // next-nearest pose, or the runner-up by verified inliers when chosen by appearance.
 void Inspector::Impl::KeypointEvidence(const retrieval::RunFrame& frame, const cv::Mat& image,
-                                       QueryContext& ctx, FrameResult& out) {
+                                       QueryContext& ctx, FrameResult& out, bool confirm) {
   const ImageFeatures& ref = ctx.Reference(out.choice.reference_index);
   ChangeDetectionInput input{&out.query_features, &ref.features, &out.matches, image.size(),
                              ref.image.size(), &out.instances, image, ref.image};
   out.detection = DetectChanges(input, options.detector);
-  if (!options.confirm_with_second_reference || out.detection.anomalies.empty()) return;
+  if (!confirm || !options.confirm_with_second_reference || out.detection.anomalies.empty()) return;
   const std::vector<int> second_views = ctx.VerifiedAlternatives(1);
   if (second_views.empty()) return;
   const int r2 = second_views.front();
@@ -345,13 +345,14 @@ FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame, int q, co
       out.timings_ms["segment"] = MsSince(segment_start);
       out.num_instances = static_cast<int>(out.instances.size());
     };
-    if (segmenter && options.segment_when == "always") segment();
-    KeypointEvidence(frame, image, ctx, out);
-    const ChangeDetectionResult& d = out.detection;
-    const bool evidence = !d.anomalies.empty() || !d.unconfirmed.empty() || d.withheld_anomalies > 0;
-    if (segmenter && options.segment_when == "evidence" && evidence) {
+    const bool lazy = segmenter && options.segment_when == "evidence";
+    if (segmenter && !lazy) segment();
+    // Lazily: a first pass without instances, unconfirmed, only to see whether there is
+    // evidence; the result is then the full pass's, as with "always" on that frame.
+    KeypointEvidence(frame, image, ctx, out, /*confirm=*/!lazy);
+    // Without evidence the first pass stands (confirmation has nothing to confirm).
+    if (lazy && (!out.detection.anomalies.empty() || out.detection.withheld_anomalies > 0)) {
       segment();
-      out.second_view.reset();
       KeypointEvidence(frame, image, ctx, out);
     }
   }

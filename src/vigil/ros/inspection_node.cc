@@ -21,6 +21,7 @@
 
 #include "vigil/inspection/panel.h"
 #include "vigil/io/image_io.h"
+#include "vigil/map/map_store.h"
 #include "vigil/report/html_report.h"
 #include "vigil/retrieval/run.h"
 #include "vigil/ros/bag_run.h"
@@ -67,7 +68,9 @@ retrieval::Pose PoseFromMsg(const geometry_msgs::Pose& p) {
 }  // namespace
 
 void InspectionNodeOptions::Check() const {
-  VIGIL_CHECK_OPTION(!reference.empty(), "~reference", "must name the reference run folder");
+  VIGIL_CHECK_OPTION(!reference.empty() || !map.empty(), "~reference",
+                     "must name the reference run folder (or give ~map)");
+  VIGIL_CHECK_OPTION(reference.empty() || map.empty(), "~map", "give ~reference or ~map, not both");
   VIGIL_CHECK_OPTION(pose_type == "odometry" || pose_type == "pose_stamped" || pose_type == "none",
                      "~pose_type", "must be odometry, pose_stamped or none");
   VIGIL_CHECK_OPTION(!image_topic.empty(), "~image_topic", "must not be empty");
@@ -82,6 +85,7 @@ void InspectionNodeOptions::Check() const {
 InspectionNodeOptions ReadInspectionNodeOptions(const ::ros::NodeHandle& pnh) {
   InspectionNodeOptions o;
   o.reference = Param<std::string>(pnh, "reference", "");
+  o.map = Param<std::string>(pnh, "map", "");
   o.inspector.calibration_file = Param<std::string>(pnh, "calibration", "");
   o.inspector.extractor.type = Param<std::string>(pnh, "extractor", o.inspector.extractor.type);
   o.inspector.matcher.type = Param<std::string>(pnh, "matcher", o.inspector.matcher.type);
@@ -126,6 +130,7 @@ InspectionNodeOptions ReadInspectionNodeOptions(const ::ros::NodeHandle& pnh) {
 
 struct InspectionNode::Impl {
   InspectionNodeOptions options;
+  std::optional<map::MapStore> map;  // read-only; several robots' nodes may share one file
   Inspector inspector;
   FrameMailbox<PendingFrame> mailbox;
   ::ros::Publisher json_pub, image_pub, marker_pub, dropped_pub;
@@ -145,7 +150,9 @@ struct InspectionNode::Impl {
 
   Impl(::ros::NodeHandle& nh, ::ros::NodeHandle& pnh, const InspectionNodeOptions& o)
       : options(o),
-        inspector(retrieval::LoadRun(o.reference, o.inspector.reference_run), o.inspector) {
+        map(o.map.empty() ? std::nullopt : std::optional<map::MapStore>(map::MapStore::OpenReadOnly(o.map))),
+        inspector(map ? map->ReferenceRun() : retrieval::LoadRun(o.reference, o.inspector.reference_run),
+                  o.inspector, map ? &*map : nullptr) {
     json_pub = pnh.advertise<std_msgs::String>("anomalies", 10);
     image_pub = pnh.advertise<sensor_msgs::Image>("anomaly_image", 2);
     marker_pub = pnh.advertise<visualization_msgs::MarkerArray>("markers", 10);

@@ -36,6 +36,7 @@ namespace vigil::ros {
 
 struct InspectionNodeOptions {
   std::string reference;               // reference run folder (images + poses.csv)
+  std::string map;                     // or its map file (vigil map build): no reference decoded
   InspectorOptions inspector;          // extractor, matcher, calibration file, segmenter, detector
   std::string image_topic = "image";   // resolved in the node's namespace
   std::string pose_topic = "odom";     // resolved in the node's namespace
