@@ -7,7 +7,7 @@
 #   map      inspect --map SITE.vmap          (no reference decoded or extracted)
 # and reports wall times, the map/folder wall ratio (issue 14: <= 0.7), frames/s with a map,
 # the per-stage means of the map run, and the live-rate ratio: a query's mean time with a map
-# (the sum of its stages) over the same run's mean SuperPoint extraction of a query (the
+# (the sum of its stages but "write", which overlaps the next frame's inspection) over the same run's mean SuperPoint extraction of a query (the
 # "extract" stage), goal <= 1.6.
 #
 # Checks before printing: exit codes 0; one JSON and one mask per query; report.html and
@@ -90,7 +90,7 @@ for extractor in $EXTRACTORS; do
   jsons=$(find "$map_out" -maxdepth 1 -name '*.json' ! -name events.json ! -name skipped.json)
   # shellcheck disable=SC2086
   read -r total extract < <(jq -s -r 'map(.timings_ms) as $t
-      | [([$t[] | [to_entries[] | select(.key | startswith("detect_") or startswith("matcher_") | not) | .value] | add] | add / length),
+      | [([$t[] | [to_entries[] | select(.key | startswith("detect_") or startswith("matcher_") or . == "write" | not) | .value] | add] | add / length),
          ([$t[].extract] | add / length)] | @tsv' $jsons)
   awk -v x="$extractor" -v f="$folder_wall" -v b="$build_wall" -v m="$map_wall" -v n="$queries" \
       -v t="$total" -v e="$extract" -v ok="$ok" -v same="$same" 'BEGIN {

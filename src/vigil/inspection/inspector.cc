@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <sstream>
 #include <optional>
 
@@ -186,10 +187,11 @@ class Inspector::Impl::QueryContext {
     }
     return views;
   }
-  // The homography registering reference r into the query: the verification's own when it
+  // The homography mapping query pixels into reference r (dense/change_map.h ScorePair): the
+  // verification's own when it
   // chose one, else the dominant plane's with the overlap fit's looser inlier threshold (the
   // dense window absorbs the remaining parallax). Empty when none fits.
-  cv::Mat QueryFromReference(int r) {
+  cv::Mat QueryToReference(int r) {
     const ViewCheck& check = Check(r);
     if (check.report.method == "homography") return check.report.model;
     VerificationOptions plane;
@@ -272,8 +274,8 @@ void Inspector::Impl::ChooseReference(const retrieval::RunFrame& frame, int q, c
   out.reference_features = ref.features;
   out.reference_image_pixels = ref.image;
   out.matches = ctx.MatchWith(choice.reference_index);
-  const cv::Mat h = ctx.QueryFromReference(choice.reference_index);
-  if (!h.empty()) out.query_to_reference = h.inv();
+  // The verification's own homography fit (query -> reference), for the change events.
+  out.query_to_reference = ctx.Check(choice.reference_index).homography;
 }
 
 // Algorithm 1 on the chosen reference, confirmed by the best other verified reference: the
@@ -315,7 +317,7 @@ void Inspector::Impl::DenseEvidence(const cv::Mat& image, QueryContext& ctx, Fra
   std::vector<cv::Mat> homographies;
   DenseOutcome dense;
   for (int r : refs) {
-    homographies.push_back(ctx.QueryFromReference(r));
+    homographies.push_back(ctx.QueryToReference(r));
     dense.references.push_back(reference.frames[r].image.filename().string());
   }
   if (!out.detection.localization_error) {
@@ -701,6 +703,12 @@ void InspectQueries(Inspector& inspector, const retrieval::Run& query, const fs:
   EnsureDirectory(out_dir);
 
   ProgressBar progress("inspect", query.frames.size(), options.show_progress);
+  // Writing (panel rendering, PNG encoding) overlaps the next frame's inspection. The slots
+  // are reserved so that the writer fills its frame's entry while the loop appends others;
+  // the future's destructor waits for the last write, also when the loop throws (Ctrl-C), so an
+  // interrupted run leaves only complete outputs.
+  summary.queries.reserve(summary.queries.size() + query.frames.size());
+  std::future<void> pending;
   for (int q = 0; q < static_cast<int>(query.frames.size()); ++q) {
     if (cancel) cancel->ThrowIfCancelled();
     const retrieval::RunFrame& frame = query.frames[q];
@@ -729,21 +737,29 @@ void InspectQueries(Inspector& inspector, const retrieval::Run& query, const fs:
       progress.Advance();
       continue;
     }
-    const FrameResult result = inspector.InspectFrame(frame, q, image);
-    const auto write_start = std::chrono::steady_clock::now();
-    WriteFrameImages(out_dir, stem, result, image, run_options.write_panels);
-    json doc = ToJson(result);
-    doc["timings_ms"]["write"] = MsSince(write_start);
-    doc["config_hash"] = inspector.config_hash();
-    for (const auto& [stage, ms] : doc["timings_ms"].items()) {
-      summary.total_timings_ms[stage] += ms.get<double>();
-    }
-    // The JSON is written last: its presence means every output of this query is complete.
-    WriteTextFileAtomically(json_path, doc.dump(1));
+    FrameResult result = inspector.InspectFrame(frame, q, image);
+    const size_t slot = summary.queries.size();
     summary.queries.push_back({result.query, false, static_cast<int>(result.detection.anomalies.size()),
-                               result.localization_error(), std::move(doc)});
+                               result.localization_error(), json()});
+    // The previous frame's files are written while this one was inspected; one in flight.
+    if (pending.valid()) pending.get();
+    pending = std::async(std::launch::async, [&, slot, json_path, stem, image,
+                                              result = std::move(result)] {
+      const auto write_start = Clock::now();
+      WriteFrameImages(out_dir, stem, result, image, run_options.write_panels);
+      json doc = ToJson(result);
+      doc["timings_ms"]["write"] = MsSince(write_start);
+      doc["config_hash"] = inspector.config_hash();
+      for (const auto& [stage, ms] : doc["timings_ms"].items()) {
+        summary.total_timings_ms[stage] += ms.get<double>();
+      }
+      // The JSON is written last: its presence means every output of this query is complete.
+      WriteTextFileAtomically(json_path, doc.dump(1));
+      summary.queries[slot].result = std::move(doc);
+    });
     progress.Advance();
   }
+  if (pending.valid()) pending.get();
   progress.Finish();
 
   // Change events: the same change over consecutive frames is one event (events/events.h).

@@ -132,6 +132,7 @@ ViewCheck CheckView(const Features& query, const Features& reference, const Matc
     Matches copy = matches;
     VerificationReport report = VerifyMatches(query, reference, ransac, &copy);
     report.span /= std::max(1.0, static_cast<double>(query_size.area()));
+    if (report.success && report.method == "homography") check.homography = report.model;
     if (!check.report.success || report.num_inliers > check.report.num_inliers) check.report = report;
   }
   VerificationReport& r = check.report;

@@ -80,6 +80,8 @@ struct ViewCheck {
   bool passed = false;
   std::string reason;          // why it failed, one line ("" when passed)
   VerificationReport report;   // of the model with more inliers
+  cv::Mat homography;          // the homography fitted (query -> reference), even when the
+                               // fundamental matrix won; empty when none was found
 };
 
 // P(X >= k) for X ~ Binomial(n, p).
