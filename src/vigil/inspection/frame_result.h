@@ -77,6 +77,8 @@ struct FrameResult {
   std::vector<Instance> instances;
   cv::Mat reference_image_pixels;         // the chosen reference (shares the cache's buffer)
   cv::Mat query_to_reference;             // 3x3 CV_64F homography (verification), may be empty
+  cv::Mat dense_score;                    // CV_32F query size, dense evidence only: the score
+                                          // (minimum over the references), 0 where none sees
 
   // Not inspectable: no reference verified, or the detector's own localization check fired.
   bool localization_error() const { return !inspected || detection.localization_error; }

@@ -92,7 +92,7 @@ struct Inspector::Impl {
   // Dense anomalies against the verified references `refs` (query -> reference homographies).
   std::vector<Anomaly> DenseAnomalies(const cv::Mat& query_image, const std::vector<int>& refs,
                                       const std::vector<cv::Mat>& homographies,
-                                      std::map<std::string, double>* timings) {
+                                      std::map<std::string, double>* timings, cv::Mat* score) {
     const auto start = Clock::now();
     std::vector<dense::ChangeMap> maps;
     for (size_t k = 0; k < refs.size(); ++k) {
@@ -100,6 +100,7 @@ struct Inspector::Impl {
                                       homographies[k], options.dense));
     }
     const dense::ChangeMap combined = dense::MinOverReferences(maps);
+    *score = combined.Score();
     std::vector<Anomaly> anomalies;
     for (dense::DenseRegion& region :
          dense::ExtractRegions(combined, dense_calibration->threshold, options.dense)) {
@@ -321,7 +322,7 @@ void Inspector::Impl::DenseEvidence(const cv::Mat& image, QueryContext& ctx, Fra
     dense.references.push_back(reference.frames[r].image.filename().string());
   }
   if (!out.detection.localization_error) {
-    out.detection.anomalies = DenseAnomalies(image, refs, homographies, &ctx.timings());
+    out.detection.anomalies = DenseAnomalies(image, refs, homographies, &ctx.timings(), &out.dense_score);
   }
   out.detection.unconfirmed.clear();
   dense.threshold = dense_calibration->threshold;
@@ -496,9 +497,13 @@ FrameResult Inspector::InspectFrame(const retrieval::RunFrame& frame, int index,
 void WriteFrameImages(const fs::path& out_dir, const std::string& stem, const FrameResult& result,
                       const cv::Mat& query_image, bool write_panel) {
   io::WriteImage(out_dir / "masks" / (stem + ".png"), result.detection.ChangeMask(query_image.size()));
+  // The dense score as 32-bit float TIFF, for whoever thresholds or inspects it themselves.
+  if (!result.dense_score.empty()) io::WriteImage(out_dir / "scores" / (stem + ".tiff"), result.dense_score);
   if (!write_panel || !result.inspected) return;
   PanelInput panel{query_image, result.reference_image_pixels, &result.query_features,
                    &result.matches, &result.instances, &result.detection};
+  panel.dense_score = result.dense_score;
+  panel.dense_threshold = result.dense ? result.dense->threshold : 0;
   io::WriteImage(out_dir / "panels" / (stem + ".png"), RenderInspectionPanel(panel));
 }
 

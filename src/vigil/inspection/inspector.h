@@ -4,6 +4,7 @@
 // Outputs in out_dir, each written atomically (temporary name, then rename):
 //   <query stem>.json          the result (inspection/result_io.h)
 //   masks/<query stem>.png     the predicted change mask (0 = unchanged, 255 = change)
+//   scores/<query stem>.tiff   dense evidence: the float score map (threshold in the JSON)
 //   panels/<query stem>.png    the Fig. 8-style panel (inspection/panel.h)
 //   events.json                the change events: one per change seen over consecutive frames
 //   skipped.json               the frames that could not be used, with the reason
@@ -200,8 +201,9 @@ class Inspector {
   std::unique_ptr<Impl> impl_;
 };
 
-// Writes masks/<stem>.png (the change mask; zero when not inspectable) and, when write_panel
-// and the frame was inspected, panels/<stem>.png (inspection/panel.h), each atomically.
+// Writes masks/<stem>.png (the change mask; zero when not inspectable), with dense evidence
+// scores/<stem>.tiff (the float score map) and, when write_panel and the frame was inspected,
+// panels/<stem>.png (inspection/panel.h, with the dense score's heat map), each atomically.
 void WriteFrameImages(const std::filesystem::path& out_dir, const std::string& stem,
                       const FrameResult& result, const cv::Mat& query_image, bool write_panel);
 

@@ -9,6 +9,7 @@
 
 #include <fstream>
 
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "vigil/io/image_io.h"
@@ -390,6 +391,46 @@ TEST(Inspector, MapGivesTheResultsOfItsRunFolder) {
     EXPECT_NE(std::string(e.what()).find(site.string()), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(runs.out / "other" / "report.html"));
+}
+
+}  // namespace
+}  // namespace vigil
+
+namespace vigil {
+namespace {
+
+// Template inspection with dense evidence: the query is the reference image with a new object
+// pasted in. The change is found where it was pasted and nowhere else, and the float score map
+// written beside it is above the calibrated threshold on the object.
+TEST(Inspector, DenseEvidenceFindsAPastedObjectAndWritesItsScoreMap) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_dense");
+  const fs::path reference = io::ListImages(runs.reference).at(0);
+  const fs::path query_dir = runs.out.parent_path() / "pasted";
+  fs::create_directories(query_dir);
+  cv::Mat query = io::ReadImage(reference).clone();
+  const cv::Rect object(300, 200, 60, 50);
+  query(object).setTo(cv::Scalar(20, 200, 240));
+  cv::rectangle(query, {310, 210, 20, 20}, cv::Scalar(0, 0, 0), cv::FILLED);  // some inner texture
+  io::WriteImage(query_dir / "pasted.png", query);
+
+  InspectorOptions options = FastOptions();
+  options.evidence = "dense";
+  const InspectionSummary summary = RunInspection(reference, query_dir, runs.out, options);
+  ASSERT_EQ(summary.queries.size(), 1u);
+  const nlohmann::json& doc = summary.queries[0].result;
+  ASSERT_TRUE(doc["inspected"].get<bool>()) << doc.dump();
+  ASSERT_FALSE(doc["anomalies"].empty()) << doc.dump();
+  for (const auto& a : doc["anomalies"]) {
+    const cv::Rect box(a["bbox"][0], a["bbox"][1], a["bbox"][2], a["bbox"][3]);
+    EXPECT_GT((box & object).area(), 0) << "a change away from the pasted object: " << a["bbox"];
+  }
+  const cv::Mat score = cv::imread((runs.out / "scores" / "pasted.tiff").string(), cv::IMREAD_UNCHANGED);
+  ASSERT_EQ(score.type(), CV_32F);
+  ASSERT_EQ(score.size(), query.size());
+  double peak = 0;
+  cv::minMaxLoc(score(object), nullptr, &peak);
+  EXPECT_GT(peak, doc["dense"]["threshold"].get<double>());
 }
 
 }  // namespace

@@ -94,6 +94,21 @@ cv::Mat RenderAnomalyOverlay(const cv::Mat& query, const ChangeDetectionResult& 
   return canvas;
 }
 
+namespace {
+
+// The score as a JET heat map over the darkened query: 0 blue, the threshold mid-scale, twice
+// the threshold and above red.
+cv::Mat HeatMap(const cv::Mat& query, const cv::Mat& score, double threshold) {
+  cv::Mat scaled, colour, out;
+  score.convertTo(scaled, CV_8U, 127.5 / std::max(threshold, 1e-6));
+  cv::applyColorMap(scaled, colour, cv::COLORMAP_JET);
+  if (colour.size() != query.size()) cv::resize(colour, colour, query.size());
+  cv::addWeighted(query, 0.4, colour, 0.6, 0, out);
+  return out;
+}
+
+}  // namespace
+
 cv::Mat RenderInspectionPanel(const PanelInput& in) {
   const Features& f = *in.query_features;
   const ChangeDetectionResult& result = *in.result;
@@ -128,12 +143,17 @@ cv::Mat RenderInspectionPanel(const PanelInput& in) {
 
   const std::vector<Instance> none;
   const auto& instances = in.instances ? *in.instances : none;
-  cv::Mat segments = query.clone();
-  for (size_t k = 0; k < instances.size(); ++k) {
-    Tint(segments, instances[k].mask, SegmentColor(k), 0.45);
-    Outline(segments, instances[k].mask, SegmentColor(k), 1);
+  if (!in.dense_score.empty()) {
+    add(HeatMap(query, in.dense_score, in.dense_threshold),
+        fmt::format("dense score (threshold {:.2f} mid-scale)", in.dense_threshold));
+  } else {
+    cv::Mat segments = query.clone();
+    for (size_t k = 0; k < instances.size(); ++k) {
+      Tint(segments, instances[k].mask, SegmentColor(k), 0.45);
+      Outline(segments, instances[k].mask, SegmentColor(k), 1);
+    }
+    add(segments, fmt::format("segments: {}", instances.size()));
   }
-  add(segments, fmt::format("segments: {}", instances.size()));
 
   cv::Mat selected = query.clone();
   for (int k : result.instance_hits) {

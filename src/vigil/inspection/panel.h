@@ -22,6 +22,8 @@ struct PanelInput {
   const Matches* matches = nullptr;  // query -> reference
   const std::vector<Instance>* instances = nullptr;
   const ChangeDetectionResult* result = nullptr;
+  cv::Mat dense_score;         // CV_32F query size (dense evidence): shown as a heat map in
+  double dense_threshold = 0;  // place of the segments tile, scaled so the threshold is mid-range
 };
 
 // 4 + 4 tiles of half the query's size (the last tile is a legend); BGR 8-bit.
