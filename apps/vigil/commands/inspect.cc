@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "vigil/inspection/inspector.h"
 #include "vigil/util/check.h"
+#include "vigil/util/options_fields.h"
 #ifdef VIGIL_HAVE_ROS  // ROS hook (owner: ros): --reference/--query may be bags
 #include "bag_input.h"
 #endif
@@ -130,6 +131,11 @@ int RunInspect(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--no-resume", no_resume, "recompute queries already done in --out");
   app.add_flag("--no-panels", no_panels, "do not write panels/<stem>.png");
+  std::vector<std::string> sets;
+  app.add_option("--set", sets,
+                 "PATH=VALUE: any option by its path in the report's configuration table, e.g. "
+                 "extractor.superpoint.nms_radius=3 or detector.overlap.method=hull (repeatable; "
+                 "applied after the other flags)");
   app.add_flag("--quiet", quiet, "no progress bar");
   return RunCommandWithStatus(app, argc, argv, [&] {
     options.selection.pose_tie_break = retrieval::ParsePoseTieBreak(tie_break, "--pose-tie-break");
@@ -151,6 +157,7 @@ int RunInspect(int argc, char** argv) {
     if (!reference_dir.empty()) reference_dir = RunFolderFor(reference_dir, bag_flags, out_dir, "reference");
     query_dir = RunFolderFor(query_dir, bag_flags, out_dir, "query");
 #endif
+    for (const std::string& assignment : sets) SetOptionField(&options, assignment);
     VIGIL_CHECK_OPTION(!reference_dir.empty() || !map_file.empty(), "--reference",
                        "give the reference run (--reference DIR|BAG|IMAGE) or its map (--map FILE)");
     const InspectionSummary summary =

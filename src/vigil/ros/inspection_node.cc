@@ -28,6 +28,7 @@
 #include "vigil/ros/frame_mailbox.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
+#include "vigil/util/options_fields.h"
 
 namespace vigil::ros {
 namespace fs = std::filesystem;
@@ -122,6 +123,10 @@ InspectionNodeOptions ReadInspectionNodeOptions(const ::ros::NodeHandle& pnh) {
   o.out_dir = Param<std::string>(pnh, "out_dir", o.out_dir);
   o.inspector.write_panels = !o.out_dir.empty();
   o.marker_size_m = Param<double>(pnh, "marker_size", o.marker_size_m);
+  // Any inspector option by its path, as `vigil inspect --set` takes it (applied last).
+  for (const std::string& assignment : Param<std::vector<std::string>>(pnh, "set", {})) {
+    SetOptionField(&o.inspector, assignment, "~set");
+  }
   o.robot = Param<std::string>(
       pnh, "robot", NamespaceName(pnh.getNamespace().substr(0, pnh.getNamespace().rfind('/'))));
   o.Check();

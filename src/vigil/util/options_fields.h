@@ -184,4 +184,50 @@ void ForEachLeafField(const T& options,
   options_detail::LeafFields(OptionsToJson(options), "", f);
 }
 
+// Sets one field from text, as `vigil inspect --set PATH=VALUE` and the ROS node's ~set list
+// do: "extractor.superpoint.nms_radius=3", "detector.overlap.method=hull". PATH is the field's
+// path in OptionsToJson; VALUE is read as JSON when it parses as the field's kind (number, true
+// or false, an array), else as a string. Every field of every plugin is reachable this way
+// without a flag written for it. Throws naming the assignment: no '=', an unknown path (with
+// the nearest known fields under the longest valid prefix), a value of the wrong kind.
+template <class T>
+void SetOptionField(T* options, const std::string& assignment, const std::string& option = "--set") {
+  const size_t eq = assignment.find('=');
+  VIGIL_CHECK_OPTION(eq != std::string::npos && eq > 0, option,
+                     fmt::format("'{}': expected PATH=VALUE", assignment));
+  const std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  nlohmann::json j = OptionsToJson(*options);
+  nlohmann::json* node = &j;
+  std::string walked;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node->is_object() || !node->contains(key)) {
+      std::string known;
+      if (node->is_object()) {
+        for (auto it = node->begin(); it != node->end(); ++it) known += (known.empty() ? "" : ", ") + it.key();
+      }
+      ThrowError(fmt::format("option {}: '{}' has no field '{}'{}", option, walked.empty() ? "options" : walked,
+                             key, known.empty() ? "" : " (known: " + known + ")"));
+    }
+    node = &(*node)[key];
+    walked += (walked.empty() ? "" : ".") + key;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  VIGIL_CHECK_OPTION(!node->is_object(), option,
+                     fmt::format("'{}' is a group of options, not one; set one of its fields", path));
+  nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded() || (node->is_string() && !value.is_string())) value = text;
+  const bool same_kind = (node->is_number() && value.is_number()) ||
+                         (node->is_boolean() && value.is_boolean()) ||
+                         (node->is_string() && value.is_string()) ||
+                         (node->is_array() && value.is_array()) || node->is_null();
+  VIGIL_CHECK_OPTION(same_kind, option,
+                     fmt::format("'{}': {} needs a value like {}, got '{}'", assignment, path, node->dump(), text));
+  *node = value;
+  OptionsFromJson(j, options);
+}
+
 }  // namespace vigil

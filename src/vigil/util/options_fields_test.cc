@@ -106,3 +106,64 @@ TEST(OptionsFields, HashIsStable) {
 
 }  // namespace
 }  // namespace vigil
+
+namespace vigil {
+namespace {
+
+struct SetInner {
+  int radius = 4;
+  std::string method = "box";
+  template <class Self, class V>
+  static void Fields(Self& s, V&& v) {
+    v("radius", s.radius);
+    v("method", s.method);
+  }
+};
+struct SetOuter {
+  double ratio = 0.5;
+  bool enabled = true;
+  SetInner inner;
+  template <class Self, class V>
+  static void Fields(Self& s, V&& v) {
+    v("ratio", s.ratio);
+    v("enabled", s.enabled);
+    v("inner", s.inner);
+  }
+};
+
+TEST(SetOptionField, SetsNestedFieldsOfEveryKind) {
+  SetOuter o;
+  SetOptionField(&o, "inner.radius=7");
+  SetOptionField(&o, "inner.method=hull");
+  SetOptionField(&o, "ratio=0.25");
+  SetOptionField(&o, "enabled=false");
+  EXPECT_EQ(o.inner.radius, 7);
+  EXPECT_EQ(o.inner.method, "hull");
+  EXPECT_DOUBLE_EQ(o.ratio, 0.25);
+  EXPECT_FALSE(o.enabled);
+  SetOptionField(&o, "inner.method=12");  // a string field keeps digits as text
+  EXPECT_EQ(o.inner.method, "12");
+}
+
+TEST(SetOptionField, BadAssignmentsNameWhatIsWrong) {
+  SetOuter o;
+  auto message = [&](const std::string& assignment) {
+    try {
+      SetOptionField(&o, assignment);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("inner.radius").find("PATH=VALUE"), std::string::npos);
+  const std::string unknown = message("inner.radious=3");
+  EXPECT_NE(unknown.find("radious"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("radius"), std::string::npos) << unknown;  // the known fields listed
+  EXPECT_NE(message("inner=3").find("group"), std::string::npos);
+  EXPECT_NE(message("inner.radius=wide").find("inner.radius"), std::string::npos);
+  EXPECT_NE(message("enabled=1").find("enabled"), std::string::npos);
+  EXPECT_EQ(o.inner.radius, 4);  // nothing changed by the failures
+}
+
+}  // namespace
+}  // namespace vigil
