@@ -13,6 +13,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libnanoflann-dev libzip-dev zlib1g-dev
   libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev
   chromium  # the report's browser test (headless)
+  clang libclang-rt-14-dev  # the fuzz smoke run of the test command (libFuzzer)
 )
 # ROS 1 (optional component VIGIL_ENABLE_ROS; Debian packages it, no /opt/ros needed).
 ROS_PACKAGES=(

@@ -5,5 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIGIL_WITH_ROS=1 VIGIL_BUILD_ALL=1 bash scripts/setup.sh
-cd build
-ctest --output-on-failure -j"$(nproc)" --timeout 600
+(cd build && ctest --output-on-failure -j"$(nproc)" --timeout 600)
+# Every parser of untrusted input under libFuzzer + ASan/UBSan for a short while (the seed corpora
+# and what the fuzzer reaches from them): a crash, sanitizer report, leak or timeout fails the
+# test command. Longer runs: scripts/fuzz_smoke.sh 600 (bench/README.md lists the last ones).
+bash scripts/fuzz_smoke.sh "${VIGIL_FUZZ_SECONDS:-10}"
