@@ -514,7 +514,7 @@ CalibrationResult ReadCalibrationJson(const std::filesystem::path& path) {
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     ThrowError(
         fmt::format("{}: not a valid calibration file (JSON error: {})", path.string(), e.what()));
   }

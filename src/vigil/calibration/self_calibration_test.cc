@@ -297,6 +297,9 @@ TEST(SelfCalibration, CorruptJsonGivesClearErrors) {
   };
   expect_error("truncated.json", root.dump().substr(0, 40), "JSON");
   expect_error("array.json", "[1, 2]", "calibration");
+  // Found by fuzz_calibration_json: a number too large for a double is nlohmann's out_of_range,
+  // not a parse_error, and escaped as an uncaught exception.
+  expect_error("overflow.json", "6E555555555555", "JSON");
   nlohmann::json missing = root;
   missing.erase("threshold");
   expect_error("missing.json", missing.dump(), "'threshold'");

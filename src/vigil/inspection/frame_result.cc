@@ -66,6 +66,15 @@ json OverlapToJson(const FrameResult& r) {
           {"area_fraction", r.detection.overlap.area_fraction}};
 }
 
+json AppearanceToJson(const std::optional<AppearanceDisagreement>& a) {
+  if (!a) return nullptr;
+  return {{"image", a->image},
+          {"similarity", a->similarity},
+          {"inliers", a->inliers},
+          {"chosen_inliers", a->chosen_inliers},
+          {"distance_m", a->distance_m ? json(*a->distance_m) : json(nullptr)}};
+}
+
 json SecondViewToJson(const std::optional<SecondViewOutcome>& s) {
   if (!s) return nullptr;
   return {{"image", s->image},
@@ -90,6 +99,7 @@ json ToJson(const FrameResult& r) {
           {"query", r.query},
           {"reference", ReferenceToJson(r)},
           {"verification", VerificationToJson(r.verification)},
+          {"appearance_prefers", AppearanceToJson(r.appearance_prefers)},
           {"threshold", r.threshold},
           {"evidence", r.evidence},
           {"inspected", r.inspected},
@@ -149,6 +159,12 @@ const json& FrameResultSchema() {
         {"null_probability", "binomial probability of this many inliers at chance level, null if untested"},
         {"reason", "why it passed or failed"},
         {"replaced", "{image, reason} of the first candidate when it failed and was replaced, else null"}}},
+      {"appearance_prefers",
+       {{"image", "the reference appearance ranks first, outside the pose's candidates"},
+        {"similarity", "its global descriptor cosine"},
+        {"inliers", "its verified inliers, more than the pose-chosen reference's"},
+        {"chosen_inliers", "the pose-chosen reference's verified inliers"},
+        {"distance_m", "query pose to it, metres: how far the localization may be off"}}},
       {"threshold", "matcher threshold"},
       {"evidence", "keypoints | dense"},
       {"inspected", "a verified reference was compared; false = not inspectable"},

@@ -41,6 +41,16 @@ struct ReferenceVerification {
   std::string replaced_reason;
 };
 
+// Feedback for the localization: the reference that appearance ranks first is not one the
+// pose accepts, yet it passes verification with more inliers than the pose-chosen one.
+struct AppearanceDisagreement {
+  std::string image;                // the appearance-preferred reference
+  double similarity = 0;            // its global descriptor cosine
+  int inliers = 0;                  // its verified inliers
+  int chosen_inliers = 0;           // the pose-chosen reference's
+  std::optional<double> distance_m;  // from the query's pose to it
+};
+
 // The keypoint evidence's confirmation by a second verified reference (ConfirmWithSecondView).
 struct SecondViewOutcome {
   std::string image;                  // reference file name
@@ -61,6 +71,7 @@ struct FrameResult {
   retrieval::ReferenceChoice choice;      // index -1 when no reference qualifies or verifies
   std::string reference_image;            // file name of the chosen reference, "" if none
   std::optional<ReferenceVerification> verification;  // absent when no candidate existed
+  std::optional<AppearanceDisagreement> appearance_prefers;  // pose and appearance disagree
   double threshold = 0;                   // matcher threshold
   std::string evidence;                   // "keypoints" | "dense"
   bool inspected = false;                 // false: no verified reference (not inspectable)

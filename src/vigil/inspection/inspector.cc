@@ -145,6 +145,10 @@ struct Inspector::Impl {
   void KeypointEvidence(const retrieval::RunFrame& frame, const cv::Mat& image, QueryContext& ctx,
                         FrameResult& out, bool confirm = true);
   void DenseEvidence(const cv::Mat& image, QueryContext& ctx, FrameResult& out);
+  void Relocalize(const retrieval::RunFrame& frame, const cv::Mat& image, QueryContext& ctx,
+                  retrieval::ReferenceChoice& choice);
+  void CompareWithAppearance(const retrieval::RunFrame& frame, const cv::Mat& image,
+                             QueryContext& ctx, FrameResult& out);
 };
 
 // One query's work in progress: its features, and the matches and view checks against the
@@ -252,6 +256,7 @@ void Inspector::Impl::ChooseReference(const retrieval::RunFrame& frame, int q, c
         }
       }
     }
+    if (!choice.found() && options.relocalize && fixed == false) Relocalize(frame, image, ctx, choice);
     const int used = choice.found() ? choice.reference_index : first;
     out.verification = ToVerification(ctx.Check(used));
     if (used != first) {
@@ -271,12 +276,64 @@ void Inspector::Impl::ChooseReference(const retrieval::RunFrame& frame, int q, c
   }
   out.inspected = true;
   out.reference_image = reference.frames[choice.reference_index].image.filename().string();
+  if (choice.rule.rfind("pose", 0) == 0) CompareWithAppearance(frame, image, ctx, out);
   const ImageFeatures& ref = ctx.Reference(choice.reference_index);
   out.reference_features = ref.features;
   out.reference_image_pixels = ref.image;
   out.matches = ctx.MatchWith(choice.reference_index);
   // The verification's own homography fit (query -> reference), for the change events.
   out.query_to_reference = ctx.Check(choice.reference_index).homography;
+}
+
+// Every pose candidate failed verification: the whole run by appearance, its top candidates
+// verified, the one with the most inliers taken (rule "relocalized"). The pose was wrong, or
+// the place changed beyond recognition; either way the JSON says so.
+void Inspector::Impl::Relocalize(const retrieval::RunFrame& frame, const cv::Mat& image,
+                                 QueryContext& ctx, retrieval::ReferenceChoice& choice) {
+  int best = -1, best_inliers = 0;
+  for (const auto& [r, similarity] : selector->RankByAppearance(image, options.selection.appearance_top_k)) {
+    const ViewCheck& check = ctx.Check(r);
+    if (check.passed && check.report.num_inliers > best_inliers) {
+      best = r;
+      best_inliers = check.report.num_inliers;
+      choice.appearance_score = similarity;
+    }
+  }
+  if (best < 0) return;
+  choice.reference_index = best;
+  choice.rule += "+relocalized";
+  choice.alternatives.clear();
+  const auto& pose = reference.frames[best].pose;
+  choice.distance_m = frame.pose && pose ? (frame.pose->position - pose->position).norm()
+                                         : std::numeric_limits<double>::quiet_NaN();
+  choice.angle_deg = frame.pose && pose ? retrieval::AngleBetweenDeg(frame.pose->orientation, pose->orientation)
+                                        : std::numeric_limits<double>::quiet_NaN();
+}
+
+// Localization feedback: the reference appearance ranks first, when it is not one the pose
+// accepts, is verified too; passing with more inliers than the pose's choice, it is reported
+// (the choice stands: the pose rule is what the user asked for).
+void Inspector::Impl::CompareWithAppearance(const retrieval::RunFrame& frame, const cv::Mat& image,
+                                            QueryContext& ctx, FrameResult& out) {
+  const auto top = selector->RankByAppearance(image, 1);
+  if (top.empty()) return;
+  const int a = top.front().first;
+  const auto& alternatives = out.choice.alternatives;
+  if (a == out.choice.reference_index ||
+      std::find(alternatives.begin(), alternatives.end(), a) != alternatives.end()) {
+    return;
+  }
+  const ViewCheck& check = ctx.Check(a);
+  const int chosen = ctx.Check(out.choice.reference_index).report.num_inliers;
+  if (!check.passed || check.report.num_inliers <= chosen) return;
+  AppearanceDisagreement d;
+  d.image = reference.frames[a].image.filename().string();
+  d.similarity = top.front().second;
+  d.inliers = check.report.num_inliers;
+  d.chosen_inliers = chosen;
+  const auto& pose = reference.frames[a].pose;
+  if (frame.pose && pose) d.distance_m = (frame.pose->position - pose->position).norm();
+  out.appearance_prefers = d;
 }
 
 // Algorithm 1 on the chosen reference, confirmed by the best other verified reference: the

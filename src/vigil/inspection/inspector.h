@@ -68,6 +68,11 @@ struct InspectorOptions {
   // (matching/verification.h CheckView). One that fails is replaced by the next candidate that
   // passes; when none does, the frame is a localization error, never "no change".
   ViewCheckOptions view_check;
+  // When every pose candidate fails verification, search the whole run by appearance (its
+  // top selection.appearance_top_k, verified; rule "+relocalized") before declaring the frame
+  // not inspectable. Either way a pose-chosen frame whose appearance-first reference (outside
+  // the pose candidates) verifies with more inliers says so in its JSON (appearance_prefers).
+  bool relocalize = true;
   // The change evidence: "auto" (dense for a fixed pairing, pairs or one reference image, where
   // the views are aligned; keypoints for runs, where dense scores still fire on parallax: see
   // the README's results), "keypoints" (the paper's Algorithm 1 with vigil's additions) or
@@ -122,6 +127,7 @@ struct InspectorOptions {
     v("confirm_with_second_reference", s.confirm_with_second_reference);
     v("second_view", s.second_view);
     v("view_check", s.view_check);
+    v("relocalize", s.relocalize);
     v("evidence", s.evidence);
     if (s.evidence != "keypoints") {  // the dense settings matter only when they can be used
       v("dense", s.dense);

@@ -435,3 +435,62 @@ TEST(Inspector, DenseEvidenceFindsAPastedObjectAndWritesItsScoreMap) {
 
 }  // namespace
 }  // namespace vigil
+
+namespace vigil {
+namespace {
+
+// Moves reference frame `name` in the run's poses.csv by `dx` metres along x.
+void MoveReference(const fs::path& run, const std::string& name, double dx) {
+  std::ifstream in(run / "poses.csv");
+  std::string line, out;
+  std::getline(in, line);
+  out = line + "\n";
+  while (std::getline(in, line)) {
+    if (line.rfind(name + ",", 0) == 0) {
+      const size_t a = line.find(',') + 1, b = line.find(',', a);
+      line = line.substr(0, a) + std::to_string(std::stod(line.substr(a, b - a)) + dx) + line.substr(b);
+    }
+    out += line + "\n";
+  }
+  WriteTextFileAtomically(run / "poses.csv", out);
+}
+
+// Localization off by 10 m: the reference that shows the place is outside the pose rule's
+// reach. While the pose's own choice still verifies, the JSON says that appearance prefers the
+// far one (feedback for the localization); once the pose's choice shows another place, the
+// whole run is searched by appearance and the far reference is used ("+relocalized").
+TEST(Inspector, AppearanceRelocalizesAndReportsWhenThePoseIsOff) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "deeppcb-dev" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_relocalize");
+  const auto references = io::ListImages(runs.reference);
+  const std::string true_place = references[0].filename().string();  // what pairs.csv lists
+  MoveReference(runs.reference, true_place, 10.0);
+
+  const InspectionSummary feedback = RunInspection(runs.reference, runs.query, runs.out, FastOptions());
+  int preferred = 0;
+  for (const QueryOutcome& q : feedback.queries) {
+    EXPECT_EQ(q.result["reference"]["image"], references[1].filename().string()) << q.result.dump();
+    const nlohmann::json& a = q.result["appearance_prefers"];
+    if (a.is_null()) continue;
+    ++preferred;
+    EXPECT_EQ(a["image"], true_place);
+    EXPECT_GT(a["inliers"].get<int>(), a["chosen_inliers"].get<int>());
+    EXPECT_GT(a["distance_m"].get<double>(), 9.0);
+  }
+  EXPECT_GT(preferred, 0);
+
+  io::WriteImage(references[1], OtherPlace());
+  const InspectionSummary relocalized =
+      RunInspection(runs.reference, runs.query, runs.out / "relocalized", FastOptions());
+  for (const QueryOutcome& q : relocalized.queries) {
+    const nlohmann::json& doc = q.result;
+    EXPECT_TRUE(doc["inspected"].get<bool>()) << doc.dump();
+    EXPECT_EQ(doc["reference"]["image"], true_place);
+    EXPECT_NE(doc["reference"]["rule"].get<std::string>().find("+relocalized"), std::string::npos);
+    EXPECT_EQ(doc["verification"]["replaced"]["image"], references[1].filename().string());
+  }
+}
+
+}  // namespace
+}  // namespace vigil

@@ -230,6 +230,23 @@ struct ReferenceSelector::Impl {
   }
 };
 
+std::vector<std::pair<int, double>> ReferenceSelector::RankByAppearance(const cv::Mat& query_image,
+                                                                       int top_k) {
+  impl_->EnsureDescriptors();
+  const std::vector<float> query_descriptor = GlobalDescriptor(query_image, impl_->options);
+  std::vector<std::pair<int, double>> ranked;
+  for (size_t i = 0; i < impl_->descriptors.size(); ++i) {
+    ranked.emplace_back(static_cast<int>(i), DescriptorSimilarity(query_descriptor, impl_->descriptors[i]));
+  }
+  const size_t k = std::min(ranked.size(), static_cast<size_t>(std::max(0, top_k)));
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(k), ranked.end(),
+                    [](const auto& a, const auto& b) {
+                      return a.second > b.second || (a.second == b.second && a.first < b.first);
+                    });
+  ranked.resize(k);
+  return ranked;
+}
+
 void ReferenceSelector::SetReferenceDescriptors(std::vector<std::vector<float>> descriptors) {
   VIGIL_CHECK(descriptors.size() == impl_->reference_copy.frames.size(),
               "{} global descriptors for {} reference frames", descriptors.size(),

@@ -43,6 +43,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -121,6 +122,10 @@ class ReferenceSelector {
   ReferenceSelector(ReferenceSelector&&) noexcept;
   ReferenceSelector& operator=(ReferenceSelector&&) noexcept;
 
+  // The `top_k` references most similar to the query by the global descriptor, best first, as
+  // (reference index, cosine). Reads the reference images the first time (unless descriptors
+  // were set).
+  std::vector<std::pair<int, double>> RankByAppearance(const cv::Mat& query_image, int top_k);
   // Global descriptors of the reference frames computed earlier (a map file), one per frame in
   // run order, instead of reading the images. Throws when the count or size does not match.
   void SetReferenceDescriptors(std::vector<std::vector<float>> descriptors);
