@@ -60,7 +60,7 @@ Page Load(const fs::path& html, const std::string& hash, const fs::path& work) {
   const fs::path profile = work / fmt::format("profile{}", run++);
   const std::string command = fmt::format(
       "timeout 60 '{}' --headless --no-sandbox --disable-gpu --no-first-run "
-      "--user-data-dir='{}' --window-size=1280,20000 --virtual-time-budget=2000 "
+      "--user-data-dir='{}' --window-size=1280,20000 --virtual-time-budget=10000 "
       "--enable-logging=stderr --v=0 --dump-dom 'file://{}{}' > '{}' 2> '{}'",
       chromium.string(), profile.string(), fs::absolute(html).string(), hash, dom.string(),
       log.string());
