@@ -9,6 +9,7 @@
 
 #include "vigil/io/image_io.h"
 #include "vigil/spade/pipeline.h"
+#include "vigil/spade/spade_test_util.h"
 #include "vigil/util/check.h"
 #include "vigil/util/testing.h"
 
@@ -101,16 +102,7 @@ TEST(Evaluate, CategoryWithoutGroundTruthGetsImageMetricsOnly) {
   EXPECT_TRUE(fs::exists(eval.out_dir / "mini" / "overlays" / "hole" / "003.png"));
 }
 
-// Seeded texture: blurred uniform noise, the same statistics at any size (see spade_test.cc).
-cv::Mat Texture(cv::Size size, uint64_t seed) {
-  cv::RNG rng(seed);
-  cv::Mat noise(size, CV_8UC1), blurred, bgr;
-  rng.fill(noise, cv::RNG::UNIFORM, 0, 256);
-  cv::GaussianBlur(noise, blurred, cv::Size(), 2.0);
-  cv::normalize(blurred, blurred, 60, 190, cv::NORM_MINMAX);
-  cv::cvtColor(blurred, bgr, cv::COLOR_GRAY2BGR);
-  return bgr;
-}
+using testing_util::Texture;  // spade_test_util.h
 
 // An MVTec-style category whose images are 300x200, 200x300 and 256x256 (one mask saved at half
 // resolution) evaluates with no resizing by hand: the maps are compared with the masks at each

@@ -15,6 +15,7 @@
 #include "vigil/io/image_io.h"
 #include "vigil/spade/detector.h"
 #include "vigil/spade/pipeline.h"
+#include "vigil/spade/spade_test_util.h"
 #include "vigil/util/check.h"
 #include "vigil/util/testing.h"
 
@@ -327,17 +328,7 @@ TEST(Backbone, ResizeToModelInputAveragesWhereItShrinksAndGrowsElsewhere) {
   EXPECT_EQ(hi, 100);
 }
 
-// Seeded texture: uniform noise blurred to ~4 px grains, statistically the same at any size and
-// after a mild anisotropic resize, so train images of one size describe test images of another.
-cv::Mat Texture(cv::Size size, uint64_t seed) {
-  cv::RNG rng(seed);
-  cv::Mat noise(size, CV_8UC1), blurred, bgr;
-  rng.fill(noise, cv::RNG::UNIFORM, 0, 256);
-  cv::GaussianBlur(noise, blurred, cv::Size(), 2.0);
-  cv::normalize(blurred, blurred, 60, 190, cv::NORM_MINMAX);
-  cv::cvtColor(blurred, bgr, cv::COLOR_GRAY2BGR);
-  return bgr;
-}
+using testing_util::Texture;  // spade_test_util.h
 
 // A folder of mixed sizes and orientations (300x200, 200x300, 256x256) trains and scores with
 // no resizing by hand: each score map has its image's own size, its maximum lies inside the
