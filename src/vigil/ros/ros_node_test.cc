@@ -27,6 +27,7 @@
 #include "vigil/inspection/inspector.h"
 #include "vigil/retrieval/run.h"
 #include "vigil/ros/bag_run.h"
+#include "vigil/map/map_builder.h"
 #include "vigil/ros/ros_test_util.h"
 #include "vigil/util/file_util.h"
 #include "vigil/util/testing.h"
@@ -459,6 +460,41 @@ TEST_F(RosNodeTest, WithoutAPoseSourceEveryImageIsInspectedByAppearance) {
   EXPECT_EQ(doc["query"], query_->names[0]);
   EXPECT_EQ(doc["reference"]["rule"], "appearance") << doc["reference"].dump();
   EXPECT_FALSE(doc.contains("error")) << doc.dump();
+}
+
+// ~map instead of ~reference: the node reads the reference side from a map file and publishes
+// what `vigil inspect` on the reference folder finds.
+TEST_F(RosNodeTest, NodeWithAMapPublishesWhatInspectFindsOnTheFolder) {
+  const fs::path extracted = *dir_ / "extracted_for_map";
+  BagExtractOptions extract;
+  extract.image_topic = "/camera/image_raw";
+  extract.pose_topic = "/odom";
+  ExtractBagToRun(query_->bag, extracted, extract);
+  const fs::path inspect_out = *dir_ / "inspect_for_map";
+  RunInspection(FreiburgDir() / "reference", extracted, inspect_out, FastOptions());
+  map::MapBuildOptions build;
+  build.extractor = FastOptions().extractor;
+  const fs::path site = *dir_ / "site.vmap";
+  map::BuildMap(FreiburgDir() / "reference", site, build);
+
+  std::vector<std::string> args = NodeArgs("robot7", FreiburgDir() / "reference");
+  args[2] = "_map:=" + site.string();  // in place of _reference
+  ChildProcess node(args, master_->Environment(), *dir_ / "node_robot7.log");
+  Player player("robot7");
+  ASSERT_TRUE(player.Connect()) << node.Log();
+  ASSERT_TRUE(PlayLockstep(player, ReadFrames(query_->bag))) << node.Log();
+  const std::vector<json> got = player.Received();
+  ASSERT_EQ(got.size(), query_->names.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const std::string& name = query_->names[i];
+    SCOPED_TRACE(name);
+    const json expected =
+        json::parse(ReadFileToString(inspect_out / (fs::path(name).stem().string() + ".json")));
+    ASSERT_FALSE(got[i].contains("error")) << got[i].dump();
+    EXPECT_EQ(got[i]["reference"]["image"], expected["reference"]["image"]);
+    EXPECT_EQ(got[i]["anomalies"].size(), expected["anomalies"].size());
+  }
+  EXPECT_EQ(node.Stop(), 0) << node.Log();
 }
 
 TEST_F(RosNodeTest, NodeExitsWithAClearMessageOnBadParameters) {
