@@ -4,6 +4,7 @@
 // Kneedle. Writes DIR/calibration.json (read by `vigil inspect --calibration`) and
 // DIR/calibration.png (the curve with its min-max band and the knee, like the paper's Fig. 5).
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -85,6 +86,11 @@ int RunCalibrate(int argc, char** argv) {
                "take Kneedle's first knee instead of the last one (online mode, the default)");
   app.add_flag("--detect-shape", detect_shape,
                "choose the Kneedle curve and direction from the data (kneed's find_shape)");
+  double dense_rate = 1e-3;
+  app.add_option("--dense-false-alarm-rate", dense_rate,
+                 "also calibrate the dense change stage's threshold on these images at this share "
+                 "of clean pixels (stored in calibration.json; inspect --evidence dense uses it)")
+      ->capture_default_str();
   app.add_flag("--quiet", quiet, "no progress bar");
   app.add_option("--out", out_dir, "output folder for calibration.json and calibration.png")
       ->required();
@@ -123,9 +129,20 @@ int RunCalibrate(int argc, char** argv) {
     const FeatureExtractorOptions extractor_options = extractor_flags.Resolve();
     auto extractor = FeatureExtractor::Create(extractor_options);
     auto matcher = Matcher::Create(matcher_options);
-    const CalibrationResult result =
+    CalibrationResult result =
         CalibrateThresholdFromImages(pairs, *extractor, *matcher, options, &InterruptToken());
     InterruptToken().ThrowIfCancelled();
+    VIGIL_CHECK_OPTION(dense_rate > 0 && dense_rate < 1, "--dense-false-alarm-rate",
+                       fmt::format("must be in (0, 1), got {}", dense_rate));
+    std::vector<fs::path> images;
+    for (const ImagePairSpec& p : pairs) {
+      for (const fs::path& image : {p.image0, p.image1}) {
+        if (!image.empty() && std::find(images.begin(), images.end(), image) == images.end()) {
+          images.push_back(image);
+        }
+      }
+    }
+    result.dense = CalibrateDenseThreshold(images, dense::DenseChangeOptions{}, dense_rate);
     WriteCalibrationPlot(out / "calibration.png", result);
     // The JSON last: its presence means the calibration finished.
     WriteCalibrationJson(out / "calibration.json", result);
@@ -139,6 +156,8 @@ int RunCalibrate(int argc, char** argv) {
       std::printf("calibrated threshold: %.3g (FALLBACK: %s)\n", result.threshold,
                   result.note.c_str());
     }
+    std::printf("dense threshold: %.3g (false-alarm rate %g, %d images)\n", result.dense->threshold,
+                result.dense->false_alarm_rate, result.dense->num_images);
     std::printf("wrote %s and %s\n", (out / "calibration.json").string().c_str(),
                 (out / "calibration.png").string().c_str());
   });

@@ -1,4 +1,5 @@
 #include "vigil/calibration/self_calibration.h"
+#include "vigil/util/options_fields.h"
 
 #include <algorithm>
 #include <cmath>
@@ -460,6 +461,22 @@ class JsonReader {
 
 }  // namespace
 
+DenseThresholdRecord CalibrateDenseThreshold(const std::vector<std::filesystem::path>& images,
+                                             const dense::DenseChangeOptions& options,
+                                             double false_alarm_rate) {
+  VIGIL_CHECK(!images.empty(), "dense calibration: no images");
+  const size_t step = std::max<size_t>(1, images.size() / 20);
+  std::vector<cv::Mat> references;
+  for (size_t i = 0; i < images.size(); i += step) references.push_back(io::ReadImage(images[i]));
+  const dense::DenseCalibration c = dense::CalibrateOnReferences(references, options, false_alarm_rate);
+  DenseThresholdRecord record;
+  record.threshold = c.threshold;
+  record.false_alarm_rate = false_alarm_rate;
+  record.options = OptionsToJson(options);
+  record.num_images = static_cast<int>(references.size());
+  return record;
+}
+
 void WriteCalibrationJson(const std::filesystem::path& path, const CalibrationResult& result) {
   json root;
   root["format"] = "vigil-calibration";
@@ -468,6 +485,13 @@ void WriteCalibrationJson(const std::filesystem::path& path, const CalibrationRe
   root["from_knee"] = result.from_knee;
   root["note"] = result.note;
   root["extractor"] = result.extractor;
+  root["dense"] = nullptr;
+  if (result.dense) {
+    root["dense"] = {{"threshold", result.dense->threshold},
+                     {"false_alarm_rate", result.dense->false_alarm_rate},
+                     {"options", result.dense->options},
+                     {"num_images", result.dense->num_images}};
+  }
   root["matcher"] = result.matcher;
   root["thresholds"] = result.thresholds;
   root["mean_curve"] = Curve(result.mean_curve);
@@ -537,6 +561,22 @@ CalibrationResult ReadCalibrationJson(const std::filesystem::path& path) {
   result.note = r.String(root, "note");
   result.extractor = r.String(root, "extractor");
   result.matcher = r.String(root, "matcher");
+  if (root.contains("dense") && !root["dense"].is_null()) {
+    const json& d = root["dense"];
+    VIGIL_CHECK(d.is_object(), "{}: field 'dense' must be an object or null", path.string());
+    DenseThresholdRecord dense;
+    dense.threshold = r.Double(d, "threshold", "dense");
+    dense.false_alarm_rate = r.Double(d, "false_alarm_rate", "dense");
+    dense.num_images = r.Int(d, "num_images", "dense");
+    VIGIL_CHECK(std::isfinite(dense.threshold) && dense.threshold >= 0,
+                "{}: field 'dense.threshold' = {} must be >= 0", path.string(), dense.threshold);
+    VIGIL_CHECK(dense.false_alarm_rate > 0 && dense.false_alarm_rate < 1,
+                "{}: field 'dense.false_alarm_rate' = {} must be in (0, 1)", path.string(),
+                dense.false_alarm_rate);
+    dense.options = r.Field(d, "options", "dense");
+    VIGIL_CHECK(dense.options.is_object(), "{}: field 'dense.options' must be an object", path.string());
+    result.dense = std::move(dense);
+  }
   const json& thresholds = r.Field(root, "thresholds", "");
   VIGIL_CHECK(thresholds.is_array(), "{}: field 'thresholds' must be an array", path.string());
   for (size_t i = 0; i < thresholds.size(); ++i) {

@@ -24,9 +24,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <opencv2/core.hpp>
 
 #include "vigil/kneedle/kneedle.h"
+#include "vigil/dense/change_map.h"
 #include "vigil/features/extractor.h"
 #include "vigil/features/types.h"
 #include "vigil/matching/matcher.h"
@@ -80,6 +83,16 @@ struct PairCalibration {
   std::vector<PairThresholdStats> stats;  // one per threshold
 };
 
+// The dense change stage's threshold (dense/change_map.h CalibrateOnReferences) calibrated on
+// the reference images, with the settings it holds for: an inspection uses it only when its own
+// dense options and false-alarm rate are these.
+struct DenseThresholdRecord {
+  double threshold = 0;
+  double false_alarm_rate = 0;
+  nlohmann::json options;  // OptionsToJson(dense::DenseChangeOptions)
+  int num_images = 0;
+};
+
 struct CalibrationResult {
   double threshold = 0;                  // the calibrated threshold (knee, or fallback)
   bool from_knee = false;                // false: fallback_threshold was used
@@ -95,6 +108,7 @@ struct CalibrationResult {
   std::string extractor;                 // names, for the record
   std::string matcher;
   std::vector<PairCalibration> pairs;
+  std::optional<DenseThresholdRecord> dense;  // absent in files written before it existed
 };
 
 // One pair's features and its known shift (if any).
@@ -139,6 +153,13 @@ std::vector<ImagePairSpec> MakeShiftedPairs(const std::filesystem::path& dir, cv
 // cropped to the region valid in both, so no artificial border enters the pair. Returns
 // {crop of image, crop of shifted image}; throws when |shift| leaves less than 32 x 32 pixels.
 std::pair<cv::Mat, cv::Mat> MakeShiftedPair(const cv::Mat& image, cv::Point2d shift);
+
+// The dense change stage's threshold from reference images (at most 20, spread over the list;
+// dense::CalibrateOnReferences), for calibration.json beside the matcher threshold. Throws
+// naming an image that cannot be read.
+DenseThresholdRecord CalibrateDenseThreshold(const std::vector<std::filesystem::path>& images,
+                                             const dense::DenseChangeOptions& options,
+                                             double false_alarm_rate);
 
 // Extracts features of every pair (progress + cancel) and runs CalibrateThreshold.
 CalibrationResult CalibrateThresholdFromImages(const std::vector<ImagePairSpec>& pairs,

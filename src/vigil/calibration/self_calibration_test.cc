@@ -1,4 +1,5 @@
 #include "vigil/calibration/self_calibration.h"
+#include "vigil/util/options_fields.h"
 
 #include <cmath>
 #include <fstream>
@@ -231,6 +232,32 @@ CalibrationResult SyntheticResult() {
   SelfCalibrationOptions options = QuietOptions();
   options.thresholds = {0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 0.97};
   return CalibrateThreshold(pairs, matcher, options);
+}
+
+// The dense threshold travels in calibration.json with the settings it holds for; a file
+// without it (written before it existed) still loads; a bad rate is named.
+TEST(SelfCalibration, DenseThresholdRoundTripsWithItsSettings) {
+  CalibrationResult r = SyntheticResult();
+  const auto dir = testing::MakeTempDir("calibration_dense");
+  WriteCalibrationJson(dir / "without.json", r);
+  EXPECT_FALSE(ReadCalibrationJson(dir / "without.json").dense.has_value());
+  r.dense = DenseThresholdRecord{42.5, 1e-3, OptionsToJson(dense::DenseChangeOptions{}), 7};
+  WriteCalibrationJson(dir / "with.json", r);
+  const CalibrationResult back = ReadCalibrationJson(dir / "with.json");
+  ASSERT_TRUE(back.dense.has_value());
+  EXPECT_DOUBLE_EQ(back.dense->threshold, 42.5);
+  EXPECT_DOUBLE_EQ(back.dense->false_alarm_rate, 1e-3);
+  EXPECT_EQ(back.dense->options, OptionsToJson(dense::DenseChangeOptions{}));
+  EXPECT_EQ(back.dense->num_images, 7);
+  nlohmann::json bad = nlohmann::json::parse(ReadFileToString(dir / "with.json"));
+  bad["dense"]["false_alarm_rate"] = 2;
+  WriteTextFileAtomically(dir / "bad.json", bad.dump());
+  try {
+    ReadCalibrationJson(dir / "bad.json");
+    FAIL() << "a false-alarm rate of 2 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dense.false_alarm_rate"), std::string::npos) << e.what();
+  }
 }
 
 TEST(SelfCalibration, JsonRoundTrip) {

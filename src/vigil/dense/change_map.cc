@@ -270,4 +270,16 @@ cv::Mat SimulateCleanQuery(const cv::Mat& reference) {
   return cv::imdecode(jpeg, reference.channels() == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
 }
 
+DenseCalibration CalibrateOnReferences(const std::vector<cv::Mat>& references,
+                                       const DenseChangeOptions& options, double false_alarm_rate) {
+  VIGIL_CHECK(!references.empty(), "dense calibration: no reference images");
+  std::vector<ChangeMap> clean;
+  for (const cv::Mat& reference : references) {
+    cv::Mat gray = reference;
+    if (gray.channels() == 3) cv::cvtColor(reference, gray, cv::COLOR_BGR2GRAY);
+    clean.push_back(ScorePair(SimulateCleanQuery(gray), gray, cv::Mat(), options));
+  }
+  return CalibrateThreshold(clean, false_alarm_rate);
+}
+
 }  // namespace vigil::dense

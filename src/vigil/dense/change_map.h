@@ -99,6 +99,12 @@ DenseCalibration CalibrateThreshold(const std::vector<ChangeMap>& clean, double 
 // distribution that CalibrateThreshold needs, from the reference run alone.
 cv::Mat SimulateCleanQuery(const cv::Mat& reference);
 
+// The threshold from reference images alone: each image (8-bit gray or BGR, converted to gray
+// so that a map's stored pixels give the same number) scored against its SimulateCleanQuery,
+// then CalibrateThreshold. What `vigil calibrate` stores and `vigil inspect` computes.
+DenseCalibration CalibrateOnReferences(const std::vector<cv::Mat>& references,
+                                       const DenseChangeOptions& options, double false_alarm_rate);
+
 struct DenseRegion {
   std::string kind;  // "new" | "missing": whichever score has the larger sum over the region
   cv::Rect bbox;

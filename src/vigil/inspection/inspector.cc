@@ -66,6 +66,7 @@ struct Inspector::Impl {
   json config;
   std::string config_hash;
   std::optional<dense::DenseCalibration> dense_calibration;
+  std::string dense_threshold_source;  // "calibration <file>" | "reference run"
   const map::MapStore* map = nullptr;  // reference features and pixels come from here when set
   std::map<int, cv::Mat> pixel_cache;  // reference pixels read for the report only
 
@@ -75,18 +76,23 @@ struct Inspector::Impl {
   // real viewpoint differences) was tried: on 0.3 m baselines their parallax sets a threshold
   // that no change reaches (recall 0 on the sample run), so it is not used.
   void CalibrateDense() {
-    std::vector<dense::ChangeMap> clean;
+    // From `vigil calibrate` when it calibrated with these dense settings and this rate.
+    if (calibration && calibration->dense &&
+        calibration->dense->options == OptionsToJson(options.dense) &&
+        calibration->dense->false_alarm_rate == options.dense_false_alarm_rate) {
+      dense_calibration = dense::DenseCalibration{};
+      dense_calibration->threshold = calibration->dense->threshold;
+      dense_calibration->false_alarm_rate = calibration->dense->false_alarm_rate;
+      dense_threshold_source = "calibration " + options.calibration_file;
+      return;
+    }
+    std::vector<cv::Mat> images;
     const int n = static_cast<int>(reference.frames.size());
     const int step = std::max(1, n / 20);
     std::map<std::string, double> timings;
-    for (int i = 0; i < n; i += step) {
-      // In gray, as a map stores the reference: the simulated JPEG re-encode of a colour image
-      // would differ, and with it the threshold.
-      cv::Mat image = ReferenceFeatures(i, &timings).image;
-      if (image.channels() == 3) cv::cvtColor(image, image, cv::COLOR_BGR2GRAY);
-      clean.push_back(dense::ScorePair(dense::SimulateCleanQuery(image), image, cv::Mat(), options.dense));
-    }
-    dense_calibration = dense::CalibrateThreshold(clean, options.dense_false_alarm_rate);
+    for (int i = 0; i < n; i += step) images.push_back(ReferenceFeatures(i, &timings).image);
+    dense_calibration = dense::CalibrateOnReferences(images, options.dense, options.dense_false_alarm_rate);
+    dense_threshold_source = "reference run";
   }
 
   // Dense anomalies against the verified references `refs` (query -> reference homographies).
@@ -534,6 +540,7 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options, 
   if (options.ResolvedEvidence() == "dense") {
     s.CalibrateDense();
     s.config["dense_threshold"] = s.dense_calibration->threshold;
+    s.config["dense_threshold_source"] = s.dense_threshold_source;
   }
   s.config["evidence"] = options.ResolvedEvidence();
   s.config_hash = ConfigHash(s.config);

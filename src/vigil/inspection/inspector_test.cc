@@ -431,6 +431,22 @@ TEST(Inspector, DenseEvidenceFindsAPastedObjectAndWritesItsScoreMap) {
   double peak = 0;
   cv::minMaxLoc(score(object), nullptr, &peak);
   EXPECT_GT(peak, doc["dense"]["threshold"].get<double>());
+  EXPECT_EQ(summary.config["dense_threshold_source"], "reference run");
+
+  // `vigil calibrate` stores the same threshold (same images, same settings), and inspect then
+  // takes it from the file instead of calibrating again.
+  CalibrationResult calibration;
+  calibration.threshold = FastOptions().matcher.threshold();
+  calibration.dense = CalibrateDenseThreshold({reference}, options.dense, options.dense_false_alarm_rate);
+  EXPECT_DOUBLE_EQ(calibration.dense->threshold, doc["dense"]["threshold"].get<double>());
+  const fs::path file = runs.out.parent_path() / "calibration.json";
+  WriteCalibrationJson(file, calibration);
+  InspectorOptions calibrated = options;
+  calibrated.calibration_file = file.string();
+  const InspectionSummary again = RunInspection(reference, query_dir, runs.out / "calibrated", calibrated);
+  EXPECT_EQ(again.config["dense_threshold_source"], "calibration " + file.string());
+  EXPECT_DOUBLE_EQ(again.config["dense_threshold"].get<double>(), calibration.dense->threshold);
+  EXPECT_EQ(again.queries.at(0).result["anomalies"].size(), doc["anomalies"].size());
 }
 
 }  // namespace
