@@ -213,10 +213,6 @@ class Inspector {
 void WriteFrameImages(const std::filesystem::path& out_dir, const std::string& stem,
                       const FrameResult& result, const cv::Mat& query_image, bool write_panel);
 
-// Runs the inspection. `cancel` is checked between queries (throws vigil::Cancelled; outputs
-// of finished queries stay valid). Throws vigil::Error on bad input (empty runs, unreadable
-// images, corrupt calibration file, images of different sizes between runs are allowed but a
-// query whose reference cannot be read is an error naming the file).
 // Reads a run frame's image within the pixel budget; throws vigil::Error naming the file and,
 // when too large, its size and the max_pixels option.
 cv::Mat ReadFrameImage(const std::filesystem::path& path, int64_t max_pixels);
@@ -226,8 +222,6 @@ cv::Mat ReadFrameImage(const std::filesystem::path& path, int64_t max_pixels);
 // query listed twice.
 std::map<std::string, std::string> ReadInspectionPairs(const std::filesystem::path& path);
 
-// `reference` may be a run folder or one image file (then InspectorOptions::single_reference
-// is implied).
 // RunInspection against a map file (`vigil map build`) instead of a reference folder: opened
 // read-only (several processes may share it), its identity checked against `options`.
 InspectionSummary RunInspectionWithMap(const std::filesystem::path& map_path,
@@ -236,6 +230,12 @@ InspectionSummary RunInspectionWithMap(const std::filesystem::path& map_path,
                                        const InspectorOptions& options,
                                        const CancelToken* cancel = nullptr);
 
+// Runs the inspection. `cancel` is checked between queries (throws vigil::Cancelled; outputs
+// of finished queries stay valid). Throws vigil::Error on bad input (empty runs, unreadable
+// images, corrupt calibration file, images of different sizes between runs are allowed but a
+// query whose reference cannot be read is an error naming the file).
+// `reference_dir` may be a run folder or one image file (then
+// InspectorOptions::single_reference is implied).
 InspectionSummary RunInspection(const std::filesystem::path& reference_dir,
                                 const std::filesystem::path& query_dir,
                                 const std::filesystem::path& out_dir,

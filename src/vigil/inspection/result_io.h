@@ -1,15 +1,6 @@
-// The per-query JSON that `vigil inspect` writes (and `vigil eval-changes`, the ROS node and the
-// HTML report read):
-//   {"query": "<file>", "reference": {"image", "rule", "distance_m", "angle_deg",
-//    "appearance_score", "verified_matches"}, "threshold", "config_hash",
-//    "keypoints": {"query", "reference", "matches", "matched_in_overlap", "unmatched_in_overlap"},
-//    "overlap": {"method", "polygon": [[x, y], ...], "area_fraction"},
-//    "localization_error", "note", "eps_px", "eps_note", "withheld_anomalies",
-//    "anomalies": [{"id", "kind", "source", "label", "score", "segmenter_score",
-//                   "num_unmatched", "num_matched", "bbox": [x, y, w, h],
-//                   "polygon": [[x, y], ...], "mask_rle": {"size": [h, w], "counts": [...]},
-//                   "points": [[x, y], ...]}],
-//    "timings_ms": {...}}
+// Pieces of the per-query JSON that `vigil inspect` writes: the anomaly list and its mask
+// encoding. The whole layout is documented once, by FrameResultSchema()
+// (inspection/frame_result.h), and a test checks it against real output.
 // Masks are run-length encoded like COCO's uncompressed RLE: column-major, counts alternate
 // background/foreground starting with background.
 #pragma once
