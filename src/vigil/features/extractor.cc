@@ -16,16 +16,24 @@ namespace {
 // A plain function pointer, so overloaded creators (e.g. one taking a StateDict) resolve by type.
 using Creator = std::unique_ptr<FeatureExtractor> (*)(const FeatureExtractorOptions&);
 
+// One entry per extractor: how to create it and how to check its own options, so that neither
+// Create nor Check has a per-extractor branch.
+struct Plugin {
+  Creator create;
+  void (*check)(const FeatureExtractorOptions&);
+};
+
 // The factory table: one line per extractor.
-const std::map<std::string, Creator>& Registry() {
-  static const std::map<std::string, Creator> registry = {
-      {"superpoint", CreateSuperPointExtractor},
-      {"sift", CreateSiftExtractor},
-      {"orb", CreateOrbExtractor},
-      {"aliked-t16", CreateAlikedExtractor},
-      {"aliked-n16", CreateAlikedExtractor},
-      {"aliked-n16rot", CreateAlikedExtractor},
-      {"aliked-n32", CreateAlikedExtractor},
+const std::map<std::string, Plugin>& Registry() {
+  static const auto aliked = [](const FeatureExtractorOptions& o) { o.aliked.Check(); };
+  static const std::map<std::string, Plugin> registry = {
+      {"superpoint", {CreateSuperPointExtractor, [](const FeatureExtractorOptions& o) { o.superpoint.Check(); }}},
+      {"sift", {CreateSiftExtractor, [](const FeatureExtractorOptions& o) { o.sift.Check(); }}},
+      {"orb", {CreateOrbExtractor, [](const FeatureExtractorOptions& o) { o.orb.Check(); }}},
+      {"aliked-t16", {CreateAlikedExtractor, aliked}},
+      {"aliked-n16", {CreateAlikedExtractor, aliked}},
+      {"aliked-n16rot", {CreateAlikedExtractor, aliked}},
+      {"aliked-n32", {CreateAlikedExtractor, aliked}},
   };
   return registry;
 }
@@ -66,10 +74,7 @@ void FeatureExtractorOptions::Check() const {
                      fmt::format("unknown extractor '{}' (known: {})", type,
                                  fmt::join(FeatureExtractorNames(), ", ")));
   VIGIL_CHECK_OPTION(num_threads >= 1, "num_threads", "must be >= 1");
-  if (type == "superpoint") superpoint.Check();
-  if (type == "sift") sift.Check();
-  if (type == "orb") orb.Check();
-  if (type.rfind("aliked", 0) == 0) aliked.Check();
+  Registry().at(type).check(*this);
 }
 
 std::vector<std::string> FeatureExtractorNames() {
@@ -82,7 +87,7 @@ std::unique_ptr<FeatureExtractor> FeatureExtractor::Create(const FeatureExtracto
   FeatureExtractorOptions resolved = options;
   if (resolved.type.rfind("aliked-", 0) == 0) resolved.aliked.model = resolved.type;
   resolved.Check();
-  return Registry().at(resolved.type)(resolved);
+  return Registry().at(resolved.type).create(resolved);
 }
 
 }  // namespace vigil

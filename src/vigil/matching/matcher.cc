@@ -16,12 +16,18 @@ namespace {
 // A plain function pointer, so overloaded creators resolve by type.
 using Creator = std::unique_ptr<Matcher> (*)(const MatcherOptions&);
 
+// One entry per matcher: how to create it and how to check its own options.
+struct Plugin {
+  Creator create;
+  void (*check)(const MatcherOptions&);
+};
+
 // The factory table: one line per matcher.
-const std::map<std::string, Creator>& Registry() {
-  static const std::map<std::string, Creator> registry = {
-      {"nn", CreateNearestNeighborMatcher},
-      {"superglue", CreateSuperGlueMatcher},
-      {"lightglue", CreateLightGlueMatcher},
+const std::map<std::string, Plugin>& Registry() {
+  static const std::map<std::string, Plugin> registry = {
+      {"nn", {CreateNearestNeighborMatcher, [](const MatcherOptions& o) { o.nn.Check(); }}},
+      {"superglue", {CreateSuperGlueMatcher, [](const MatcherOptions& o) { o.superglue.Check(); }}},
+      {"lightglue", {CreateLightGlueMatcher, [](const MatcherOptions& o) { o.lightglue.Check(); }}},
   };
   return registry;
 }
@@ -74,9 +80,7 @@ void MatcherOptions::Check() const {
                      fmt::format("unknown matcher '{}' (known: {})", type,
                                  fmt::join(MatcherNames(), ", ")));
   VIGIL_CHECK_OPTION(num_threads >= 1, "num_threads", "must be >= 1");
-  if (type == "nn") nn.Check();
-  if (type == "superglue") superglue.Check();
-  if (type == "lightglue") lightglue.Check();
+  Registry().at(type).check(*this);
 }
 
 std::vector<std::string> MatcherNames() {
@@ -87,7 +91,7 @@ std::vector<std::string> MatcherNames() {
 
 std::unique_ptr<Matcher> Matcher::Create(const MatcherOptions& options) {
   options.Check();
-  return Registry().at(options.type)(options);
+  return Registry().at(options.type).create(options);
 }
 
 Matches FilterMatchesByConfidence(const Matches& matches, float threshold) {

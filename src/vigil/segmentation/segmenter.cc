@@ -17,13 +17,19 @@ namespace {
 
 using Creator = std::function<std::unique_ptr<Segmenter>(const SegmenterOptions&)>;
 
+// One entry per segmenter: how to create it and how to check its own options.
+struct Plugin {
+  Creator create;
+  void (*check)(const SegmenterOptions&);
+};
+
 // The factory table: one line per segmenter.
-const std::map<std::string, Creator>& Registry() {
-  static const std::map<std::string, Creator> registry = {
-      {"yolov8-seg", CreateYoloV8Segmenter},
-      {"deeplabv3", CreateDeepLabV3Segmenter},
-      {"maskrcnn", CreateMaskRcnnSegmenter},
-      {"graph", CreateGraphSegmenter},
+const std::map<std::string, Plugin>& Registry() {
+  static const std::map<std::string, Plugin> registry = {
+      {"yolov8-seg", {CreateYoloV8Segmenter, [](const SegmenterOptions& o) { o.yolov8_seg.Check(); }}},
+      {"deeplabv3", {CreateDeepLabV3Segmenter, [](const SegmenterOptions& o) { o.deeplabv3.Check(); }}},
+      {"maskrcnn", {CreateMaskRcnnSegmenter, [](const SegmenterOptions& o) { o.mask_rcnn.Check(); }}},
+      {"graph", {CreateGraphSegmenter, [](const SegmenterOptions& o) { o.graph.Check(); }}},
   };
   return registry;
 }
@@ -77,10 +83,7 @@ void SegmenterOptions::Check() const {
   VIGIL_CHECK_OPTION(nms_threshold > 0 && nms_threshold <= 1, "nms_threshold",
                      "must be in (0, 1]");
   VIGIL_CHECK_OPTION(min_area_px >= 0, "min_area_px", "must be >= 0 pixels");
-  if (type == "yolov8-seg") yolov8_seg.Check();
-  if (type == "deeplabv3") deeplabv3.Check();
-  if (type == "maskrcnn") mask_rcnn.Check();
-  if (type == "graph") graph.Check();
+  if (type != "auto") Registry().at(type).check(*this);
 }
 
 std::vector<std::string> SegmenterNames() {
@@ -102,7 +105,7 @@ std::unique_ptr<Segmenter> Segmenter::Create(const SegmenterOptions& options) {
   SegmenterOptions resolved = options;
   resolved.type = ResolveSegmenterType(options);
   resolved.Check();
-  return Registry().at(resolved.type)(resolved);
+  return Registry().at(resolved.type).create(resolved);
 }
 
 }  // namespace vigil
