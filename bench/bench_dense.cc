@@ -33,6 +33,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "vigil/dense/change_map.h"
+#include "vigil/dense/dense_test_util.h"
 
 namespace {
 
@@ -45,16 +46,7 @@ fs::path SharedDir() {
   return env != nullptr ? fs::path(env) : fs::path(VIGIL_SHARED_DIR);
 }
 
-cv::Mat Texture(cv::Size size, uint64_t seed) {
-  cv::RNG rng(seed);
-  cv::Mat noise(size, CV_32F);
-  rng.fill(noise, cv::RNG::UNIFORM, 0, 1);
-  cv::GaussianBlur(noise, noise, cv::Size(0, 0), 2.0);
-  cv::normalize(noise, noise, 40, 215, cv::NORM_MINMAX);
-  cv::Mat out;
-  noise.convertTo(out, CV_8U);
-  return out;
-}
+using vigil::dense::testing_util::Texture;  // dense/dense_test_util.h
 
 void BM_DenseScorePair640(benchmark::State& state) {
   const cv::Mat reference = Texture({640, 480}, 11);

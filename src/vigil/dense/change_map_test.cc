@@ -3,22 +3,13 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
 
+#include "vigil/dense/dense_test_util.h"
 #include "vigil/util/check.h"
 
 namespace vigil::dense {
 namespace {
 
-// Smooth random texture (blurred uniform noise, stretched to ~40..215 grey levels).
-cv::Mat Texture(cv::Size size, uint64_t seed) {
-  cv::RNG rng(seed);
-  cv::Mat noise(size, CV_32F);
-  rng.fill(noise, cv::RNG::UNIFORM, 0, 1);
-  cv::GaussianBlur(noise, noise, cv::Size(0, 0), 2.0);
-  cv::normalize(noise, noise, 40, 215, cv::NORM_MINMAX);
-  cv::Mat out;
-  noise.convertTo(out, CV_8U);
-  return out;
-}
+using testing_util::Texture;  // dense_test_util.h
 
 int CountKind(const std::vector<DenseRegion>& regions, const std::string& kind) {
   int n = 0;
