@@ -244,6 +244,18 @@ class RosNodeTest : public ::testing::Test {
     return std::make_unique<ChildProcess>(args, master_->Environment(),
                                           *dir_ / ("node_" + ns + ".log"));
   }
+  // The expected results: `vigil inspect` (RunInspection) on the query bag extracted to a run
+  // folder, written to <dir>/<name>.
+  static fs::path InspectExtractedBag(const std::string& name) {
+    const fs::path extracted = *dir_ / (name + "_run");
+    BagExtractOptions extract;
+    extract.image_topic = "/camera/image_raw";
+    extract.pose_topic = "/odom";
+    ExtractBagToRun(query_->bag, extracted, extract);
+    const fs::path out = *dir_ / name;
+    RunInspection(FreiburgDir() / "reference", extracted, out, FastOptions());
+    return out;
+  }
   static fs::path* dir_;
   static RosMaster* master_;
   static ::ros::AsyncSpinner* spinner_;
@@ -255,14 +267,7 @@ RosMaster* RosNodeTest::master_ = nullptr;
 QueryBag* RosNodeTest::query_ = nullptr;
 
 TEST_F(RosNodeTest, NodeOnPlayedBagPublishesTheSameAnomaliesAsInspect) {
-  // Expected: `vigil inspect` (RunInspection) on the bag extracted to a run folder.
-  const fs::path extracted = *dir_ / "extracted";
-  BagExtractOptions extract;
-  extract.image_topic = "/camera/image_raw";
-  extract.pose_topic = "/odom";
-  ExtractBagToRun(query_->bag, extracted, extract);
-  const fs::path inspect_out = *dir_ / "inspect";
-  RunInspection(FreiburgDir() / "reference", extracted, inspect_out, FastOptions());
+  const fs::path inspect_out = InspectExtractedBag("inspect");
 
   auto node = StartNode("robot1");
   Player player("robot1");
@@ -465,13 +470,7 @@ TEST_F(RosNodeTest, WithoutAPoseSourceEveryImageIsInspectedByAppearance) {
 // ~map instead of ~reference: the node reads the reference side from a map file and publishes
 // what `vigil inspect` on the reference folder finds.
 TEST_F(RosNodeTest, NodeWithAMapPublishesWhatInspectFindsOnTheFolder) {
-  const fs::path extracted = *dir_ / "extracted_for_map";
-  BagExtractOptions extract;
-  extract.image_topic = "/camera/image_raw";
-  extract.pose_topic = "/odom";
-  ExtractBagToRun(query_->bag, extracted, extract);
-  const fs::path inspect_out = *dir_ / "inspect_for_map";
-  RunInspection(FreiburgDir() / "reference", extracted, inspect_out, FastOptions());
+  const fs::path inspect_out = InspectExtractedBag("inspect_for_map");
   map::MapBuildOptions build;
   build.extractor = FastOptions().extractor;
   const fs::path site = *dir_ / "site.vmap";
