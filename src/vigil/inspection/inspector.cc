@@ -68,7 +68,7 @@ struct Inspector::Impl {
   std::optional<dense::DenseCalibration> dense_calibration;
   std::string dense_threshold_source;  // "calibration <file>" | "reference run"
   const map::MapStore* map = nullptr;  // reference features and pixels come from here when set
-  std::map<int, cv::Mat> pixel_cache;  // reference pixels read for the report only
+  std::map<int, cv::Mat> pixel_cache;  // reference pixels read before (or without) extraction
 
   // The dense threshold from the reference images alone: each of at most 20 frames spread
   // along the run is scored against itself after a simulated registration residual
@@ -89,8 +89,7 @@ struct Inspector::Impl {
     std::vector<cv::Mat> images;
     const int n = static_cast<int>(reference.frames.size());
     const int step = std::max(1, n / 20);
-    std::map<std::string, double> timings;
-    for (int i = 0; i < n; i += step) images.push_back(ReferenceFeatures(i, &timings).image);
+    for (int i = 0; i < n; i += step) images.push_back(Pixels(i));  // decoded once, not extracted
     dense_calibration = dense::CalibrateOnReferences(images, options.dense, options.dense_false_alarm_rate);
     dense_threshold_source = "reference run";
   }
@@ -122,19 +121,32 @@ struct Inspector::Impl {
     return anomalies;
   }
 
+  // Reference frame `index`'s pixels, decoded (or loaded from the map) once: from the features
+  // cache when extracted, else kept in pixel_cache until ReferenceFeatures takes them over.
+  // The map's gray pixels serve every use of the reference image (photometric check, dense
+  // comparison, panel, crops): each converts to gray the same way, so results equal a folder
+  // run's.
+  const cv::Mat& Pixels(int index) {
+    const auto cached = reference_cache.find(index);
+    if (cached != reference_cache.end()) return cached->second.image;
+    cv::Mat& pixels = pixel_cache[index];
+    if (pixels.empty()) {
+      pixels = map ? map->LoadGray(index) : ReadFrameImage(reference.frames[index].image, options.max_pixels);
+    }
+    return pixels;
+  }
+
   const ImageFeatures& ReferenceFeatures(int index, std::map<std::string, double>* timings) {
     auto it = reference_cache.find(index);
     if (it != reference_cache.end()) return it->second;
     const auto start = Clock::now();
     ImageFeatures entry;
+    entry.image = Pixels(index);
+    pixel_cache.erase(index);
     if (map) {
-      // The map's gray pixels serve every use of the reference image (photometric check, dense
-      // comparison, panel): each converts to gray the same way, so results equal a folder run's.
-      entry.image = map->LoadGray(index);
       entry.features = map->LoadFeatures(index);
       (*timings)["load_reference"] += MsSince(start);
     } else {
-      entry.image = ReadFrameImage(reference.frames[index].image, options.max_pixels);
       entry.features = extractor->Extract(entry.image);
       (*timings)["extract_reference"] += MsSince(start);
     }
@@ -262,7 +274,7 @@ void Inspector::Impl::ChooseReference(const retrieval::RunFrame& frame, int q, c
         }
       }
     }
-    if (!choice.found() && options.relocalize && fixed == false) Relocalize(frame, image, ctx, choice);
+    if (!choice.found() && options.relocalize && !fixed) Relocalize(frame, image, ctx, choice);
     const int used = choice.found() ? choice.reference_index : first;
     out.verification = ToVerification(ctx.Check(used));
     if (used != first) {
@@ -551,16 +563,7 @@ Inspector::~Inspector() = default;
 const cv::Mat& Inspector::ReferencePixels(int index) {
   VIGIL_CHECK(index >= 0 && index < static_cast<int>(impl_->reference.frames.size()),
               "reference frame {} out of range", index);
-  Impl& s = *impl_;
-  const auto cached = s.reference_cache.find(index);
-  if (cached != s.reference_cache.end()) return cached->second.image;
-  // Pixels only (report crops of resumed frames): no extraction.
-  cv::Mat& pixels = s.pixel_cache[index];
-  if (pixels.empty()) {
-    pixels = s.map ? s.map->LoadGray(index)
-                   : ReadFrameImage(s.reference.frames[index].image, s.options.max_pixels);
-  }
-  return pixels;
+  return impl_->Pixels(index);  // pixels only (report crops of resumed frames): no extraction
 }
 
 FrameResult Inspector::InspectFrame(const retrieval::RunFrame& frame, int index, const cv::Mat& image) {
