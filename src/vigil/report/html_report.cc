@@ -480,16 +480,21 @@ constexpr const char* kScript = R"JS(<script>
   apply();
   var images = Array.prototype.slice.call(document.querySelectorAll('img[data-src]'));
   function load(img) { img.src = img.getAttribute('data-src'); img.removeAttribute('data-src'); }
-  if ('IntersectionObserver' in window) {
-    var seen = new IntersectionObserver(function (entries) {
-      entries.forEach(function (e) {
-        if (e.isIntersecting) { load(e.target); seen.unobserve(e.target); }
-      });
-    }, {rootMargin: '400px'});
-    images.forEach(function (img) { seen.observe(img); });
-  } else {
-    images.forEach(load);
+  // Images already on screen (or within 400 px of it) load now, the rest when scrolled near:
+  // the first screen never waits for the observer's first callback.
+  function onScreen(img) {
+    if (img.offsetParent === null) return false;  // in a filtered-out row
+    var r = (img.parentElement || img).getBoundingClientRect();
+    return r.top < window.innerHeight + 400 && r.bottom > -400;
   }
+  var observer = 'IntersectionObserver' in window ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) {
+      if (e.isIntersecting) { load(e.target); observer.unobserve(e.target); }
+    });
+  }, {rootMargin: '400px'}) : null;
+  images.forEach(function (img) {
+    if (!observer || onScreen(img)) load(img); else observer.observe(img);
+  });
   document.body.setAttribute('data-ready', '1');
 })();
 </script>
