@@ -80,6 +80,59 @@ cv::Mat WindowMinAbsDiff(const cv::Mat& a, const cv::Mat& b, int r) {
   return best;
 }
 
+// Coverage eroded so that the whole +-r window lies inside the warped image (and the image).
+cv::Mat WindowValid(const cv::Mat& coverage, int r) {
+  cv::Mat valid = coverage.clone();
+  if (r == 0) return valid;
+  cv::Mat inner = cv::Mat::zeros(coverage.size(), CV_8U);
+  if (coverage.cols > 2 * r && coverage.rows > 2 * r)
+    inner(cv::Rect(r, r, coverage.cols - 2 * r, coverage.rows - 2 * r)).setTo(255);
+  cv::erode(valid, valid, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * r + 1, 2 * r + 1)),
+            cv::Point(-1, -1), 1, cv::BORDER_CONSTANT, cv::Scalar(0));
+  return valid & inner;
+}
+
+// Global gain/offset mapping the reference's mean/std over `valid` onto the query's.
+std::pair<double, double> GainOffset(const cv::Mat& q, const cv::Mat& warped, const cv::Mat& valid,
+                                     const DenseChangeOptions& options) {
+  cv::Scalar mq, sq, mr, sr;
+  cv::meanStdDev(q, mq, sq, valid);
+  cv::meanStdDev(warped, mr, sr, valid);
+  double gain = sr[0] > 1e-6 ? sq[0] / sr[0] : 1.0;
+  gain = std::clamp(gain, 1.0 / options.max_gain, options.max_gain);
+  return {gain, mq[0] - gain * mr[0]};
+}
+
+ChangeMap EmptyMap(cv::Size size, cv::Mat valid) {
+  ChangeMap map;
+  map.valid = valid;
+  map.new_score = cv::Mat::zeros(size, CV_32F);
+  map.missing_score = cv::Mat::zeros(size, CV_32F);
+  return map;
+}
+
+// The scoring shared by every registration: `warped` is the reference resampled into the query
+// frame (blurred like q), `coverage` where it is defined.
+ChangeMap ScoreWarped(cv::Mat q, cv::Mat warped, const cv::Mat& coverage,
+                      const DenseChangeOptions& options) {
+  const int r = options.window_radius;
+  ChangeMap map;
+  map.valid = WindowValid(coverage, r);
+  if (cv::countNonZero(map.valid) == 0) return EmptyMap(q.size(), map.valid);
+  if (options.normalise_radius > 0) {
+    q = LocalNormalise(q, options.normalise_radius, options.normalise_min_std);
+    warped = LocalNormalise(warped, options.normalise_radius, options.normalise_min_std);
+  } else {
+    const auto [gain, offset] = GainOffset(q, warped, map.valid, options);
+    warped.convertTo(warped, CV_32F, gain, offset);
+  }
+  map.new_score = WindowMinAbsDiff(q, warped, r);
+  map.missing_score = WindowMinAbsDiff(warped, q, r);
+  map.new_score.setTo(0, map.valid == 0);
+  map.missing_score.setTo(0, map.valid == 0);
+  return map;
+}
+
 }  // namespace
 
 cv::Mat ChangeMap::Score() const {
@@ -121,41 +174,59 @@ ChangeMap ScorePair(const cv::Mat& query, const cv::Mat& reference, const cv::Ma
                         cv::INTER_NEAREST | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT,
                         cv::Scalar(0));
   }
-  ChangeMap map;
-  // Valid = the whole +-r window lies inside the warped reference (and the query).
-  coverage.copyTo(map.valid);
+  return ScoreWarped(q, warped, coverage, options);
+}
+
+ChangeMap ScoreRegistered(const cv::Mat& query, const cv::Mat& reference,
+                          const Registration& registration, const DenseChangeOptions& options) {
+  options.Check();
+  cv::Mat q = ToGrayFloat(query, "query");
+  cv::Mat ref = ToGrayFloat(reference, "reference");
+  VIGIL_CHECK(!registration.empty() && registration.query_size() == q.size() &&
+                  registration.reference_size == ref.size(),
+              "dense::ScoreRegistered: the registration maps {}x{} onto {}x{}, the images are "
+              "{}x{} and {}x{}",
+              registration.query_size().width, registration.query_size().height,
+              registration.reference_size.width, registration.reference_size.height, q.cols,
+              q.rows, ref.cols, ref.rows);
+  Blur(q, options.blur_sigma);
+  Blur(ref, options.blur_sigma);
+  return ScoreWarped(q, WarpToQuery(ref, registration), registration.valid, options);
+}
+
+ChangeMap ScoreFlowPair(const cv::Mat& query, const cv::Mat& reference, const FlowPair& pair,
+                        const DenseChangeOptions& options) {
+  options.Check();
+  VIGIL_CHECK(options.normalise_radius == 0,
+              "option dense.normalise_radius: must be 0 with a flow registration, got {}",
+              options.normalise_radius);
+  cv::Mat q = ToGrayFloat(query, "query");
+  cv::Mat ref = ToGrayFloat(reference, "reference");
+  VIGIL_CHECK(!pair.empty() && pair.query_to_reference.query_size() == q.size() &&
+                  pair.reference_to_query.query_size() == ref.size() &&
+                  pair.query_to_reference_smooth.query_size() == q.size(),
+              "dense::ScoreFlowPair: the registrations do not fit a {}x{} query and a {}x{} "
+              "reference", q.cols, q.rows, ref.cols, ref.rows);
+  Blur(q, options.blur_sigma);
+  Blur(ref, options.blur_sigma);
   const int r = options.window_radius;
-  if (r > 0) {
-    cv::Mat inner = cv::Mat::zeros(q.size(), CV_8U);
-    if (q.cols > 2 * r && q.rows > 2 * r)
-      inner(cv::Rect(r, r, q.cols - 2 * r, q.rows - 2 * r)).setTo(255);
-    cv::erode(map.valid, map.valid,
-              cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * r + 1, 2 * r + 1)),
-              cv::Point(-1, -1), 1, cv::BORDER_CONSTANT, cv::Scalar(0));
-    map.valid &= inner;
-  }
-  if (cv::countNonZero(map.valid) == 0) {
-    map.new_score = cv::Mat::zeros(q.size(), CV_32F);
-    map.missing_score = cv::Mat::zeros(q.size(), CV_32F);
-    return map;
-  }
-
-  if (options.normalise_radius > 0) {
-    q = LocalNormalise(q, options.normalise_radius, options.normalise_min_std);
-    warped = LocalNormalise(warped, options.normalise_radius, options.normalise_min_std);
-  } else {
-    // Global gain/offset: map the reference's mean/std over the valid pixels onto the query's.
-    cv::Scalar mq, sq, mr, sr;
-    cv::meanStdDev(q, mq, sq, map.valid);
-    cv::meanStdDev(warped, mr, sr, map.valid);
-    double gain = sr[0] > 1e-6 ? sq[0] / sr[0] : 1.0;
-    gain = std::clamp(gain, 1.0 / options.max_gain, options.max_gain);
-    warped.convertTo(warped, CV_32F, gain, mq[0] - gain * mr[0]);
-  }
-
-  map.new_score = WindowMinAbsDiff(q, warped, r);
-  map.missing_score = WindowMinAbsDiff(warped, q, r);
+  ChangeMap map;
+  map.valid = WindowValid(pair.query_to_reference.valid & pair.query_to_reference_smooth.valid, r);
+  const cv::Mat valid_in_reference = WindowValid(pair.reference_to_query.valid, r);
+  if (cv::countNonZero(map.valid) == 0 || cv::countNonZero(valid_in_reference) == 0)
+    return EmptyMap(q.size(), cv::Mat::zeros(q.size(), CV_8U));
+  cv::Mat warped_reference = WarpToQuery(ref, pair.query_to_reference);
+  const auto [gain, offset] = GainOffset(q, warped_reference, map.valid, options);
+  warped_reference.convertTo(warped_reference, CV_32F, gain, offset);
+  ref.convertTo(ref, CV_32F, gain, offset);
+  // "new" in the query frame; "missing" in the reference frame, then carried to the query.
+  map.new_score = WindowMinAbsDiff(q, warped_reference, r);
   map.new_score.setTo(0, map.valid == 0);
+  cv::Mat missing_in_reference = WindowMinAbsDiff(ref, WarpToQuery(q, pair.reference_to_query), r);
+  missing_in_reference.setTo(0, valid_in_reference == 0);
+  const Registration& carry = pair.query_to_reference_smooth;
+  cv::remap(missing_in_reference, map.missing_score, carry.map_x, carry.map_y, cv::INTER_LINEAR,
+            cv::BORDER_CONSTANT, cv::Scalar(0));
   map.missing_score.setTo(0, map.valid == 0);
   return map;
 }

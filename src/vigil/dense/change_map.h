@@ -21,6 +21,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "vigil/dense/registration.h"
+
 namespace vigil::dense {
 
 struct DenseChangeOptions {
@@ -78,6 +80,18 @@ struct ChangeMap {
 // empty = identity. Throws vigil::Error on empty images or a malformed homography.
 ChangeMap ScorePair(const cv::Mat& query, const cv::Mat& reference, const cv::Mat& homography,
                     const DenseChangeOptions& options);
+
+// The same scores for any registration (dense/registration.h: a homography's or a dense flow's).
+// Throws vigil::Error when the registration's sizes are not the images'.
+ChangeMap ScoreRegistered(const cv::Mat& query, const cv::Mat& reference,
+                          const Registration& registration, const DenseChangeOptions& options);
+
+// The same scores for a 3-D scene registered both ways (dense/registration.h FlowPair): "new" in
+// the query frame, "missing" in the reference frame carried into the query by the smooth flow.
+// Only the global gain/offset normalisation (normalise_radius 0). Throws vigil::Error when the
+// registrations do not fit the images.
+ChangeMap ScoreFlowPair(const cv::Mat& query, const cv::Mat& reference, const FlowPair& pair,
+                        const DenseChangeOptions& options);
 
 // Per pixel: the minimum over the maps whose valid covers it (a change must be unexplained by
 // every reference); valid = union. All maps must have the same size.
