@@ -123,6 +123,53 @@ void ViewCheckOptions::Check() const {
   ransac.Check();
 }
 
+double HomographyScoreShare(const Features& query, const Features& reference, const Matches& matches,
+                            const cv::Mat& homography, const cv::Mat& fundamental, double sigma_px) {
+  const double inv_var = 1.0 / (sigma_px * sigma_px);
+  cv::Matx33d h, h_inv, f;
+  const bool has_h = !homography.empty(), has_f = !fundamental.empty();
+  auto to_matx = [](const cv::Mat& m) {
+    cv::Mat d;
+    m.convertTo(d, CV_64F);
+    return cv::Matx33d(d.ptr<double>());
+  };
+  if (has_h) {
+    h = to_matx(homography);
+    h_inv = h.inv();
+  }
+  if (has_f) f = to_matx(fundamental);
+  auto transfer = [](const cv::Matx33d& m, const cv::Vec3d& p) {
+    const cv::Vec3d t = m * p;
+    return cv::Vec2d(t[0] / t[2], t[1] / t[2]);
+  };
+  auto line_distance_sq = [](const cv::Vec3d& line, const cv::Vec3d& p) {
+    const double d = line.dot(p);
+    return d * d / (line[0] * line[0] + line[1] * line[1] + 1e-300);
+  };
+  double score_h = 0, score_f = 0;
+  for (size_t i = 0; i < matches.matches0.size(); ++i) {
+    const int j = matches.matches0[i];
+    if (j < 0) continue;
+    const int row = static_cast<int>(i);
+    const cv::Vec3d q(query.keypoints(row, 0), query.keypoints(row, 1), 1.0);
+    const cv::Vec3d r(reference.keypoints(j, 0), reference.keypoints(j, 1), 1.0);
+    if (has_h) {
+      for (const double e : {cv::norm(transfer(h, q) - cv::Vec2d(r[0], r[1])),
+                             cv::norm(transfer(h_inv, r) - cv::Vec2d(q[0], q[1]))}) {
+        const double chi = e * e * inv_var;
+        if (std::isfinite(chi) && chi < 5.991) score_h += 5.991 - chi;
+      }
+    }
+    if (has_f) {
+      for (const double d2 : {line_distance_sq(f * q, r), line_distance_sq(f.t() * r, q)}) {
+        const double chi = d2 * inv_var;
+        if (std::isfinite(chi) && chi < 3.841) score_f += 5.991 - chi;
+      }
+    }
+  }
+  return score_h + score_f > 0 ? score_h / (score_h + score_f) : 0.0;
+}
+
 ViewCheck CheckView(const Features& query, const Features& reference, const Matches& matches,
                     cv::Size query_size, const ViewCheckOptions& options) {
   ViewCheck check;
@@ -132,7 +179,11 @@ ViewCheck CheckView(const Features& query, const Features& reference, const Matc
     Matches copy = matches;
     VerificationReport report = VerifyMatches(query, reference, ransac, &copy);
     report.span /= std::max(1.0, static_cast<double>(query_size.area()));
-    if (report.success && report.method == "homography") check.homography = report.model;
+    if (report.success && report.method == "homography") {
+      check.homography = report.model;
+      check.homography_inliers = report.num_inliers;
+    }
+    if (report.success && report.method == "fundamental") check.fundamental = report.model;
     if (!check.report.success || report.num_inliers > check.report.num_inliers) check.report = report;
   }
   VerificationReport& r = check.report;

@@ -82,7 +82,22 @@ struct ViewCheck {
   VerificationReport report;   // of the model with more inliers
   cv::Mat homography;          // the homography fitted (query -> reference), even when the
                                // fundamental matrix won; empty when none was found
+  int homography_inliers = 0;  // its inliers
+  cv::Mat fundamental;         // the fundamental matrix fitted, even when the homography won
 };
+
+// Whether one plane explains a two-view scene: the share R_H = S_H / (S_H + S_F) of the
+// homography's score in Torr's model selection as ORB-SLAM's initializer scores it (Mur-Artal
+// et al., "ORB-SLAM", T-RO 2015, Sec. IV): every match adds (5.991 - d^2 / sigma^2) to a model's
+// score for each direction whose squared error d^2 / sigma^2 stays below the chi-square
+// threshold (5.991 for the homography's 2-D transfer error, 3.841 for the fundamental matrix's
+// 1-D epipolar distance). Both models are judged on every match with the same sigma, so the
+// looser epipolar constraint does not win by counting more inliers. ORB-SLAM takes the
+// homography when R_H > 0.45. homography: query -> reference; fundamental: reference^T F query
+// = 0. Either may be empty (then that model scores 0); 0 when both are.
+double HomographyScoreShare(const Features& query, const Features& reference, const Matches& matches,
+                            const cv::Mat& homography, const cv::Mat& fundamental,
+                            double sigma_px = 1.0);
 
 // P(X >= k) for X ~ Binomial(n, p).
 double BinomialUpperTail(int n, int k, double p);
