@@ -86,7 +86,9 @@ json SecondViewToJson(const std::optional<SecondViewOutcome>& s) {
 
 json DenseToJson(const std::optional<DenseOutcome>& d) {
   if (!d) return nullptr;
-  return {{"references", d->references}, {"threshold", d->threshold}};
+  return {{"references", d->references},
+          {"registrations", d->registrations},
+          {"threshold", d->threshold}};
 }
 
 }  // namespace
@@ -194,6 +196,7 @@ const json& FrameResultSchema() {
         {"unconfirmed_anomalies", "anomalies it did not confirm"}}},
       {"dense",
        {{"references", "file names of the references the minimum was taken over"},
+        {"registrations", "per reference: identity | homography | flow (dense/registration.h)"},
         {"threshold", "the dense threshold, calibrated on the reference run"}}},
       {"instances", "segmenter instances in the query"},
       {"anomalies", json::array({anomaly})},

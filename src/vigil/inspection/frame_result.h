@@ -63,6 +63,9 @@ struct SecondViewOutcome {
 // The dense evidence: the references whose minimum score was taken, and its threshold.
 struct DenseOutcome {
   std::vector<std::string> references;  // file names, chosen reference first
+  // How each was registered into the query, in the same order: "identity" | "homography" |
+  // "flow" (InspectorOptions::dense_registration).
+  std::vector<std::string> registrations;
   double threshold = 0;
 };
 

@@ -50,6 +50,60 @@ std::optional<json> ReadJsonIfValid(const fs::path& path) {
 
 }  // namespace
 
+// The dense change map of query image `qi` against a verified reference image `ri` (the matches
+// and their view check given), registered as InspectorOptions::dense_registration says: a flow
+// pair interpolated from the epipolar inliers (3-D scenes), else the verification's homography,
+// else the dominant plane's refit with the overlap fit's looser inlier threshold (the dense
+// window absorbs the remaining parallax), else the identity. *how names what registered it;
+// *register_ms adds the flow's time. The same function scores queries and, for the threshold,
+// pairs of neighbouring reference frames, so both see the same registration errors.
+dense::ChangeMap VerifiedPairMap(const Features& qf, const cv::Mat& qi, const Features& rf,
+                                 const cv::Mat& ri, const Matches& matches, const ViewCheck& check,
+                                 const InspectorOptions& options, std::string* how,
+                                 double* register_ms) {
+  const std::string& mode = options.dense_registration;
+  const bool one_plane =
+      check.report.method == "homography" ||
+      HomographyScoreShare(qf, rf, matches, check.homography, check.fundamental) > options.dense_plane_share;
+  if (mode == "flow" || (mode == "auto" && !one_plane)) {
+    const auto start = Clock::now();
+    VerificationOptions epipolar = options.view_check.ransac;
+    epipolar.method = "fundamental";
+    Matches copy = matches;
+    dense::FlowPair flow;
+    if (VerifyMatches(qf, rf, epipolar, &copy).success) {
+      std::vector<cv::Point2f> from, to;
+      for (size_t i = 0; i < copy.matches0.size(); ++i) {
+        const int j = copy.matches0[i];
+        if (j < 0 || !copy.inlier0[i]) continue;
+        const int row = static_cast<int>(i);
+        from.emplace_back(qf.keypoints(row, 0), qf.keypoints(row, 1));
+        to.emplace_back(rf.keypoints(j, 0), rf.keypoints(j, 1));
+      }
+      flow = dense::FlowPairFromMatches(qi, ri, from, to, options.dense_flow);
+    }
+    *register_ms += MsSince(start);
+    if (!flow.empty()) {
+      *how = "flow";
+      return dense::ScoreFlowPair(qi, ri, flow, options.dense);
+    }
+  }
+  cv::Mat h;
+  if (check.report.method == "homography") {
+    h = check.report.model;
+  } else if (one_plane && !check.homography.empty()) {
+    h = check.homography;
+  } else {
+    VerificationOptions plane;
+    plane.max_error_px = options.detector.overlap.homography_max_error_px;
+    Matches copy = matches;
+    const VerificationReport fit = VerifyMatches(qf, rf, plane, &copy);
+    if (fit.success) h = fit.model;
+  }
+  *how = h.empty() ? "identity" : "homography";
+  return dense::ScorePair(qi, ri, h, options.dense);
+}
+
 struct Inspector::Impl {
   retrieval::Run reference;
   InspectorOptions options;
@@ -70,14 +124,15 @@ struct Inspector::Impl {
   const map::MapStore* map = nullptr;  // reference features and pixels come from here when set
   std::map<int, cv::Mat> pixel_cache;  // reference pixels read before (or without) extraction
 
-  // The dense threshold from the reference images alone: each of at most 20 frames spread
-  // along the run is scored against itself after a simulated registration residual
-  // (dense::SimulateCleanQuery). Calibrating on neighbouring reference frames instead (their
-  // real viewpoint differences) was tried: on 0.3 m baselines their parallax sets a threshold
-  // that no change reaches (recall 0 on the sample run), so it is not used.
+  // The dense threshold. From `vigil calibrate` when it calibrated with these settings; else
+  // from the reference run itself (InspectorOptions::dense_calibration): its neighbouring frames
+  // hold no changes, so their maps, registered and combined exactly as a query's are, give the
+  // score distribution of a clean view change; for a fixed pairing (templates, whose images
+  // are of different objects) each reference is scored against itself after a simulated
+  // registration residual (dense::SimulateCleanQuery).
   void CalibrateDense() {
-    // From `vigil calibrate` when it calibrated with these dense settings and this rate.
-    if (calibration && calibration->dense &&
+    const std::string source = options.ResolvedDenseCalibration();
+    if (source == "simulated" && calibration && calibration->dense &&
         calibration->dense->options == OptionsToJson(options.dense) &&
         calibration->dense->false_alarm_rate == options.dense_false_alarm_rate) {
       dense_calibration = dense::DenseCalibration{};
@@ -86,24 +141,57 @@ struct Inspector::Impl {
       dense_threshold_source = "calibration " + options.calibration_file;
       return;
     }
-    std::vector<cv::Mat> images;
     const int n = static_cast<int>(reference.frames.size());
-    const int step = std::max(1, n / 20);
+    const int step = std::max(1, n / 20);  // at most about 20 frames spread along the run
+    if (source == "neighbours") {
+      std::vector<dense::ChangeMap> clean;
+      for (int i = 0; i < n; i += step) {
+        if (auto m = NeighbourMap(i)) clean.push_back(std::move(*m));
+      }
+      if (!clean.empty()) {
+        dense_calibration = dense::CalibrateThreshold(clean, options.dense_false_alarm_rate);
+        dense_threshold_source = fmt::format("reference run: {} frames against their neighbours", clean.size());
+        return;
+      }
+    }
+    std::vector<cv::Mat> images;
     for (int i = 0; i < n; i += step) images.push_back(Pixels(i));  // decoded once, not extracted
     dense_calibration = dense::CalibrateOnReferences(images, options.dense, options.dense_false_alarm_rate);
-    dense_threshold_source = "reference run";
+    dense_threshold_source = source == "neighbours"
+                                 ? "reference run: simulated residuals (no neighbouring frames verify)"
+                                 : "reference run: simulated residuals";
   }
 
-  // Dense anomalies against the verified references `refs` (query -> reference homographies).
-  std::vector<Anomaly> DenseAnomalies(const cv::Mat& query_image, const std::vector<int>& refs,
-                                      const std::vector<cv::Mat>& homographies,
+  // Reference frame i scored as a query against its neighbours in run order (at most
+  // dense_max_references, nearest first), the maps combined by their minimum as a query's are.
+  // Neighbours that fail verification are left out; none left gives nothing.
+  std::optional<dense::ChangeMap> NeighbourMap(int i) {
+    std::map<std::string, double> timings;
+    const int n = static_cast<int>(reference.frames.size());
+    std::vector<dense::ChangeMap> maps;
+    for (int d = 1; d < n && static_cast<int>(maps.size()) < options.dense_max_references; ++d) {
+      for (int j : {i - d, i + d}) {
+        if (j < 0 || j >= n || static_cast<int>(maps.size()) >= options.dense_max_references) continue;
+        const ImageFeatures& a = ReferenceFeatures(i, &timings);
+        const ImageFeatures& b = ReferenceFeatures(j, &timings);
+        const Matches m = matcher->Match(a.features, b.features);
+        const ViewCheck check = CheckView(a.features, b.features, m, a.image.size(), options.view_check);
+        if (!check.passed) continue;
+        std::string how;
+        double ms = 0;
+        maps.push_back(VerifiedPairMap(a.features, a.image, b.features, b.image, m, check, options, &how, &ms));
+      }
+      if (d >= 2) break;  // only the adjacent frames and the next ones out are neighbours
+    }
+    if (maps.empty()) return std::nullopt;
+    return dense::MinOverReferences(maps);
+  }
+
+  // Dense anomalies from the change maps against the verified references, combined per pixel
+  // by their minimum.
+  std::vector<Anomaly> DenseAnomalies(const std::vector<dense::ChangeMap>& maps,
                                       std::map<std::string, double>* timings, cv::Mat* score) {
     const auto start = Clock::now();
-    std::vector<dense::ChangeMap> maps;
-    for (size_t k = 0; k < refs.size(); ++k) {
-      maps.push_back(dense::ScorePair(query_image, ReferenceFeatures(refs[k], timings).image,
-                                      homographies[k], options.dense));
-    }
     const dense::ChangeMap combined = dense::MinOverReferences(maps);
     *score = combined.Score();
     std::vector<Anomaly> anomalies;
@@ -117,7 +205,7 @@ struct Inspector::Impl {
       a.mask = std::move(region.mask);
       anomalies.push_back(std::move(a));
     }
-    (*timings)["dense"] = MsSince(start);
+    (*timings)["dense"] += MsSince(start);
     return anomalies;
   }
 
@@ -210,18 +298,11 @@ class Inspector::Impl::QueryContext {
     }
     return views;
   }
-  // The homography mapping query pixels into reference r (dense/change_map.h ScorePair): the
-  // verification's own when it
-  // chose one, else the dominant plane's with the overlap fit's looser inlier threshold (the
-  // dense window absorbs the remaining parallax). Empty when none fits.
-  cv::Mat QueryToReference(int r) {
-    const ViewCheck& check = Check(r);
-    if (check.report.method == "homography") return check.report.model;
-    VerificationOptions plane;
-    plane.max_error_px = s_.options.detector.overlap.homography_max_error_px;
-    Matches copy = MatchWith(r);
-    const VerificationReport fit = VerifyMatches(out_.query_features, Reference(r).features, plane, &copy);
-    return fit.success ? fit.model : cv::Mat();
+  // The dense change map against reference r (VerifiedPairMap); what registered it goes to *how.
+  dense::ChangeMap DenseMap(int r, std::string* how) {
+    const ImageFeatures& ref = Reference(r);
+    return VerifiedPairMap(out_.query_features, image_, ref.features, ref.image, MatchWith(r),
+                           Check(r), s_.options, how, &timings()["register"]);
   }
 
  private:
@@ -390,14 +471,17 @@ void Inspector::Impl::DenseEvidence(const cv::Mat& image, QueryContext& ctx, Fra
   out.detection = DetectChanges(input, options.detector);
   std::vector<int> refs = {out.choice.reference_index};
   for (int r : ctx.VerifiedAlternatives(options.dense_max_references - 1)) refs.push_back(r);
-  std::vector<cv::Mat> homographies;
   DenseOutcome dense;
-  for (int r : refs) {
-    homographies.push_back(ctx.QueryToReference(r));
-    dense.references.push_back(reference.frames[r].image.filename().string());
-  }
+  for (int r : refs) dense.references.push_back(reference.frames[r].image.filename().string());
   if (!out.detection.localization_error) {
-    out.detection.anomalies = DenseAnomalies(image, refs, homographies, &ctx.timings(), &out.dense_score);
+    std::vector<dense::ChangeMap> maps;
+    for (int r : refs) {
+      // Registration and scoring together under "dense" (registering is timed apart as well).
+      const auto start = Clock::now();
+      maps.push_back(ctx.DenseMap(r, &dense.registrations.emplace_back()));
+      ctx.timings()["dense"] += MsSince(start);
+    }
+    out.detection.anomalies = DenseAnomalies(maps, &ctx.timings(), &out.dense_score);
   }
   out.detection.unconfirmed.clear();
   dense.threshold = dense_calibration->threshold;
@@ -610,6 +694,17 @@ void InspectorOptions::Check() const {
                        fmt::format("must be in (0, 1), got {}", dense_false_alarm_rate));
     VIGIL_CHECK_OPTION(dense_max_references >= 1, "dense_max_references",
                        fmt::format("must be >= 1, got {}", dense_max_references));
+    VIGIL_CHECK_OPTION(dense_registration == "auto" || dense_registration == "homography" ||
+                           dense_registration == "flow",
+                       "dense_registration",
+                       fmt::format("must be auto, homography or flow, got '{}'", dense_registration));
+    dense_flow.Check();
+    VIGIL_CHECK_OPTION(dense_plane_share >= 0 && dense_plane_share <= 1, "dense_plane_share",
+                       fmt::format("must be in [0, 1], got {}", dense_plane_share));
+    VIGIL_CHECK_OPTION(dense_calibration == "auto" || dense_calibration == "simulated" ||
+                           dense_calibration == "neighbours",
+                       "dense_calibration",
+                       fmt::format("must be auto, simulated or neighbours, got '{}'", dense_calibration));
   }
   VIGIL_CHECK_OPTION(segment_when == "evidence" || segment_when == "always", "segment_when",
                      fmt::format("must be evidence or always, got '{}'", segment_when));

@@ -84,6 +84,25 @@ struct InspectorOptions {
   dense::DenseChangeOptions dense;
   double dense_false_alarm_rate = 1e-3;  // share of clean valid pixels allowed above threshold
   int dense_max_references = 2;          // verified references whose scores are combined
+  // How each verified reference is registered into the query for the dense comparison:
+  // "homography" (the verification's plane, or the dominant plane's refit), "flow" (a dense
+  // flow interpolated from the verified inlier matches, dense/registration.h: 3-D scenes with
+  // parallax) or "auto" (the homography when one plane explains the scene, else the flow: one
+  // rule for template scans and robot runs). A fundamental matrix keeps at least as many
+  // inliers as a homography, being the looser model, so counts cannot decide; Torr's model
+  // selection as ORB-SLAM scores it does (matching/verification.h HomographyScoreShare): the
+  // plane when its share of the two scores exceeds dense_plane_share, ORB-SLAM2's 0.40.
+  // Measured: deeppcb-dev pairs 0.36-0.46, changes-freiburg pairs 0.11-0.37.
+  std::string dense_registration = "auto";
+  double dense_plane_share = 0.40;
+  dense::FlowRegistrationOptions dense_flow;
+  // Where the dense threshold comes from: "neighbours" (each of up to 20 reference frames
+  // scored against its neighbours in the run exactly as a query is: clean real view changes),
+  // "simulated" (each reference against itself after a half-pixel shift and a JPEG
+  // re-encoding, dense::SimulateCleanQuery; what `vigil calibrate` stores) or "auto"
+  // (simulated for a fixed pairing, whose references are of different objects, else
+  // neighbours).
+  std::string dense_calibration = "auto";
   events::EventOptions events;    // how sightings in consecutive frames become one change event
   bool resume = true;            // skip queries already done with the same configuration
   bool write_panels = true;      // panels/<stem>.png
@@ -110,6 +129,10 @@ struct InspectorOptions {
     if (evidence != "auto") return evidence;
     return single_reference || !pairs.empty() ? "dense" : "keypoints";
   }
+  std::string ResolvedDenseCalibration() const {
+    if (dense_calibration != "auto") return dense_calibration;
+    return single_reference || !pairs.empty() ? "simulated" : "neighbours";
+  }
   // What can change a result: every field but resume and show_progress (util/options_fields.h).
   // The configuration identity (Inspector::config) is derived from this list.
   template <class Self, class V>
@@ -133,6 +156,10 @@ struct InspectorOptions {
       v("dense", s.dense);
       v("dense_false_alarm_rate", s.dense_false_alarm_rate);
       v("dense_max_references", s.dense_max_references);
+      v("dense_registration", s.dense_registration);
+      v("dense_plane_share", s.dense_plane_share);
+      v("dense_flow", s.dense_flow);
+      v("dense_calibration", s.dense_calibration);
     }
     v("write_panels", s.write_panels);
     v("events", s.events);

@@ -236,10 +236,11 @@ namespace {
 // Every option that can change a result is in the configuration identity: each leaf field of
 // InspectorOptions, changed on its own, gives a configuration hash no other change gives.
 TEST(InspectorConfig, EveryOptionFieldChangesTheIdentity) {
-  const nlohmann::json base = OptionsToJson(InspectorOptions{});
+  const InspectorOptions defaults;
+  const nlohmann::json base = OptionsToJson(defaults);
   std::set<std::string> hashes = {ConfigHash(base)};
   int fields = 0;
-  ForEachLeafField(InspectorOptions{}, [&](const std::string& path, const nlohmann::json& value) {
+  ForEachLeafField(defaults, [&](const std::string& path, const nlohmann::json& value) {
     nlohmann::json j = base;
     std::string pointer = "/" + path;
     std::replace(pointer.begin(), pointer.end(), '.', '/');
@@ -431,7 +432,9 @@ TEST(Inspector, DenseEvidenceFindsAPastedObjectAndWritesItsScoreMap) {
   double peak = 0;
   cv::minMaxLoc(score(object), nullptr, &peak);
   EXPECT_GT(peak, doc["dense"]["threshold"].get<double>());
-  EXPECT_EQ(summary.config["dense_threshold_source"], "reference run");
+  EXPECT_EQ(summary.config["dense_threshold_source"], "reference run: simulated residuals");
+  // The query is the reference image itself: one plane (the identity) explains it.
+  EXPECT_EQ(doc["dense"]["registrations"], nlohmann::json::array({"homography"}));
 
   // `vigil calibrate` stores the same threshold (same images, same settings), and inspect then
   // takes it from the file instead of calibrating again.
@@ -447,6 +450,42 @@ TEST(Inspector, DenseEvidenceFindsAPastedObjectAndWritesItsScoreMap) {
   EXPECT_EQ(again.config["dense_threshold_source"], "calibration " + file.string());
   EXPECT_DOUBLE_EQ(again.config["dense_threshold"].get<double>(), calibration.dense->threshold);
   EXPECT_EQ(again.queries.at(0).result["anomalies"].size(), doc["anomalies"].size());
+}
+
+// Dense evidence on a run (3-D scene, 0.3 m baselines): references are registered by the flow
+// pair interpolated from their epipolar inliers where one plane does not explain the matches
+// (decided per pair; with SIFT's matches some pairs still pass for a plane), and the
+// threshold comes from the reference frames scored against each other the same way. Those are
+// real view changes, so their clean scores lie above the simulated half-pixel residual's.
+TEST(Inspector, DenseEvidenceOnARunRegistersByFlowAndCalibratesOnNeighbours) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_dense_run");
+  InspectorOptions options = FastOptions();
+  options.evidence = "dense";
+  options.segment = false;
+  options.write_panels = false;
+  const InspectionSummary summary = RunInspection(runs.reference, runs.query, runs.out, options);
+  ASSERT_EQ(summary.queries.size(), 3u);
+  EXPECT_EQ(summary.config["dense_threshold_source"], "reference run: 2 frames against their neighbours");
+  int flows = 0;
+  for (const QueryOutcome& q : summary.queries) {
+    ASSERT_TRUE(q.result["inspected"].get<bool>()) << q.result.dump();
+    for (const auto& how : q.result["dense"]["registrations"]) {
+      EXPECT_TRUE(how == "flow" || how == "homography") << q.query << ": " << how;
+      flows += how == "flow";
+    }
+  }
+  EXPECT_GT(flows, 0);
+  InspectorOptions simulated = options;
+  simulated.dense_calibration = "simulated";
+  const InspectionSummary baseline = RunInspection(runs.reference, runs.query, runs.out / "simulated", simulated);
+  EXPECT_GT(summary.config["dense_threshold"].get<double>(), baseline.config["dense_threshold"].get<double>());
+  // Registered by a homography instead, the same frames are still inspected (the option is honoured).
+  InspectorOptions plane = options;
+  plane.dense_registration = "homography";
+  const InspectionSummary by_plane = RunInspection(runs.reference, runs.query, runs.out / "plane", plane);
+  for (const QueryOutcome& q : by_plane.queries)
+    for (const auto& how : q.result["dense"]["registrations"]) EXPECT_EQ(how, "homography") << q.query;
 }
 
 }  // namespace
