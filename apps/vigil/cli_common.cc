@@ -36,24 +36,13 @@ std::pair<int, int> ParseSize(const std::string& text, const std::string& option
 
 FeatureExtractorOptions ExtractorFlags::Resolve() const {
   FeatureExtractorOptions resolved = options;
-  resolved.superpoint.weights = weights;
-  resolved.aliked.weights = weights;
-  if (max_keypoints) {
-    VIGIL_CHECK(*max_keypoints >= -1, "option --max-keypoints: must be -1 (all) or >= 0, got {}",
-                *max_keypoints);
-    resolved.superpoint.max_keypoints = *max_keypoints;
-    resolved.aliked.top_k = *max_keypoints;
-    resolved.sift.max_keypoints = std::max(0, *max_keypoints);
-    resolved.orb.max_keypoints = *max_keypoints;
-  }
-  if (keypoint_threshold) {
-    resolved.superpoint.keypoint_threshold = *keypoint_threshold;
-    resolved.aliked.scores_th = *keypoint_threshold;
-  }
-  if (nms_radius) {
-    resolved.superpoint.nms_radius = *nms_radius;
-    resolved.aliked.radius = *nms_radius;
-  }
+  SharedExtractorSettings shared;  // each extractor maps these onto its own options
+  shared.weights = weights;
+  shared.max_keypoints = max_keypoints;
+  shared.keypoint_threshold = keypoint_threshold;
+  shared.nms_radius = nms_radius;
+  shared.max_keypoints_option = "--max-keypoints";
+  resolved.ApplyShared(shared);
   return resolved;
 }
 

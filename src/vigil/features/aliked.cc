@@ -385,6 +385,22 @@ Features AlikedExtractor::Extract(const cv::Mat& image) {
 
 }  // namespace
 
+void AlikedOptions::Check() const {
+  VIGIL_CHECK_OPTION(model == "aliked-t16" || model == "aliked-n16" || model == "aliked-n16rot" ||
+                         model == "aliked-n32",
+                     "aliked.model", "must be aliked-t16, aliked-n16, aliked-n16rot or aliked-n32");
+  VIGIL_CHECK_OPTION(scores_th >= 0 && scores_th <= 1, "scores_th", "must be in [0, 1]");
+  VIGIL_CHECK_OPTION(n_limit > 0, "n_limit", "must be > 0");
+  VIGIL_CHECK_OPTION(radius >= 1, "radius", "must be >= 1");
+}
+
+void AlikedOptions::ApplyShared(const SharedExtractorSettings& settings) {
+  if (settings.weights) weights = *settings.weights;
+  if (settings.max_keypoints) top_k = *settings.max_keypoints;  // -1: threshold mode
+  if (settings.keypoint_threshold) scores_th = *settings.keypoint_threshold;
+  if (settings.nms_radius) radius = *settings.nms_radius;
+}
+
 std::unique_ptr<FeatureExtractor> CreateAlikedExtractor(const FeatureExtractorOptions& options) {
   const std::string& model = options.aliked.model;
   const ModelSpec spec{

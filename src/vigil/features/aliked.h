@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "vigil/features/aliked_options.h"
 #include "vigil/features/extractor.h"
 #include "vigil/io/torch_checkpoint.h"
 

@@ -2,6 +2,8 @@
 
 #include <functional>
 #include <map>
+#include <type_traits>
+#include <utility>
 
 #include <fmt/ranges.h>
 
@@ -23,50 +25,52 @@ struct Plugin {
   void (*check)(const FeatureExtractorOptions&);
 };
 
-// The factory table: one line per extractor.
+// The entry of the extractor whose options are FeatureExtractorOptions::*Member.
+template <auto Member>
+Plugin Entry(Creator create) {
+  return {create, [](const FeatureExtractorOptions& o) { (o.*Member).Check(); }};
+}
+
+// The factory table: one line per extractor name.
 const std::map<std::string, Plugin>& Registry() {
-  static const auto aliked = [](const FeatureExtractorOptions& o) { o.aliked.Check(); };
   static const std::map<std::string, Plugin> registry = {
-      {"superpoint", {CreateSuperPointExtractor, [](const FeatureExtractorOptions& o) { o.superpoint.Check(); }}},
-      {"sift", {CreateSiftExtractor, [](const FeatureExtractorOptions& o) { o.sift.Check(); }}},
-      {"orb", {CreateOrbExtractor, [](const FeatureExtractorOptions& o) { o.orb.Check(); }}},
-      {"aliked-t16", {CreateAlikedExtractor, aliked}},
-      {"aliked-n16", {CreateAlikedExtractor, aliked}},
-      {"aliked-n16rot", {CreateAlikedExtractor, aliked}},
-      {"aliked-n32", {CreateAlikedExtractor, aliked}},
+      {"superpoint", Entry<&FeatureExtractorOptions::superpoint>(CreateSuperPointExtractor)},
+      {"sift", Entry<&FeatureExtractorOptions::sift>(CreateSiftExtractor)},
+      {"orb", Entry<&FeatureExtractorOptions::orb>(CreateOrbExtractor)},
+      // One network, four published models: Create sets aliked.model from the name.
+      {"aliked-t16", Entry<&FeatureExtractorOptions::aliked>(CreateAlikedExtractor)},
+      {"aliked-n16", Entry<&FeatureExtractorOptions::aliked>(CreateAlikedExtractor)},
+      {"aliked-n16rot", Entry<&FeatureExtractorOptions::aliked>(CreateAlikedExtractor)},
+      {"aliked-n32", Entry<&FeatureExtractorOptions::aliked>(CreateAlikedExtractor)},
   };
   return registry;
 }
 
+// Whether an extractor's options struct maps the shared settings (has ApplyShared()).
+template <class T, class = void>
+struct TakesSharedSettings : std::false_type {};
+template <class T>
+struct TakesSharedSettings<T, std::void_t<decltype(std::declval<T&>().ApplyShared(
+                                  std::declval<const SharedExtractorSettings&>()))>>
+    : std::true_type {};
+
 }  // namespace
 
-void SuperPointOptions::Check() const {
-  VIGIL_CHECK_OPTION(nms_radius >= 0, "nms_radius", "must be >= 0");
-  VIGIL_CHECK_OPTION(keypoint_threshold >= 0 && keypoint_threshold <= 1, "keypoint_threshold",
-                     "must be in [0, 1]");
-  VIGIL_CHECK_OPTION(max_keypoints == -1 || max_keypoints >= 0, "max_keypoints",
-                     "must be -1 (all) or >= 0");
-  VIGIL_CHECK_OPTION(remove_borders >= 0, "remove_borders", "must be >= 0");
+void SharedExtractorSettings::Check() const {
+  // Below -1 is meaningless for every extractor (-1 = all), including those that clamp it.
+  VIGIL_CHECK_OPTION(!max_keypoints || *max_keypoints >= -1, max_keypoints_option,
+                     fmt::format("must be -1 (all) or >= 0, got {}", max_keypoints.value_or(0)));
 }
 
-void AlikedOptions::Check() const {
-  VIGIL_CHECK_OPTION(model == "aliked-t16" || model == "aliked-n16" || model == "aliked-n16rot" ||
-                         model == "aliked-n32",
-                     "aliked.model", "must be aliked-t16, aliked-n16, aliked-n16rot or aliked-n32");
-  VIGIL_CHECK_OPTION(scores_th >= 0 && scores_th <= 1, "scores_th", "must be in [0, 1]");
-  VIGIL_CHECK_OPTION(n_limit > 0, "n_limit", "must be > 0");
-  VIGIL_CHECK_OPTION(radius >= 1, "radius", "must be >= 1");
-}
-
-void SiftOptions::Check() const {
-  VIGIL_CHECK_OPTION(max_keypoints >= 0, "max_keypoints", "must be >= 0 (0 = all)");
-  VIGIL_CHECK_OPTION(contrast_threshold > 0, "contrast_threshold", "must be > 0");
-}
-
-void OrbOptions::Check() const {
-  VIGIL_CHECK_OPTION(max_keypoints > 0, "max_keypoints", "must be > 0 for ORB");
-  VIGIL_CHECK_OPTION(scale_factor > 1.0f, "scale_factor", "must be > 1");
-  VIGIL_CHECK_OPTION(num_levels >= 1, "num_levels", "must be >= 1");
+void FeatureExtractorOptions::ApplyShared(const SharedExtractorSettings& settings) {
+  settings.Check();
+  // The members come from Fields(), so an extractor added there with an ApplyShared() of its own
+  // takes the settings without a line here.
+  Fields(*this, [&](const char*, auto& member) {
+    if constexpr (TakesSharedSettings<std::decay_t<decltype(member)>>::value) {
+      member.ApplyShared(settings);
+    }
+  });
 }
 
 void FeatureExtractorOptions::Check() const {

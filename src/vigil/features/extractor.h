@@ -1,83 +1,38 @@
 // The FeatureExtractor interface: one image in, keypoints + descriptors out (features/types.h).
 // Implementations: SuperPoint (superpoint.h), ALIKED (aliked.h), SIFT and ORB through OpenCV
-// (opencv_extractors.h). Adding one = a new file pair + one line in extractor.cc's table.
+// (opencv_extractors.h). Each keeps its options struct in its own <name>_options.h and defines
+// that struct's Check() (and ApplyShared(), if it takes shared settings) in its own .cc; adding
+// one is that file set plus one member below and one line in extractor.cc's table
+// (docs/architecture.md, "Adding a plugin").
 #pragma once
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
 
+#include "vigil/features/aliked_options.h"
+#include "vigil/features/opencv_extractors_options.h"
+#include "vigil/features/superpoint_options.h"
 #include "vigil/features/types.h"
 
 namespace vigil {
 
-// SuperPoint as in the SuperGlue authors' release (Magic Leap). Defaults are the reference ones.
-struct SuperPointOptions {
-  std::string weights;               // .pth path; empty = weights search path (util/model_path.h)
-  int nms_radius = 4;                // non-maximum suppression radius, pixels
-  float keypoint_threshold = 0.005f; // minimum detector score
-  int max_keypoints = -1;            // keep the top-k by score; -1 = all
-  int remove_borders = 4;            // drop keypoints closer than this to the border, pixels
-  template <class Self, class V>  // util/options_fields.h
-  static void Fields(Self& s, V&& v) {
-    v("weights", s.weights);
-    v("nms_radius", s.nms_radius);
-    v("keypoint_threshold", s.keypoint_threshold);
-    v("max_keypoints", s.max_keypoints);
-    v("remove_borders", s.remove_borders);
-  }
-  void Check() const;
-};
-
-// ALIKED (Zhao et al., 2023). Two detection modes: top_k > 0 keeps the k best keypoints;
-// otherwise every keypoint scoring above scores_th, at most n_limit.
-struct AlikedOptions {
-  std::string model = "aliked-n16";  // aliked-t16 | aliked-n16 | aliked-n16rot | aliked-n32
-  std::string weights;               // .pth path; empty = weights search path
-  int top_k = -1;                    // keypoints to keep by score; <= 0 = threshold mode
-  float scores_th = 0.2f;            // score threshold in threshold mode
-  int n_limit = 5000;                // maximum keypoints in threshold mode
-  int radius = 2;                    // DKD NMS radius, pixels
-  template <class Self, class V>  // util/options_fields.h
-  static void Fields(Self& s, V&& v) {
-    v("model", s.model);
-    v("weights", s.weights);
-    v("top_k", s.top_k);
-    v("scores_th", s.scores_th);
-    v("n_limit", s.n_limit);
-    v("radius", s.radius);
-  }
-  void Check() const;
-};
-
-// OpenCV SIFT. Descriptors are RootSIFT-normalised (L1, sqrt, then L2-unit) when root_sift.
-struct SiftOptions {
-  int max_keypoints = 4096;          // keep the best n by response; 0 = all
-  double contrast_threshold = 0.04;  // OpenCV's contrastThreshold
-  bool root_sift = true;             // RootSIFT (Arandjelovic & Zisserman 2012)
-  template <class Self, class V>  // util/options_fields.h
-  static void Fields(Self& s, V&& v) {
-    v("max_keypoints", s.max_keypoints);
-    v("contrast_threshold", s.contrast_threshold);
-    v("root_sift", s.root_sift);
-  }
-  void Check() const;
-};
-
-// OpenCV ORB (binary, 256 bits).
-struct OrbOptions {
-  int max_keypoints = 2000;  // ORB's nfeatures
-  float scale_factor = 1.2f; // pyramid decimation ratio
-  int num_levels = 8;        // pyramid levels
-  template <class Self, class V>  // util/options_fields.h
-  static void Fields(Self& s, V&& v) {
-    v("max_keypoints", s.max_keypoints);
-    v("scale_factor", s.scale_factor);
-    v("num_levels", s.num_levels);
-  }
+// Settings that every front end offers for whichever extractor is chosen (the CLI's
+// --weights, --max-keypoints, --keypoint-threshold, --nms-radius; the ROS node's
+// ~max_keypoints). Each extractor maps them onto its own options in its own ApplyShared();
+// FeatureExtractorOptions::ApplyShared() applies them to every extractor's options, so the CLI
+// and the ROS node cannot map them differently. An unset setting leaves the defaults.
+struct SharedExtractorSettings {
+  std::optional<std::string> weights;       // weights file of extractors that load one; "" = search
+  std::optional<int> max_keypoints;         // keep the best n keypoints; -1 = all
+  std::optional<float> keypoint_threshold;  // detector score threshold
+  std::optional<int> nms_radius;            // non-maximum suppression radius, pixels
+  // How the front end spells max_keypoints ("--max-keypoints", "~max_keypoints"), for the error.
+  std::string max_keypoints_option = "max_keypoints";
   void Check() const;
 };
 
@@ -98,6 +53,9 @@ struct FeatureExtractorOptions {
     v("orb", s.orb);
   }
   void Check() const;
+  // settings.Check(), then each extractor's options (every one, not only `type`'s: the
+  // configuration identity holds them all) that has ApplyShared() takes the settings.
+  void ApplyShared(const SharedExtractorSettings& settings);
 };
 
 class FeatureExtractor {

@@ -94,6 +94,25 @@ class OrbExtractor : public FeatureExtractor {
 
 }  // namespace
 
+void SiftOptions::Check() const {
+  VIGIL_CHECK_OPTION(max_keypoints >= 0, "max_keypoints", "must be >= 0 (0 = all)");
+  VIGIL_CHECK_OPTION(contrast_threshold > 0, "contrast_threshold", "must be > 0");
+}
+
+void SiftOptions::ApplyShared(const SharedExtractorSettings& settings) {
+  if (settings.max_keypoints) max_keypoints = std::max(0, *settings.max_keypoints);
+}
+
+void OrbOptions::Check() const {
+  VIGIL_CHECK_OPTION(max_keypoints > 0, "max_keypoints", "must be > 0 for ORB");
+  VIGIL_CHECK_OPTION(scale_factor > 1.0f, "scale_factor", "must be > 1");
+  VIGIL_CHECK_OPTION(num_levels >= 1, "num_levels", "must be >= 1");
+}
+
+void OrbOptions::ApplyShared(const SharedExtractorSettings& settings) {
+  if (settings.max_keypoints) max_keypoints = *settings.max_keypoints;
+}
+
 std::unique_ptr<FeatureExtractor> CreateSiftExtractor(const FeatureExtractorOptions& options) {
   cv::setNumThreads(options.num_threads);
   return std::make_unique<SiftExtractor>(options.sift);

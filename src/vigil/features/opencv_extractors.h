@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "vigil/features/extractor.h"
+#include "vigil/features/opencv_extractors_options.h"
 
 namespace vigil {
 

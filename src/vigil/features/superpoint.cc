@@ -222,6 +222,22 @@ class SuperPointExtractor : public FeatureExtractor {
 
 }  // namespace
 
+void SuperPointOptions::Check() const {
+  VIGIL_CHECK_OPTION(nms_radius >= 0, "nms_radius", "must be >= 0");
+  VIGIL_CHECK_OPTION(keypoint_threshold >= 0 && keypoint_threshold <= 1, "keypoint_threshold",
+                     "must be in [0, 1]");
+  VIGIL_CHECK_OPTION(max_keypoints == -1 || max_keypoints >= 0, "max_keypoints",
+                     "must be -1 (all) or >= 0");
+  VIGIL_CHECK_OPTION(remove_borders >= 0, "remove_borders", "must be >= 0");
+}
+
+void SuperPointOptions::ApplyShared(const SharedExtractorSettings& settings) {
+  if (settings.weights) weights = *settings.weights;
+  if (settings.max_keypoints) max_keypoints = *settings.max_keypoints;
+  if (settings.keypoint_threshold) keypoint_threshold = *settings.keypoint_threshold;
+  if (settings.nms_radius) nms_radius = *settings.nms_radius;
+}
+
 std::unique_ptr<FeatureExtractor> CreateSuperPointExtractor(const FeatureExtractorOptions& options) {
   return std::make_unique<SuperPointExtractor>(options);
 }

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "vigil/features/extractor.h"
+#include "vigil/features/superpoint_options.h"
 
 namespace vigil {
 

@@ -499,6 +499,15 @@ class LightGlueMatcher : public Matcher {
 
 }  // namespace
 
+void LightGlueOptions::Check() const {
+  VIGIL_CHECK_OPTION(depth_confidence < 0 || depth_confidence <= 1, "depth_confidence",
+                     "must be in [0, 1] or negative (off)");
+  VIGIL_CHECK_OPTION(width_confidence < 0 || width_confidence <= 1, "width_confidence",
+                     "must be in [0, 1] or negative (off)");
+  VIGIL_CHECK_OPTION(filter_threshold >= 0 && filter_threshold < 1, "filter_threshold",
+                     "must be in [0, 1)");
+}
+
 std::unique_ptr<Matcher> CreateLightGlueMatcher(const MatcherOptions& options) {
   return std::make_unique<LightGlueMatcher>(options);
 }

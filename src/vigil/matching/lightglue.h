@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "vigil/io/torch_checkpoint.h"
+#include "vigil/matching/lightglue_options.h"
 #include "vigil/matching/matcher.h"
 
 namespace vigil {

@@ -2,6 +2,8 @@
 
 #include <functional>
 #include <map>
+#include <type_traits>
+#include <utility>
 
 #include <fmt/ranges.h>
 
@@ -16,63 +18,51 @@ namespace {
 // A plain function pointer, so overloaded creators resolve by type.
 using Creator = std::unique_ptr<Matcher> (*)(const MatcherOptions&);
 
-// One entry per matcher: how to create it and how to check its own options.
+// One entry per matcher: how to create it, how to check its own options and where its
+// confidence threshold is, so that no MatcherOptions member has a per-matcher branch.
 struct Plugin {
   Creator create;
   void (*check)(const MatcherOptions&);
+  float (*threshold)(const MatcherOptions&);
+  void (*set_threshold)(MatcherOptions&, float);
 };
+
+// The entry of the matcher whose options are MatcherOptions::*Member: its Check() and the field
+// its options struct names kConfidenceThreshold (every matcher has one, matcher.h).
+template <auto Member>
+Plugin Entry(Creator create) {
+  using Options = std::decay_t<decltype(std::declval<MatcherOptions&>().*Member)>;
+  return {create, [](const MatcherOptions& o) { (o.*Member).Check(); },
+          [](const MatcherOptions& o) { return (o.*Member).*Options::kConfidenceThreshold; },
+          [](MatcherOptions& o, float value) {
+            (o.*Member).*Options::kConfidenceThreshold = value;
+          }};
+}
 
 // The factory table: one line per matcher.
 const std::map<std::string, Plugin>& Registry() {
   static const std::map<std::string, Plugin> registry = {
-      {"nn", {CreateNearestNeighborMatcher, [](const MatcherOptions& o) { o.nn.Check(); }}},
-      {"superglue", {CreateSuperGlueMatcher, [](const MatcherOptions& o) { o.superglue.Check(); }}},
-      {"lightglue", {CreateLightGlueMatcher, [](const MatcherOptions& o) { o.lightglue.Check(); }}},
+      {"nn", Entry<&MatcherOptions::nn>(CreateNearestNeighborMatcher)},
+      {"superglue", Entry<&MatcherOptions::superglue>(CreateSuperGlueMatcher)},
+      {"lightglue", Entry<&MatcherOptions::lightglue>(CreateLightGlueMatcher)},
   };
   return registry;
 }
 
 }  // namespace
 
-void NearestNeighborOptions::Check() const {
-  VIGIL_CHECK_OPTION(threshold >= 0 && threshold < 1, "threshold", "must be in [0, 1)");
-  VIGIL_CHECK_OPTION(ratio > 0 && ratio <= 1, "ratio", "must be in (0, 1]");
-}
-
-void SuperGlueOptions::Check() const {
-  VIGIL_CHECK_OPTION(weights_name == "indoor" || weights_name == "outdoor", "superglue.weights_name",
-                     "must be indoor or outdoor");
-  VIGIL_CHECK_OPTION(sinkhorn_iterations >= 0, "sinkhorn_iterations", "must be >= 0");
-  VIGIL_CHECK_OPTION(match_threshold >= 0 && match_threshold < 1, "match_threshold",
-                     "must be in [0, 1)");
-}
-
-void LightGlueOptions::Check() const {
-  VIGIL_CHECK_OPTION(depth_confidence < 0 || depth_confidence <= 1, "depth_confidence",
-                     "must be in [0, 1] or negative (off)");
-  VIGIL_CHECK_OPTION(width_confidence < 0 || width_confidence <= 1, "width_confidence",
-                     "must be in [0, 1] or negative (off)");
-  VIGIL_CHECK_OPTION(filter_threshold >= 0 && filter_threshold < 1, "filter_threshold",
-                     "must be in [0, 1)");
-}
-
 float MatcherOptions::threshold() const {
-  if (type == "superglue") return superglue.match_threshold;
-  if (type == "lightglue") return lightglue.filter_threshold;
-  return nn.threshold;
+  const auto it = Registry().find(type);
+  // An unknown type fails Check(); until then it reads as the default matcher's.
+  return it != Registry().end() ? it->second.threshold(*this) : nn.threshold;
 }
 
 void MatcherOptions::set_threshold(float value) {
-  if (type == "superglue") {
-    superglue.match_threshold = value;
-  } else if (type == "lightglue") {
-    lightglue.filter_threshold = value;
-  } else if (type == "nn") {
-    nn.threshold = value;
-  } else {
-    // Setting another matcher's field instead would change a result without saying so.
-    ThrowError(fmt::format("option threshold: matcher '{}' has no confidence threshold", type));
-  }
+  const auto it = Registry().find(type);
+  // Setting another matcher's field instead would change a result without saying so.
+  VIGIL_CHECK(it != Registry().end(), "option threshold: matcher '{}' has no confidence threshold",
+              type);
+  it->second.set_threshold(*this, value);
 }
 
 void MatcherOptions::Check() const {

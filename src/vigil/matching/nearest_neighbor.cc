@@ -154,6 +154,11 @@ Matches MatchNearestNeighbors(const Features& f0, const Features& f1,
   return result;
 }
 
+void NearestNeighborOptions::Check() const {
+  VIGIL_CHECK_OPTION(threshold >= 0 && threshold < 1, "threshold", "must be in [0, 1)");
+  VIGIL_CHECK_OPTION(ratio > 0 && ratio <= 1, "ratio", "must be in (0, 1]");
+}
+
 std::unique_ptr<Matcher> CreateNearestNeighborMatcher(const MatcherOptions& options) {
   return std::make_unique<NearestNeighborMatcher>(options);
 }

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "vigil/matching/matcher.h"
+#include "vigil/matching/nearest_neighbor_options.h"
 
 namespace vigil {
 

@@ -318,6 +318,14 @@ class SuperGlueMatcher : public Matcher {
 
 }  // namespace
 
+void SuperGlueOptions::Check() const {
+  VIGIL_CHECK_OPTION(weights_name == "indoor" || weights_name == "outdoor", "superglue.weights_name",
+                     "must be indoor or outdoor");
+  VIGIL_CHECK_OPTION(sinkhorn_iterations >= 0, "sinkhorn_iterations", "must be >= 0");
+  VIGIL_CHECK_OPTION(match_threshold >= 0 && match_threshold < 1, "match_threshold",
+                     "must be in [0, 1)");
+}
+
 std::unique_ptr<Matcher> CreateSuperGlueMatcher(const MatcherOptions& options) {
   return std::make_unique<SuperGlueMatcher>(options);
 }

@@ -14,6 +14,7 @@
 
 #include "vigil/io/torch_checkpoint.h"
 #include "vigil/matching/matcher.h"
+#include "vigil/matching/superglue_options.h"
 
 namespace vigil {
 

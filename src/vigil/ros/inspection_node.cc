@@ -96,11 +96,10 @@ InspectionNodeOptions ReadInspectionNodeOptions(const ::ros::NodeHandle& pnh) {
   const int threads = Param<int>(pnh, "threads", o.inspector.extractor.num_threads);
   o.inspector.SetNumThreads(threads);
   if (pnh.hasParam("max_keypoints")) {
-    const int n = Param<int>(pnh, "max_keypoints", 0);
-    o.inspector.extractor.superpoint.max_keypoints = n;
-    o.inspector.extractor.aliked.top_k = n;
-    o.inspector.extractor.sift.max_keypoints = std::max(0, n);
-    o.inspector.extractor.orb.max_keypoints = n;
+    SharedExtractorSettings shared;  // mapped onto each extractor as the CLI's --max-keypoints
+    shared.max_keypoints = Param<int>(pnh, "max_keypoints", 0);
+    shared.max_keypoints_option = "~max_keypoints";
+    o.inspector.extractor.ApplyShared(shared);
   }
   o.inspector.selection.max_distance_m =
       Param<double>(pnh, "max_distance", o.inspector.selection.max_distance_m);

@@ -89,6 +89,8 @@ ModelSpec DeepLabV3ModelSpec() {
           "to ONNX opset 11 with a 513x513 input)"};
 }
 
+void DeepLabV3Options::Check() const {}
+
 std::unique_ptr<Segmenter> CreateDeepLabV3Segmenter(const SegmenterOptions& options) {
   return std::make_unique<DeepLabV3Segmenter>(options);
 }

@@ -17,6 +17,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "vigil/segmentation/deeplabv3_options.h"
 #include "vigil/segmentation/segmenter.h"
 #include "vigil/util/model_path.h"
 

@@ -37,6 +37,16 @@ class GraphSegmenter : public Segmenter {
 
 }  // namespace
 
+void GraphSegmenterOptions::Check() const {
+  VIGIL_CHECK_OPTION(sigma >= 0, "graph.sigma", "must be >= 0");
+  VIGIL_CHECK_OPTION(k > 0, "graph.k", "must be > 0");
+  VIGIL_CHECK_OPTION(min_size >= 1, "graph.min_size", "must be >= 1 pixel");
+  VIGIL_CHECK_OPTION(max_area_fraction > 0 && max_area_fraction <= 1, "graph.max_area_fraction",
+                     "must be in (0, 1]");
+  VIGIL_CHECK_OPTION(min_fill_ratio >= 0 && min_fill_ratio <= 1, "graph.min_fill_ratio",
+                     "must be in [0, 1]");
+}
+
 std::unique_ptr<Segmenter> CreateGraphSegmenter(const SegmenterOptions& options) {
   return std::make_unique<GraphSegmenter>(options);
 }

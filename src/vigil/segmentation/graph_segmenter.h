@@ -13,6 +13,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "vigil/segmentation/graph_segmenter_options.h"
 #include "vigil/segmentation/segmenter.h"
 
 namespace vigil {

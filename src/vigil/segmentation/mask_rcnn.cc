@@ -90,6 +90,12 @@ ModelSpec MaskRcnnModelSpec() {
           "mask_rcnn_inception_v2_coco_2018_01_28.pbtxt)"};
 }
 
+void MaskRcnnOptions::Check() const {
+  VIGIL_CHECK_OPTION(input_size >= 32, "mask_rcnn.input_size", "must be >= 32 pixels");
+  VIGIL_CHECK_OPTION(mask_threshold > 0 && mask_threshold < 1, "mask_rcnn.mask_threshold",
+                     "must be in (0, 1)");
+}
+
 std::unique_ptr<Segmenter> CreateMaskRcnnSegmenter(const SegmenterOptions& options) {
   return std::make_unique<MaskRcnnSegmenter>(options);
 }

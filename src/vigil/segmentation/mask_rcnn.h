@@ -14,6 +14,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "vigil/segmentation/mask_rcnn_options.h"
 #include "vigil/segmentation/segmenter.h"
 #include "vigil/util/model_path.h"
 

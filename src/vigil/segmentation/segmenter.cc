@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <map>
+#include <utility>
 
 #include <fmt/ranges.h>
 
@@ -23,13 +24,19 @@ struct Plugin {
   void (*check)(const SegmenterOptions&);
 };
 
+// The entry of the segmenter whose options are SegmenterOptions::*Member.
+template <auto Member>
+Plugin Entry(Creator create) {
+  return {std::move(create), [](const SegmenterOptions& o) { (o.*Member).Check(); }};
+}
+
 // The factory table: one line per segmenter.
 const std::map<std::string, Plugin>& Registry() {
   static const std::map<std::string, Plugin> registry = {
-      {"yolov8-seg", {CreateYoloV8Segmenter, [](const SegmenterOptions& o) { o.yolov8_seg.Check(); }}},
-      {"deeplabv3", {CreateDeepLabV3Segmenter, [](const SegmenterOptions& o) { o.deeplabv3.Check(); }}},
-      {"maskrcnn", {CreateMaskRcnnSegmenter, [](const SegmenterOptions& o) { o.mask_rcnn.Check(); }}},
-      {"graph", {CreateGraphSegmenter, [](const SegmenterOptions& o) { o.graph.Check(); }}},
+      {"yolov8-seg", Entry<&SegmenterOptions::yolov8_seg>(CreateYoloV8Segmenter)},
+      {"deeplabv3", Entry<&SegmenterOptions::deeplabv3>(CreateDeepLabV3Segmenter)},
+      {"maskrcnn", Entry<&SegmenterOptions::mask_rcnn>(CreateMaskRcnnSegmenter)},
+      {"graph", Entry<&SegmenterOptions::graph>(CreateGraphSegmenter)},
   };
   return registry;
 }
@@ -44,31 +51,6 @@ bool ModelFound(const ModelSpec& spec) {
 }
 
 }  // namespace
-
-void YoloV8SegOptions::Check() const {
-  VIGIL_CHECK_OPTION(input_size >= 32 && input_size % 32 == 0, "yolov8_seg.input_size",
-                     "must be a multiple of 32 (the largest stride), >= 32");
-  VIGIL_CHECK_OPTION(mask_threshold > 0 && mask_threshold < 1, "yolov8_seg.mask_threshold",
-                     "must be in (0, 1)");
-}
-
-void DeepLabV3Options::Check() const {}
-
-void MaskRcnnOptions::Check() const {
-  VIGIL_CHECK_OPTION(input_size >= 32, "mask_rcnn.input_size", "must be >= 32 pixels");
-  VIGIL_CHECK_OPTION(mask_threshold > 0 && mask_threshold < 1, "mask_rcnn.mask_threshold",
-                     "must be in (0, 1)");
-}
-
-void GraphSegmenterOptions::Check() const {
-  VIGIL_CHECK_OPTION(sigma >= 0, "graph.sigma", "must be >= 0");
-  VIGIL_CHECK_OPTION(k > 0, "graph.k", "must be > 0");
-  VIGIL_CHECK_OPTION(min_size >= 1, "graph.min_size", "must be >= 1 pixel");
-  VIGIL_CHECK_OPTION(max_area_fraction > 0 && max_area_fraction <= 1, "graph.max_area_fraction",
-                     "must be in (0, 1]");
-  VIGIL_CHECK_OPTION(min_fill_ratio >= 0 && min_fill_ratio <= 1, "graph.min_fill_ratio",
-                     "must be in [0, 1]");
-}
 
 void SegmenterOptions::Check() const {
   VIGIL_CHECK_OPTION(type == "auto" || Registry().count(type) != 0, "segmenter",

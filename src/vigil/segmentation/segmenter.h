@@ -7,7 +7,9 @@
 //   "maskrcnn"   (mask_rcnn.h)     TF Object Detection API Mask R-CNN through OpenCV DNN
 //   "graph"      (graph_segmenter.h) weight-free Felzenszwalb segments, class "unknown"
 //   "auto"       yolov8-seg if its weights are found, else deeplabv3, else graph.
-// Adding one = a new file pair + one line in segmenter.cc's table.
+// Each keeps its options struct in its own <name>_options.h and defines that struct's Check() in
+// its own .cc; adding one is that file set plus one member in SegmenterOptions and one line in
+// segmenter.cc's table (docs/architecture.md, "Adding a plugin").
 #pragma once
 
 #include <filesystem>
@@ -16,6 +18,11 @@
 #include <vector>
 
 #include <opencv2/core.hpp>
+
+#include "vigil/segmentation/deeplabv3_options.h"
+#include "vigil/segmentation/graph_segmenter_options.h"
+#include "vigil/segmentation/mask_rcnn_options.h"
+#include "vigil/segmentation/yolov8_seg_options.h"
 
 namespace vigil {
 
@@ -26,74 +33,6 @@ struct Instance {
   std::string label;  // class name from the model's label file; "unknown" for class-agnostic
   int class_id = -1;  // index into the model's label list; -1 for class-agnostic segments
   float score = 1.f;  // detector confidence in [0, 1]; 1 for class-agnostic segments
-};
-
-// YOLOv8-seg exported to ONNX (Ultralytics; input 640x640 letterboxed, see yolov8_seg.h).
-struct YoloV8SegOptions {
-  int input_size = 640;          // square network input side, pixels (fixed by the export)
-  std::string labels;            // label file; empty = coco80_labels.txt beside the weights
-  float mask_threshold = 0.5f;   // threshold on sigmoid(coef . proto), as Ultralytics
-  bool boxes_normalized = true;  // output0 boxes in 0..1 (the shared export); false = pixels
-  template <class Self, class V>  // util/options_fields.h
-  static void Fields(Self& s, V&& v) {
-    v("input_size", s.input_size);
-    v("labels", s.labels);
-    v("mask_threshold", s.mask_threshold);
-    v("boxes_normalized", s.boxes_normalized);
-  }
-  void Check() const;
-};
-
-// DeepLabV3 MobileNetV2 trained on PASCAL VOC (TFLite model zoo), 513x513 input.
-struct DeepLabV3Options {
-  std::string labels;  // label file; empty = pascal_voc_segmentation_labels.txt beside weights
-  template <class Self, class V>  // util/options_fields.h
-  static void Fields(Self& s, V&& v) {
-    v("labels", s.labels);
-  }
-  void Check() const;
-};
-
-// Mask R-CNN from the TensorFlow Object Detection API, run by OpenCV DNN (as in OpenCV's
-// samples/dnn/mask_rcnn.py): frozen_inference_graph.pb + OpenCV's text graph .pbtxt.
-struct MaskRcnnOptions {
-  std::string config;          // OpenCV text graph (.pbtxt); empty = searched beside weights
-  std::string labels;          // label file (one name per line, COCO 90-id order); empty = ids
-  int input_size = 800;        // network input side (the text graph's resizer: 800 for
-                               // mask_rcnn_inception_v2_coco)
-  float mask_threshold = 0.5f; // threshold on the per-class mask probability
-  template <class Self, class V>  // util/options_fields.h
-  static void Fields(Self& s, V&& v) {
-    v("config", s.config);
-    v("labels", s.labels);
-    v("input_size", s.input_size);
-    v("mask_threshold", s.mask_threshold);
-  }
-  void Check() const;
-};
-
-// Felzenszwalb & Huttenlocher (IJCV 2004) graph segmentation, opencv_contrib ximgproc.
-// Defaults are for 640x480 indoor frames; images are segmented at their own size.
-struct GraphSegmenterOptions {
-  double sigma = 0.5;                 // Gaussian pre-smoothing, pixels (0.8 blurs edges into
-                                      // separate thin segments along object outlines)
-  float k = 600.f;                    // merge threshold scale (larger = larger segments)
-  int min_size = 400;                 // segments smaller than this are merged, pixels
-  float max_area_fraction = 0.2f;     // drop segments larger than this share of the image
-                                      // (walls, floor, background)
-  float min_fill_ratio = 0.15f;       // drop segments filling less of their box than this:
-                                      // thin rings along strong edges, not objects
-  bool drop_border_touching = false;  // also drop segments touching 3+ image borders
-  template <class Self, class V>  // util/options_fields.h
-  static void Fields(Self& s, V&& v) {
-    v("sigma", s.sigma);
-    v("k", s.k);
-    v("min_size", s.min_size);
-    v("max_area_fraction", s.max_area_fraction);
-    v("min_fill_ratio", s.min_fill_ratio);
-    v("drop_border_touching", s.drop_border_touching);
-  }
-  void Check() const;
 };
 
 struct SegmenterOptions {

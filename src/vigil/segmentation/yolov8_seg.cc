@@ -83,6 +83,13 @@ ModelSpec YoloV8SegModelSpec() {
           "`yolo export model=yolov8n-seg.pt format=onnx opset=11 imgsz=640`)"};
 }
 
+void YoloV8SegOptions::Check() const {
+  VIGIL_CHECK_OPTION(input_size >= 32 && input_size % 32 == 0, "yolov8_seg.input_size",
+                     "must be a multiple of 32 (the largest stride), >= 32");
+  VIGIL_CHECK_OPTION(mask_threshold > 0 && mask_threshold < 1, "yolov8_seg.mask_threshold",
+                     "must be in (0, 1)");
+}
+
 std::unique_ptr<Segmenter> CreateYoloV8Segmenter(const SegmenterOptions& options) {
   return std::make_unique<YoloV8Segmenter>(options);
 }

@@ -19,6 +19,7 @@
 #include <opencv2/core.hpp>
 
 #include "vigil/segmentation/segmenter.h"
+#include "vigil/segmentation/yolov8_seg_options.h"
 #include "vigil/util/model_path.h"
 
 namespace vigil {

@@ -7,52 +7,45 @@
 #include <fmt/ranges.h>
 #include <opencv2/imgproc.hpp>
 
+#include "vigil/spade/patchcore.h"
+#include "vigil/spade/spade_detector.h"
 #include "vigil/util/check.h"
 
 namespace vigil::spade {
-
-// Implementations live in their own .cc files (spade_detector.cc, patchcore.cc).
-std::unique_ptr<AnomalyDetector> MakeSpadeDetector(const AnomalyDetectorOptions& options);
-std::unique_ptr<AnomalyDetector> MakePatchCoreDetector(const AnomalyDetectorOptions& options);
-
 namespace {
 
+// One entry per method: how to make it and how to check its own options.
 struct DetectorEntry {
   const char* name;
   std::unique_ptr<AnomalyDetector> (*make)(const AnomalyDetectorOptions&);
+  void (*check)(const AnomalyDetectorOptions&);
 };
 
+// The entry of the method whose options are AnomalyDetectorOptions::*Member.
+template <auto Member>
+DetectorEntry Entry(const char* name,
+                    std::unique_ptr<AnomalyDetector> (*make)(const AnomalyDetectorOptions&)) {
+  return {name, make, [](const AnomalyDetectorOptions& o) { (o.*Member).Check(); }};
+}
+
+// The factory table: one line per method.
 const std::vector<DetectorEntry>& DetectorTable() {
   static const std::vector<DetectorEntry> table = {
-      {"spade", MakeSpadeDetector},
-      {"patchcore", MakePatchCoreDetector},
+      Entry<&AnomalyDetectorOptions::spade>("spade", MakeSpadeDetector),
+      Entry<&AnomalyDetectorOptions::patchcore>("patchcore", MakePatchCoreDetector),
   };
   return table;
 }
 
 }  // namespace
 
-void SpadeOptions::Check() const {
-  VIGIL_CHECK_OPTION(k >= 1, "spade.k", "must be >= 1");
-  VIGIL_CHECK_OPTION(kappa >= 1, "spade.kappa", "must be >= 1");
-  VIGIL_CHECK_OPTION(sigma >= 0, "spade.sigma", "must be >= 0");
-}
-
-void PatchCoreOptions::Check() const {
-  VIGIL_CHECK_OPTION(!layers.empty(), "patchcore.layers", "needs at least one tap index");
-  VIGIL_CHECK_OPTION(coreset_ratio > 0 && coreset_ratio <= 1, "patchcore.coreset_ratio",
-                     "must be in (0, 1]");
-  VIGIL_CHECK_OPTION(projection_dim >= 0, "patchcore.projection_dim", "must be >= 0");
-  VIGIL_CHECK_OPTION(reweight_neighbours >= 1, "patchcore.reweight_neighbours", "must be >= 1");
-  VIGIL_CHECK_OPTION(sigma >= 0, "patchcore.sigma", "must be >= 0");
-}
-
 void AnomalyDetectorOptions::Check() const {
   const auto names = AnomalyDetectorNames();
   VIGIL_CHECK_OPTION(std::find(names.begin(), names.end(), method) != names.end(), "method",
                      fmt::format("must be one of {}, got '{}'", fmt::join(names, "|"), method));
-  spade.Check();
-  patchcore.Check();
+  // Every method's options, not only `method`'s (unlike the other plugin families): a bad
+  // PatchCore flag is an error on a SPADE run too, as it always was.
+  for (const auto& entry : DetectorTable()) entry.check(*this);
   knn.Check();
 }
 

@@ -18,6 +18,10 @@
 //               to the nearest bank patch, image score = max patch score times the paper's
 //               reweighting 1 - softmax over the distances to the b nearest bank neighbours of
 //               that patch's nearest bank entry (eq. 7), map upsampled + Gaussian (sigma 4).
+//
+// Each method keeps its options struct in its own <name>_options.h, defines its Check() and its
+// Make function in its own .cc (spade_detector.cc, patchcore.cc); adding one is that file set plus
+// one member in AnomalyDetectorOptions and one line in detector.cc's table (docs/architecture.md).
 #pragma once
 
 #include <cstdint>
@@ -30,30 +34,11 @@
 #include "vigil/spade/backbone.h"
 #include "vigil/spade/knn.h"
 #include "vigil/spade/memory_bank.h"
+#include "vigil/spade/patchcore_options.h"
+#include "vigil/spade/spade_detector_options.h"
 #include "vigil/util/progress.h"
 
 namespace vigil::spade {
-
-struct SpadeOptions {
-  int k = 5;                        // nearest train images (paper: 50, SPADE-pytorch: 5)
-  int kappa = 1;                    // nearest pixel features per query pixel
-  bool concatenate_layers = false;  // paper's variant: one concatenated feature per pixel
-  double sigma = 4;                 // Gaussian smoothing of the score map, pixels (0 = off)
-  void Check() const;
-};
-
-struct PatchCoreOptions {
-  // Pyramid tap indices used for the patch features (-1 = all taps but the first, i.e. the
-  // mid-level ones: layer2 + layer3 for the resnet preset, s8x + s16x for mobilenet-v2).
-  std::vector<int> layers = {-1};
-  double coreset_ratio = 0.1;   // fraction of train patches kept in the bank, (0, 1]
-  int projection_dim = 128;     // random projection for the coreset distances (0 = none)
-  uint64_t seed = 0;            // coreset start point and projection matrix
-  int reweight_neighbours = 9;  // b in the paper's image-score reweighting
-  double sigma = 4;             // Gaussian smoothing of the score map, pixels (0 = off)
-  bool show_progress = false;   // progress bar for the coreset selection (stderr)
-  void Check() const;
-};
 
 struct AnomalyDetectorOptions {
   std::string method = "spade";  // spade | patchcore

@@ -1,11 +1,12 @@
 // PatchCore (see detector.h for the algorithm and the reference it follows).
+#include "vigil/spade/patchcore.h"
+
 #include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
 
 #include "vigil/spade/coreset.h"
-#include "vigil/spade/detector.h"
 #include "vigil/util/check.h"
 
 namespace vigil::spade {
@@ -170,6 +171,15 @@ class PatchCoreDetector : public AnomalyDetector {
 };
 
 }  // namespace
+
+void PatchCoreOptions::Check() const {
+  VIGIL_CHECK_OPTION(!layers.empty(), "patchcore.layers", "needs at least one tap index");
+  VIGIL_CHECK_OPTION(coreset_ratio > 0 && coreset_ratio <= 1, "patchcore.coreset_ratio",
+                     "must be in (0, 1]");
+  VIGIL_CHECK_OPTION(projection_dim >= 0, "patchcore.projection_dim", "must be >= 0");
+  VIGIL_CHECK_OPTION(reweight_neighbours >= 1, "patchcore.reweight_neighbours", "must be >= 1");
+  VIGIL_CHECK_OPTION(sigma >= 0, "patchcore.sigma", "must be >= 0");
+}
 
 std::unique_ptr<AnomalyDetector> MakePatchCoreDetector(const AnomalyDetectorOptions& options) {
   return std::make_unique<PatchCoreDetector>(options);

@@ -1,10 +1,11 @@
 // SPADE (see detector.h for the exact algorithm and the reference it follows).
+#include "vigil/spade/spade_detector.h"
+
 #include <algorithm>
 #include <numeric>
 
 #include <fmt/format.h>
 
-#include "vigil/spade/detector.h"
 #include "vigil/util/check.h"
 
 namespace vigil::spade {
@@ -171,6 +172,12 @@ class SpadeDetector : public AnomalyDetector {
 };
 
 }  // namespace
+
+void SpadeOptions::Check() const {
+  VIGIL_CHECK_OPTION(k >= 1, "spade.k", "must be >= 1");
+  VIGIL_CHECK_OPTION(kappa >= 1, "spade.kappa", "must be >= 1");
+  VIGIL_CHECK_OPTION(sigma >= 0, "spade.sigma", "must be >= 0");
+}
 
 std::unique_ptr<AnomalyDetector> MakeSpadeDetector(const AnomalyDetectorOptions& options) {
   return std::make_unique<SpadeDetector>(options);

@@ -1,0 +1,16 @@
+// SPADE's own options (the method itself: spade_detector.h; the algorithm: detector.h). A header
+// of its own, with no vigil includes, so that AnomalyDetectorOptions (detector.h) can hold it by
+// value while spade_detector.h includes detector.h; Check() is defined in spade_detector.cc.
+#pragma once
+
+namespace vigil::spade {
+
+struct SpadeOptions {
+  int k = 5;                        // nearest train images (paper: 50, SPADE-pytorch: 5)
+  int kappa = 1;                    // nearest pixel features per query pixel
+  bool concatenate_layers = false;  // paper's variant: one concatenated feature per pixel
+  double sigma = 4;                 // Gaussian smoothing of the score map, pixels (0 = off)
+  void Check() const;
+};
+
+}  // namespace vigil::spade
