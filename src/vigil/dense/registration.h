@@ -69,6 +69,11 @@ struct FlowRegistrationOptions {
   // "none". The refinement aligns what the matches leave approximate (untextured surfaces,
   // depth edges); it cannot explain content the reference does not have.
   std::string refine = "dis";
+  // Pixels: the interpolated flow must reproduce its own matches to within this median error,
+  // else it is refused (the caller falls back to a homography). The verification's inlier
+  // threshold (ViewCheckOptions ransac.max_error_px, 3 px): a flow that leaves its matches
+  // further off than that does not register them. > 0.
+  double max_match_error_px = 3.0;
 
   void Check() const;
   template <class Self, class V>
@@ -81,6 +86,7 @@ struct FlowRegistrationOptions {
     v("fgs_lambda", s.fgs_lambda);
     v("fgs_sigma", s.fgs_sigma);
     v("refine", s.refine);
+    v("max_match_error_px", s.max_match_error_px);
   }
 };
 
