@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,11 @@
 #include <opencv2/imgproc.hpp>
 
 #include "vigil/dense/change_map.h"
+#include "vigil/dense/deep_change.h"
 #include "vigil/dense/dense_test_util.h"
+#include "vigil/dense/registration.h"
+#include "vigil/eval/change_metrics.h"
+#include "vigil/util/model_path.h"
 
 namespace {
 
@@ -177,10 +182,219 @@ int PredictDeepPcb(const fs::path& out) {
   return 0;
 }
 
+
+// Writes one variant's predictions (regions of `maps` above `threshold`) for eval-changes.
+void WriteVariant(const fs::path& dir, const std::vector<std::pair<std::string, std::string>>& pairs,
+                  const std::vector<ChangeMap>& maps, double threshold,
+                  const DenseChangeOptions& region_options) {
+  fs::create_directories(dir / "masks");
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const auto regions = vigil::dense::ExtractRegions(maps[i], threshold, region_options);
+    cv::Mat mask = cv::Mat::zeros(maps[i].valid.size(), CV_8U);
+    for (const auto& region : regions) mask(region.bbox).setTo(255);
+    const std::string stem = fs::path(pairs[i].first).stem().string();
+    cv::imwrite((dir / "masks" / (stem + ".png")).string(), mask);
+    std::ofstream(dir / (stem + ".json"))
+        << nlohmann::json{{"query", pairs[i].first}, {"reference", {{"image", pairs[i].second}}}}
+               .dump();
+  }
+}
+
+// Each score divided by its channel's calibrated threshold, then the per-pixel max: a pixel is
+// a change when either channel alone calls it one.
+ChangeMap CombineNormalised(const ChangeMap& photo, double photo_threshold, const ChangeMap& deep,
+                            double deep_threshold) {
+  ChangeMap out;
+  const cv::Mat pn = photo.new_score / photo_threshold, dn = deep.new_score / deep_threshold;
+  const cv::Mat pm = photo.missing_score / photo_threshold;
+  const cv::Mat dm = deep.missing_score / deep_threshold;
+  cv::max(pn, dn, out.new_score);
+  cv::max(pm, dm, out.missing_score);
+  out.valid = photo.valid & deep.valid;
+  out.new_score.setTo(0, out.valid == 0);
+  out.missing_score.setTo(0, out.valid == 0);
+  return out;
+}
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = s.find(',', start);
+    const std::string part = s.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (!part.empty()) out.push_back(part);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// --deeppcb-deep OUT: the deep channel (ScoreDeep), the photometric one (ScorePair, defaults)
+// and their combination on deeppcb-dev, box predictions at a false-alarm rate of 1e-3 (and
+// 1e-4) calibrated on each template against its SimulateCleanQuery. Variants
+// deep_far<rate>_box, photo_far<rate>_box, combined_far<rate>_box. DEEP_TAPS (comma list),
+// DEEP_WINDOW, DEEP_SCALE override the deep options.
+int PredictDeepPcbDeep(const fs::path& out) {
+  const fs::path data = SharedDir() / "data" / "deeppcb-dev";
+  const auto pairs = ReadPairs(data / "pairs.csv");
+  if (pairs.empty()) {
+    std::fprintf(stderr, "no pairs in %s\n", (data / "pairs.csv").c_str());
+    return 1;
+  }
+  vigil::dense::DeepChangeOptions deep_options;
+  if (const char* t = std::getenv("DEEP_TAPS")) deep_options.taps = SplitComma(t);
+  if (const char* w = std::getenv("DEEP_WINDOW")) deep_options.window_cells = std::atoi(w);
+  if (const char* sc = std::getenv("DEEP_SCALE")) deep_options.input_scale = std::atof(sc);
+  if (const char* b = std::getenv("DEEP_BLUR")) deep_options.blur_sigma = std::atof(b);
+  const DenseChangeOptions photo_options;
+  const std::string model = vigil::FindModelFile("", vigil::dense::DeepModelSpec()).string();
+
+  std::vector<ChangeMap> photo, photo_clean, deep, deep_clean;
+  double feature_ms = 0, score_ms = 0;
+  std::unique_ptr<vigil::spade::Backbone> backbone;
+  cv::Size backbone_size;
+  auto features = [&](const cv::Mat& image) {
+    if (!backbone || backbone_size != image.size()) {
+      backbone = std::make_unique<vigil::spade::Backbone>(
+          vigil::dense::DeepBackboneOptions(model, image.size(), deep_options));
+      backbone_size = image.size();
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto f = vigil::dense::ComputeDeepFeatures(*backbone, image, deep_options);
+    feature_ms +=
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return f;
+  };
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const cv::Mat query = cv::imread((data / "query" / pairs[i].first).string(), cv::IMREAD_GRAYSCALE);
+    const cv::Mat reference =
+        cv::imread((data / "reference" / pairs[i].second).string(), cv::IMREAD_GRAYSCALE);
+    const cv::Mat h = RefineTranslation(query, reference);
+    const cv::Mat clean = SimulateCleanQuery(reference);
+    photo.push_back(vigil::dense::ScorePair(query, reference, h, photo_options));
+    photo_clean.push_back(vigil::dense::ScorePair(clean, reference, cv::Mat(), photo_options));
+    const auto fr = features(reference);
+    const auto fq = features(query);
+    const auto fc = features(clean);
+    const auto t0 = std::chrono::steady_clock::now();
+    deep.push_back(vigil::dense::ScoreDeep(
+        fq, fr, vigil::dense::RegistrationFromHomography(h, query.size(), reference.size()),
+        deep_options));
+    score_ms +=
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    deep_clean.push_back(vigil::dense::ScoreDeep(
+        fc, fr, vigil::dense::RegistrationFromHomography(cv::Mat(), clean.size(), reference.size()),
+        deep_options));
+  }
+  std::printf("deep: ComputeDeepFeatures %.1f ms per image, ScoreDeep %.1f ms per pair\n",
+              feature_ms / (3.0 * pairs.size()), score_ms / pairs.size());
+  for (double rate : {1e-3, 1e-4}) {
+    const auto photo_cal = vigil::dense::CalibrateThreshold(photo_clean, rate);
+    const auto deep_cal = vigil::dense::CalibrateThreshold(deep_clean, rate);
+    std::vector<ChangeMap> combined, combined_clean;
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      combined.push_back(
+          CombineNormalised(photo[i], photo_cal.threshold, deep[i], deep_cal.threshold));
+      combined_clean.push_back(CombineNormalised(photo_clean[i], photo_cal.threshold,
+                                                 deep_clean[i], deep_cal.threshold));
+    }
+    const auto combined_cal = vigil::dense::CalibrateThreshold(combined_clean, rate);
+    std::printf("far %g: thresholds photo %.3f deep %.4f combined %.3f\n", rate,
+                photo_cal.threshold, deep_cal.threshold, combined_cal.threshold);
+    const std::string suffix = "_far" + fmt::format("{:g}", rate) + "_box";
+    auto write = [&](const std::string& name, const std::vector<ChangeMap>& maps, double t) {
+      const fs::path dir = out / name;
+      WriteVariant(dir, pairs, maps, t, photo_options);
+      vigil::eval::ChangeMetricsOptions eval_options;
+      eval_options.min_coverage = 0.01;  // any overlap with a defect box finds it
+      const auto e = vigil::eval::EvaluateChangeDataset(data, dir, eval_options).overall;
+      std::printf("  %-28s threshold %.4f: precision %.3f recall %.3f F1 %.3f (%d regions)\n",
+                  name.c_str(), t, e.precision, e.recall, e.f1, e.counts.regions);
+    };
+    write("photo" + suffix, photo, photo_cal.threshold);
+    write("deep" + suffix, deep, deep_cal.threshold);
+    write("combined" + suffix, combined, combined_cal.threshold);
+    if (rate == 1e-3 && std::getenv("DEEP_SWEEP") != nullptr) {
+      // Not calibrated: how far the deep channel could go with a threshold set on defects.
+      for (double t : {0.3, 0.4, 0.5, 0.6, 0.7, 0.8}) {
+        write(fmt::format("deep_fixed{:g}_box", t), deep, t);
+      }
+      for (double t : {1.5, 2.0, 3.0}) {
+        write(fmt::format("combined_fixed{:g}_box", t), combined, t);
+      }
+    }
+  }
+  return 0;
+}
+
+double QuantileIn(const cv::Mat& score, const cv::Mat& mask, double q) {
+  std::vector<float> v;
+  for (int y = 0; y < score.rows; ++y)
+    for (int x = 0; x < score.cols; ++x)
+      if (mask.at<uint8_t>(y, x)) v.push_back(score.at<float>(y, x));
+  if (v.empty()) return NAN;
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
+  std::nth_element(v.begin(), v.begin() + k, v.end());
+  return v[k];
+}
+
+cv::Mat Pre(const cv::Mat& image) {
+  const char* b = std::getenv("DEEP_BLUR");
+  if (b == nullptr || std::atof(b) <= 0) return image;
+  cv::Mat out;
+  cv::GaussianBlur(image, out, cv::Size(0, 0), std::atof(b));
+  return out;
+}
+
+int DiagnoseDeep() {
+  const fs::path data = SharedDir() / "data" / "deeppcb-dev";
+  const auto pairs = ReadPairs(data / "pairs.csv");
+  vigil::dense::DeepChangeOptions o;
+  if (const char* t = std::getenv("DEEP_TAPS")) o.taps = SplitComma(t);
+  if (const char* w = std::getenv("DEEP_WINDOW")) o.window_cells = std::atoi(w);
+  if (const char* sc = std::getenv("DEEP_SCALE")) o.input_scale = std::atof(sc);
+  const std::string model = vigil::FindModelFile("", vigil::dense::DeepModelSpec()).string();
+  vigil::spade::Backbone backbone(vigil::dense::DeepBackboneOptions(model, {640, 640}, o));
+  const int n = std::getenv("DEEP_N") ? std::atoi(std::getenv("DEEP_N")) : 10;
+  for (int i = 0; i < n && i < static_cast<int>(pairs.size()); ++i) {
+    const cv::Mat query = cv::imread((data / "query" / pairs[i].first).string(), cv::IMREAD_GRAYSCALE);
+    const cv::Mat reference =
+        cv::imread((data / "reference" / pairs[i].second).string(), cv::IMREAD_GRAYSCALE);
+    cv::Mat gt = cv::imread((data / "ground_truth" / (fs::path(pairs[i].first).stem().string() + ".png")).string(), cv::IMREAD_UNCHANGED);
+    cv::Mat gt8 = gt > 0;
+    cv::Mat far;
+    cv::dilate(gt8, far, cv::getStructuringElement(cv::MORPH_RECT, {33, 33}));
+    far = far == 0;
+    const cv::Mat h = RefineTranslation(query, reference);
+    const auto fr = vigil::dense::ComputeDeepFeatures(backbone, Pre(reference));
+    auto score = [&](const cv::Mat& q, const cv::Mat& hh) {
+      return vigil::dense::ScoreDeep(vigil::dense::ComputeDeepFeatures(backbone, Pre(q)), fr,
+          vigil::dense::RegistrationFromHomography(hh, q.size(), reference.size()), o);
+    };
+    const ChangeMap real = score(query, h);
+    const cv::Mat rs = real.Score();
+    std::printf("%s shift (%.2f %.2f): real far p99 %.3f p999 %.3f | gt p50 %.3f p90 %.3f", pairs[i].first.c_str(),
+                h.at<double>(0, 2), h.at<double>(1, 2), QuantileIn(rs, far & real.valid, 0.99),
+                QuantileIn(rs, far & real.valid, 0.999), QuantileIn(rs, gt8 & real.valid, 0.5),
+                QuantileIn(rs, gt8 & real.valid, 0.9));
+    for (double sh : {0.5, 1.0, 2.0}) {
+      const cv::Mat t = (cv::Mat_<double>(2, 3) << 1, 0, sh, 0, 1, sh);
+      cv::Mat shifted;
+      cv::warpAffine(reference, shifted, t, reference.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+      const ChangeMap c = score(shifted, cv::Mat());
+      std::printf(" | sim %.1f p999 %.3f", sh, QuantileIn(c.Score(), c.valid, 0.999));
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "--deeppcb-predict") return PredictDeepPcb(argv[2]);
+  if (argc == 2 && std::string(argv[1]) == "--deeppcb-diagnose") return DiagnoseDeep();
+  if (argc == 3 && std::string(argv[1]) == "--deeppcb-deep") return PredictDeepPcbDeep(argv[2]);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
