@@ -17,6 +17,21 @@
 // homography (DENSE_NO_REFINE=1 skips that). DENSE_WINDOW, DENSE_OPEN, DENSE_MIN_PX, DENSE_BLUR
 // override the dense options for sweeps; DENSE_SKIP_DIFF=1 skips the baseline. "box" fills each region's bounding box
 // (DeepPCB ground truth is boxes); "mask" writes the region pixels.
+//
+// The deep channel (dense/deep_change.h; needs ../shared/models/mobilenet_v2):
+// BM_DeepFeatures640 times ComputeDeepFeatures of a 640x480 query, BM_ScoreDeep640 ScoreDeep +
+// ExtractRegions against a reference whose features exist already (a map stores them); both
+// first check that a pasted flat blob is the top region. DEEP_SCALE sets input_scale.
+//   build/bench/bench_dense --deeppcb-deep OUT
+// scores deeppcb-dev with the photometric channel (defaults), the deep one and their combination
+// (per pixel max of each score over its own threshold), writes box predictions
+// OUT/{photo,deep,combined}_far<rate>_box and prints object precision / recall with "any
+// overlap" matching (eval::EvaluateChangeDataset, min_coverage 0.01). Thresholds: calibrated on
+// each template against its SimulateCleanQuery; "_realclean_" variants instead on real pairs'
+// pixels far from defects, two-fold (never a pair's own); DEEP_SWEEP=1 adds fixed deep
+// thresholds. DEEP_TAPS (comma list), DEEP_WINDOW, DEEP_SCALE, DEEP_BLUR override the deep
+// options. --deeppcb-diagnose prints, per pair, deep score quantiles far from / on defects and
+// of simulated shifts (DEEP_N pairs).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -74,6 +89,68 @@ void BM_DenseScorePair640(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_DenseScorePair640)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+// The deep channel at 640x480: what one query adds (its features + ScoreDeep against one
+// reference whose features were computed once, as a map stores them). Checks first that a
+// pasted flat blob is the top region.
+struct DeepBench {
+  cv::Mat reference, query;
+  cv::Rect blob{300, 200, 40, 30};
+  vigil::dense::DeepChangeOptions options;
+  std::unique_ptr<vigil::spade::Backbone> backbone;
+  vigil::dense::DeepFeatures reference_features;
+  vigil::dense::Registration registration;
+  bool ok = false;
+  DeepBench() {
+    const fs::path model = SharedDir() / "models" / "mobilenet_v2" / "mobilenet_v2_1.0_224_spade.onnx";
+    if (!fs::exists(model)) return;
+    if (const char* sc = std::getenv("DEEP_SCALE")) options.input_scale = std::atof(sc);
+    cv::resize(Texture({214, 160}, 11), reference, {640, 480}, 0, 0, cv::INTER_CUBIC);
+    reference.convertTo(query, CV_8U, 0.9, 12);
+    query(blob).setTo(250);
+    backbone = std::make_unique<vigil::spade::Backbone>(
+        vigil::dense::DeepBackboneOptions(model.string(), reference.size(), options));
+    reference_features = vigil::dense::ComputeDeepFeatures(*backbone, reference, options);
+    registration = vigil::dense::RegistrationFromHomography(cv::Mat(), query.size(), reference.size());
+    const ChangeMap map = vigil::dense::ScoreDeep(
+        vigil::dense::ComputeDeepFeatures(*backbone, query, options), reference_features,
+        registration, options);
+    const auto regions = vigil::dense::ExtractRegions(map, 0.4, DenseChangeOptions());
+    ok = !regions.empty() && cv::countNonZero(regions[0].mask(blob)) >= 0.8 * blob.area();
+  }
+};
+
+DeepBench& SharedDeepBench() {
+  static DeepBench bench;
+  return bench;
+}
+
+void BM_DeepFeatures640(benchmark::State& state) {
+  DeepBench& b = SharedDeepBench();
+  if (!b.ok) {
+    state.SkipWithError("no model, or the synthetic blob was not the top deep region");
+    return;
+  }
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(vigil::dense::ComputeDeepFeatures(*b.backbone, b.query, b.options));
+  }
+}
+BENCHMARK(BM_DeepFeatures640)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+void BM_ScoreDeep640(benchmark::State& state) {
+  DeepBench& b = SharedDeepBench();
+  if (!b.ok) {
+    state.SkipWithError("no model, or the synthetic blob was not the top deep region");
+    return;
+  }
+  const auto query = vigil::dense::ComputeDeepFeatures(*b.backbone, b.query, b.options);
+  for (auto _ : state) {
+    const ChangeMap map =
+        vigil::dense::ScoreDeep(query, b.reference_features, b.registration, b.options);
+    benchmark::DoNotOptimize(vigil::dense::ExtractRegions(map, 0.4, DenseChangeOptions()));
+  }
+}
+BENCHMARK(BM_ScoreDeep640)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 std::vector<std::pair<std::string, std::string>> ReadPairs(const fs::path& csv) {
   std::vector<std::pair<std::string, std::string>> pairs;
@@ -185,11 +262,11 @@ int PredictDeepPcb(const fs::path& out) {
 
 // Writes one variant's predictions (regions of `maps` above `threshold`) for eval-changes.
 void WriteVariant(const fs::path& dir, const std::vector<std::pair<std::string, std::string>>& pairs,
-                  const std::vector<ChangeMap>& maps, double threshold,
+                  const std::vector<ChangeMap>& maps, const std::vector<double>& thresholds,
                   const DenseChangeOptions& region_options) {
   fs::create_directories(dir / "masks");
   for (size_t i = 0; i < pairs.size(); ++i) {
-    const auto regions = vigil::dense::ExtractRegions(maps[i], threshold, region_options);
+    const auto regions = vigil::dense::ExtractRegions(maps[i], thresholds[i], region_options);
     cv::Mat mask = cv::Mat::zeros(maps[i].valid.size(), CV_8U);
     for (const auto& region : regions) mask(region.bbox).setTo(255);
     const std::string stem = fs::path(pairs[i].first).stem().string();
@@ -250,6 +327,7 @@ int PredictDeepPcbDeep(const fs::path& out) {
   const std::string model = vigil::FindModelFile("", vigil::dense::DeepModelSpec()).string();
 
   std::vector<ChangeMap> photo, photo_clean, deep, deep_clean;
+  std::vector<cv::Mat> far_from_defects;  // CV_8U 255 farther than 16 px from every defect box
   double feature_ms = 0, score_ms = 0;
   std::unique_ptr<vigil::spade::Backbone> backbone;
   cv::Size backbone_size;
@@ -270,6 +348,12 @@ int PredictDeepPcbDeep(const fs::path& out) {
     const cv::Mat reference =
         cv::imread((data / "reference" / pairs[i].second).string(), cv::IMREAD_GRAYSCALE);
     const cv::Mat h = RefineTranslation(query, reference);
+    const cv::Mat labels = cv::imread(
+        (data / "ground_truth" / (fs::path(pairs[i].first).stem().string() + ".png")).string(),
+        cv::IMREAD_UNCHANGED);
+    cv::Mat near;
+    cv::dilate(labels > 0, near, cv::getStructuringElement(cv::MORPH_RECT, {33, 33}));
+    far_from_defects.push_back(near == 0);
     const cv::Mat clean = SimulateCleanQuery(reference);
     photo.push_back(vigil::dense::ScorePair(query, reference, h, photo_options));
     photo_clean.push_back(vigil::dense::ScorePair(clean, reference, cv::Mat(), photo_options));
@@ -302,14 +386,18 @@ int PredictDeepPcbDeep(const fs::path& out) {
     std::printf("far %g: thresholds photo %.3f deep %.4f combined %.3f\n", rate,
                 photo_cal.threshold, deep_cal.threshold, combined_cal.threshold);
     const std::string suffix = "_far" + fmt::format("{:g}", rate) + "_box";
-    auto write = [&](const std::string& name, const std::vector<ChangeMap>& maps, double t) {
+    auto write_each = [&](const std::string& name, const std::vector<ChangeMap>& maps,
+                          const std::vector<double>& t) {
       const fs::path dir = out / name;
       WriteVariant(dir, pairs, maps, t, photo_options);
       vigil::eval::ChangeMetricsOptions eval_options;
       eval_options.min_coverage = 0.01;  // any overlap with a defect box finds it
       const auto e = vigil::eval::EvaluateChangeDataset(data, dir, eval_options).overall;
-      std::printf("  %-28s threshold %.4f: precision %.3f recall %.3f F1 %.3f (%d regions)\n",
-                  name.c_str(), t, e.precision, e.recall, e.f1, e.counts.regions);
+      std::printf("  %-28s threshold %.4f/%.4f: precision %.3f recall %.3f F1 %.3f (%d regions)\n",
+                  name.c_str(), t.front(), t.back(), e.precision, e.recall, e.f1, e.counts.regions);
+    };
+    auto write = [&](const std::string& name, const std::vector<ChangeMap>& maps, double t) {
+      write_each(name, maps, std::vector<double>(maps.size(), t));
     };
     write("photo" + suffix, photo, photo_cal.threshold);
     write("deep" + suffix, deep, deep_cal.threshold);
@@ -323,6 +411,35 @@ int PredictDeepPcbDeep(const fs::path& out) {
         write(fmt::format("combined_fixed{:g}_box", t), combined, t);
       }
     }
+    // Calibrated on REAL change-free pixels instead of the simulation: two folds (even / odd
+    // pairs), each thresholded at `rate` over the pixels of the other fold's real pairs that lie
+    // farther than 16 px (a stride-4 receptive field) from every defect box. What a site's
+    // commissioning run of clean captures would give.
+    auto real_cv = [&](const std::vector<ChangeMap>& maps) {
+      std::vector<double> per_pair(maps.size());
+      for (int fold = 0; fold < 2; ++fold) {
+        std::vector<ChangeMap> clean_maps;
+        for (size_t i = 0; i < maps.size(); ++i) {
+          if (static_cast<int>(i % 2) == fold) continue;
+          ChangeMap m = maps[i];  // shares the score buffers: only `valid` is replaced
+          cv::Mat valid;
+          cv::bitwise_and(maps[i].valid, far_from_defects[i], valid);
+          m.valid = valid;  // a new buffer; assigning `a & b` would write into maps[i]'s
+          clean_maps.push_back(m);
+        }
+        const double t = vigil::dense::CalibrateThreshold(clean_maps, rate).threshold;
+        for (size_t i = 0; i < maps.size(); ++i)
+          if (static_cast<int>(i % 2) == fold) per_pair[i] = t;
+      }
+      return per_pair;
+    };
+    const auto photo_real = real_cv(photo), deep_real = real_cv(deep);
+    std::vector<ChangeMap> combined_real;
+    for (size_t i = 0; i < pairs.size(); ++i)
+      combined_real.push_back(CombineNormalised(photo[i], photo_real[i], deep[i], deep_real[i]));
+    write_each("photo_realclean" + suffix, photo, photo_real);
+    write_each("deep_realclean" + suffix, deep, deep_real);
+    write_each("combined_realclean" + suffix, combined_real, real_cv(combined_real));
   }
   return 0;
 }

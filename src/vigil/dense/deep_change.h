@@ -20,6 +20,12 @@
 // exposure changes and sub-cell misalignment; in exchange a change is spread over about one
 // receptive field and changes smaller than a cell are weakened.
 //
+// Calibration caveat (measured on deeppcb-dev, binarised PCB scans): SimulateCleanQuery (a
+// half-pixel shift + JPEG) under-states the deep channel's clean scores, because real clean
+// pairs differ by one-pixel edge jitter that moves CNN features much more than a global
+// half-pixel shift does; a threshold calibrated on it is far too low (precision 0.09). Calibrate
+// this channel on real change-free captures (bench/bench_dense.cc --deeppcb-deep, "realclean").
+//
 // Features are computed once per image at the image's own size (rounded to a multiple of 32, the
 // backbone's deepest stride; a fully convolutional network runs at any size) and never on a
 // warped image: a reference's features serve every query registered to it, whatever the
@@ -44,16 +50,21 @@ namespace vigil::dense {
 
 struct DeepChangeOptions {
   // Backbone outputs scored (names of the ONNX outputs; mobilenet-v2: s4, s4x, s8, s8x, s16,
-  // s16x). Their scores are averaged. On deeppcb-dev s4x + s8x is the measured choice
-  // (see ScoreDeep); deeper taps only blur the map and cost time.
+  // s16x), their scores averaged. s4x keeps changes of a few pixels; s8x is the steadier one
+  // under sub-cell misalignment (a 2-px shift of fine texture: p99 0.39 at s8x, 0.51 at s4x,
+  // against 0.91 and 0.72 for a flat blob); stride-16 cells are larger than most defects.
   std::vector<std::string> taps = {"s4x", "s8x"};
   // Cells, at each tap's own resolution: a query cell is explained by the best registered
   // reference cell within +-window_cells (residual misalignment up to about window_cells
   // strides). 0..8.
   int window_cells = 1;
   // Scale of the backbone input relative to the image (then rounded to a multiple of 32):
-  // 1 = the image's own resolution; 0.5 = a quarter of the time, cells twice as large. (0, 2].
-  double input_scale = 1.0;
+  // 1 = the image's own resolution, 0.5 = cells twice as large and a quarter of the pixels.
+  // OpenCV DNN runs the whole graph whatever taps are read, so this is the cost lever: at
+  // 640x480 on 2 shared cores ComputeDeepFeatures takes ~380 ms at 1 and ~100 ms at 0.5. On
+  // deeppcb-dev (defects a few px to 40 px) 0.5 loses a little: best-threshold F1 0.92 vs 0.94.
+  // 0.5 is the default because the dense stage's budget is 150 ms per 640x480 query. (0, 2].
+  double input_scale = 0.5;
   // Pixels: Gaussian blur of the image before the backbone (0 = none). A CNN's features move
   // far more than its input when a hard edge moves by one pixel (stride aliasing); on binarised
   // PCB scans, whose clean pairs differ by exactly such one-pixel edge jitter, sigma 2 halves

@@ -165,13 +165,15 @@ TEST(DeepChange, ScoresEqualBruteForceWindowedNearestNeighbour) {
 
 TEST(DeepChange, InputSizeIsTheImageRoundedToMultiplesOf32) {
   DeepChangeOptions options;
+  options.input_scale = 1;
   EXPECT_EQ(DeepInputSize({640, 480}, options), cv::Size(640, 480));
   EXPECT_EQ(DeepInputSize({650, 470}, options), cv::Size(640, 480));
   EXPECT_EQ(DeepInputSize({160, 128}, options), cv::Size(224, 224));  // the graph's minimum
   options.input_scale = 0.5;
   EXPECT_EQ(DeepInputSize({1000, 700}, options), cv::Size(512, 352));
-  const spade::BackboneOptions b = DeepBackboneOptions("m.onnx", {640, 480}, DeepChangeOptions());
-  EXPECT_EQ(b.pyramid_taps, DeepChangeOptions().taps);
+  options.input_scale = 0.5;
+  const spade::BackboneOptions b = DeepBackboneOptions("m.onnx", {1280, 960}, options);
+  EXPECT_EQ(b.pyramid_taps, options.taps);
   EXPECT_EQ(b.input_width, 640);
   EXPECT_EQ(b.input_height, 480);
 }
