@@ -57,10 +57,14 @@ std::optional<json> ReadJsonIfValid(const fs::path& path) {
 // window absorbs the remaining parallax), else the identity. *how names what registered it;
 // *register_ms adds the flow's time. The same function scores queries and, for the threshold,
 // pairs of neighbouring reference frames, so both see the same registration errors.
+using DeepFeaturesFn = std::function<const dense::DeepFeatures&()>;
+
 dense::ChangeMap VerifiedPairMap(const Features& qf, const cv::Mat& qi, const Features& rf,
                                  const cv::Mat& ri, const Matches& matches, const ViewCheck& check,
                                  const InspectorOptions& options, std::string* how,
-                                 double* register_ms) {
+                                 double* register_ms, const DeepFeaturesFn& query_deep,
+                                 const DeepFeaturesFn& reference_deep) {
+  const bool deep = options.ResolvedDenseChannel() == "deep";
   const std::string& mode = options.dense_registration;
   const bool one_plane =
       check.report.method == "homography" ||
@@ -85,6 +89,13 @@ dense::ChangeMap VerifiedPairMap(const Features& qf, const cv::Mat& qi, const Fe
     *register_ms += MsSince(start);
     if (!flow.empty()) {
       *how = "flow";
+      // Deep features tolerate sub-cell misalignment, and the unrefined flow still maps a
+      // removed object's pixels onto its place (registration.h FlowPair), so it serves both
+      // directions of the deep channel.
+      if (deep) {
+        return dense::ScoreDeep(query_deep(), reference_deep(), flow.query_to_reference_smooth,
+                                options.dense_deep);
+      }
       return dense::ScoreFlowPair(qi, ri, flow, options.dense);
     }
   }
@@ -101,6 +112,10 @@ dense::ChangeMap VerifiedPairMap(const Features& qf, const cv::Mat& qi, const Fe
     if (fit.success) h = fit.model;
   }
   *how = h.empty() ? "identity" : "homography";
+  if (deep) {
+    return dense::ScoreDeep(query_deep(), reference_deep(),
+                            dense::RegistrationFromHomography(h, qi.size(), ri.size()), options.dense_deep);
+  }
   return dense::ScorePair(qi, ri, h, options.dense);
 }
 
@@ -123,6 +138,29 @@ struct Inspector::Impl {
   std::string dense_threshold_source;  // "calibration <file>" | "reference run"
   const map::MapStore* map = nullptr;  // reference features and pixels come from here when set
   std::map<int, cv::Mat> pixel_cache;  // reference pixels read before (or without) extraction
+  // The deep channel's backbones, one per input size (the network runs at each image's own
+  // size), and each reference's features, computed once for every query that uses it.
+  std::map<std::pair<int, int>, std::unique_ptr<spade::Backbone>> deep_backbones;
+  std::map<int, dense::DeepFeatures> reference_deep;
+  std::string deep_model;
+
+  const dense::DeepFeatures& ReferenceDeep(int index) {
+    auto it = reference_deep.find(index);
+    if (it != reference_deep.end()) return it->second;
+    return reference_deep.emplace(index, DeepFeaturesOf(Pixels(index))).first->second;
+  }
+  // On the gray image, as a map stores its references' pixels, so that a map run gives the
+  // folder run's results.
+  dense::DeepFeatures DeepFeaturesOf(const cv::Mat& color_or_gray) {
+    cv::Mat image = color_or_gray;
+    if (image.channels() == 3) cv::cvtColor(color_or_gray, image, cv::COLOR_BGR2GRAY);
+    std::unique_ptr<spade::Backbone>& backbone = deep_backbones[{image.cols, image.rows}];
+    if (!backbone) {
+      backbone = std::make_unique<spade::Backbone>(
+          dense::DeepBackboneOptions(deep_model, image.size(), options.dense_deep, options.extractor.num_threads));
+    }
+    return dense::ComputeDeepFeatures(*backbone, image, options.dense_deep);
+  }
 
   // The dense threshold. From `vigil calibrate` when it calibrated with these settings; else
   // from the reference run itself (InspectorOptions::dense_calibration): its neighbouring frames
@@ -132,7 +170,8 @@ struct Inspector::Impl {
   // registration residual (dense::SimulateCleanQuery).
   void CalibrateDense() {
     const std::string source = options.ResolvedDenseCalibration();
-    if (source == "simulated" && calibration && calibration->dense &&
+    const bool deep = options.ResolvedDenseChannel() == "deep";
+    if (source == "simulated" && !deep && calibration && calibration->dense &&
         calibration->dense->options == OptionsToJson(options.dense) &&
         calibration->dense->false_alarm_rate == options.dense_false_alarm_rate) {
       dense_calibration = dense::DenseCalibration{};
@@ -154,9 +193,20 @@ struct Inspector::Impl {
         return;
       }
     }
-    std::vector<cv::Mat> images;
-    for (int i = 0; i < n; i += step) images.push_back(Pixels(i));  // decoded once, not extracted
-    dense_calibration = dense::CalibrateOnReferences(images, options.dense, options.dense_false_alarm_rate);
+    if (deep) {  // each reference's features against its simulated clean capture's
+      std::vector<dense::ChangeMap> clean;
+      for (int i = 0; i < n; i += step) {
+        const cv::Mat& image = Pixels(i);
+        clean.push_back(dense::ScoreDeep(DeepFeaturesOf(dense::SimulateCleanQuery(image)), ReferenceDeep(i),
+                                         dense::RegistrationFromHomography(cv::Mat(), image.size(), image.size()),
+                                         options.dense_deep));
+      }
+      dense_calibration = dense::CalibrateThreshold(clean, options.dense_false_alarm_rate);
+    } else {
+      std::vector<cv::Mat> images;
+      for (int i = 0; i < n; i += step) images.push_back(Pixels(i));  // decoded once, not extracted
+      dense_calibration = dense::CalibrateOnReferences(images, options.dense, options.dense_false_alarm_rate);
+    }
     dense_threshold_source = source == "neighbours"
                                  ? "reference run: simulated residuals (no neighbouring frames verify)"
                                  : "reference run: simulated residuals";
@@ -179,7 +229,10 @@ struct Inspector::Impl {
         if (!check.passed) continue;
         std::string how;
         double ms = 0;
-        maps.push_back(VerifiedPairMap(a.features, a.image, b.features, b.image, m, check, options, &how, &ms));
+        maps.push_back(VerifiedPairMap(
+            a.features, a.image, b.features, b.image, m, check, options, &how, &ms,
+            [&, i]() -> const dense::DeepFeatures& { return ReferenceDeep(i); },
+            [&, j]() -> const dense::DeepFeatures& { return ReferenceDeep(j); }));
       }
       if (d >= 2) break;  // only the adjacent frames and the next ones out are neighbours
     }
@@ -302,13 +355,24 @@ class Inspector::Impl::QueryContext {
   dense::ChangeMap DenseMap(int r, std::string* how) {
     const ImageFeatures& ref = Reference(r);
     return VerifiedPairMap(out_.query_features, image_, ref.features, ref.image, MatchWith(r),
-                           Check(r), s_.options, how, &timings()["register"]);
+                           Check(r), s_.options, how, &timings()["register"],
+                           [this]() -> const dense::DeepFeatures& { return QueryDeep(); },
+                           [this, r]() -> const dense::DeepFeatures& { return s_.ReferenceDeep(r); });
+  }
+  const dense::DeepFeatures& QueryDeep() {
+    if (query_deep_.empty()) {
+      const auto start = Clock::now();
+      query_deep_ = s_.DeepFeaturesOf(image_);
+      timings()["deep_features"] += MsSince(start);
+    }
+    return query_deep_;
   }
 
  private:
   Inspector::Impl& s_;
   const cv::Mat& image_;
   FrameResult& out_;
+  dense::DeepFeatures query_deep_;
   std::map<int, Matches> matches_;
   std::map<int, ViewCheck> checks_;
 };
@@ -622,6 +686,10 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options, 
                  {"matcher", ModelIdentities(s.matcher->model_files())},
                  {"segmenter", s.segmenter ? ModelIdentities(s.segmenter->model_files()) : json::array()}};
   if (!options.calibration_file.empty()) models["calibration"] = ModelIdentity(options.calibration_file);
+  if (options.ResolvedEvidence() == "dense" && options.ResolvedDenseChannel() == "deep") {
+    s.deep_model = FindModelFile(options.dense_deep_model, dense::DeepModelSpec()).string();
+    models["dense_deep"] = ModelIdentity(s.deep_model);
+  }
   json reference_frames = json::array();
   for (const auto& f : s.reference.frames) reference_frames.push_back(f.image.filename().string());
   s.config = {{"extractor", s.extractor->name()},
@@ -699,6 +767,10 @@ void InspectorOptions::Check() const {
                        "dense_registration",
                        fmt::format("must be auto, homography or flow, got '{}'", dense_registration));
     dense_flow.Check();
+    VIGIL_CHECK_OPTION(dense_channel == "auto" || dense_channel == "photometric" || dense_channel == "deep",
+                       "dense_channel",
+                       fmt::format("must be auto, photometric or deep, got '{}'", dense_channel));
+    if (ResolvedDenseChannel() == "deep") dense_deep.Check();
     VIGIL_CHECK_OPTION(dense_plane_share >= 0 && dense_plane_share <= 1, "dense_plane_share",
                        fmt::format("must be in [0, 1], got {}", dense_plane_share));
     VIGIL_CHECK_OPTION(dense_calibration == "auto" || dense_calibration == "simulated" ||

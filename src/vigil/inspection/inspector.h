@@ -25,6 +25,7 @@
 
 #include "vigil/calibration/self_calibration.h"
 #include "vigil/dense/change_map.h"
+#include "vigil/dense/deep_change.h"
 #include "vigil/events/events.h"
 #include "vigil/features/extractor.h"
 #include "vigil/inspection/change_detector.h"
@@ -103,6 +104,13 @@ struct InspectorOptions {
   // (simulated for a fixed pairing, whose references are of different objects, else
   // neighbours).
   std::string dense_calibration = "auto";
+  // What the dense map compares: "photometric" (gain/offset-normalised intensities,
+  // dense/change_map.h; weight-free) or "deep" (MobileNetV2 features, dense/deep_change.h; its
+  // model on the search path or at dense_deep_model). See the README's results for which one
+  // each kind of data uses by default ("auto").
+  std::string dense_channel = "auto";
+  dense::DeepChangeOptions dense_deep;
+  std::string dense_deep_model;  // ONNX file; empty = dense::DeepModelSpec() on the search path
   events::EventOptions events;    // how sightings in consecutive frames become one change event
   bool resume = true;            // skip queries already done with the same configuration
   bool write_panels = true;      // panels/<stem>.png
@@ -128,6 +136,10 @@ struct InspectorOptions {
   std::string ResolvedEvidence() const {
     if (evidence != "auto") return evidence;
     return single_reference || !pairs.empty() ? "dense" : "keypoints";
+  }
+  std::string ResolvedDenseChannel() const {
+    if (dense_channel != "auto") return dense_channel;
+    return "photometric";
   }
   std::string ResolvedDenseCalibration() const {
     if (dense_calibration != "auto") return dense_calibration;
@@ -160,6 +172,11 @@ struct InspectorOptions {
       v("dense_plane_share", s.dense_plane_share);
       v("dense_flow", s.dense_flow);
       v("dense_calibration", s.dense_calibration);
+      v("dense_channel", s.dense_channel);
+      if (s.ResolvedDenseChannel() == "deep") {
+        v("dense_deep", s.dense_deep);
+        v("dense_deep_model", s.dense_deep_model);
+      }
     }
     v("write_panels", s.write_panels);
     v("events", s.events);

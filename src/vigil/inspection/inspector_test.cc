@@ -452,6 +452,34 @@ TEST(Inspector, DenseEvidenceFindsAPastedObjectAndWritesItsScoreMap) {
   EXPECT_EQ(again.queries.at(0).result["anomalies"].size(), doc["anomalies"].size());
 }
 
+// The deep channel on the same pair: the pasted object is found, and only there.
+TEST(Inspector, DeepDenseChannelFindsThePastedObject) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const fs::path model = testing::ModelsDir() / "mobilenet_v2" / "mobilenet_v2_1.0_224_spade.onnx";
+  VIGIL_REQUIRE_FILE(model);
+  const SmallRuns runs = MakeSmallRuns("inspector_dense_deep");
+  const fs::path reference = io::ListImages(runs.reference).at(0);
+  const fs::path query_dir = runs.out.parent_path() / "pasted";
+  fs::create_directories(query_dir);
+  cv::Mat query = io::ReadImage(reference).clone();
+  const cv::Rect object(300, 200, 60, 50);
+  query(object).setTo(cv::Scalar(20, 200, 240));
+  io::WriteImage(query_dir / "pasted.png", query);
+  InspectorOptions options = FastOptions();
+  options.evidence = "dense";
+  options.dense_channel = "deep";
+  options.dense_deep_model = model.string();
+  options.segment = false;
+  const InspectionSummary summary = RunInspection(reference, query_dir, runs.out, options);
+  const nlohmann::json& doc = summary.queries.at(0).result;
+  ASSERT_FALSE(doc["anomalies"].empty()) << doc.dump();
+  for (const auto& a : doc["anomalies"]) {
+    const cv::Rect box(a["bbox"][0], a["bbox"][1], a["bbox"][2], a["bbox"][3]);
+    EXPECT_GT((box & object).area(), 0) << "a change away from the pasted object: " << a["bbox"];
+  }
+  EXPECT_TRUE(summary.config["models"].contains("dense_deep"));
+}
+
 // Dense evidence on a run (3-D scene, 0.3 m baselines): references are registered by the flow
 // pair interpolated from their epipolar inliers where one plane does not explain the matches
 // (decided per pair; with SIFT's matches some pairs still pass for a plane), and the
