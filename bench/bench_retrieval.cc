@@ -1,0 +1,365 @@
+// Appearance retrieval (vigil/retrieval): the thumbnail descriptor against the GeM place
+// descriptor (place_descriptor.h) on real data, then the time of one descriptor at 640x480.
+//
+// Evaluation (printed as a table before the timings; the program exits 1 when a check fails):
+//  - deeppcb-dev: each of the 200 tested boards against all 200 templates (pairs.csv gives the
+//    right one). Keypoint-rich look-alike distractors, small defects, mild misregistration.
+//  - changes-freiburg: each of the 24 queries against the 9 reference frames, without poses;
+//    right = the pairs.csv reference or the next reference frame (both ~0.3 m away).
+//  - "+view" rows: the queries seen from elsewhere: rotated by +-10 degrees, cropped to 80 %
+//    (a seeded random offset) and scaled back to the frame size, to emulate the viewpoint
+//    changes of real robot runs.
+// recall@1 = the right reference ranked first; recall@5 = among the top 5 (the shortlist that
+// is then verified, ReferenceSelectorOptions::appearance_top_k).
+// Checks: GeM (the default place options) recall@5 >= the thumbnail's on every data set, and
+// strictly better on freiburg+view; thumbnail recall@1 on deeppcb-dev >= 0.9 (a regression guard).
+//
+// Timings: BM_Thumbnail640 and BM_Gem640 (one descriptor of a 640x480 BGR frame, 2 threads).
+//
+//   build/bench/bench_retrieval                  (evaluation + timings)
+//   build/bench/bench_retrieval --eval-only
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+#include <opencv2/core/utility.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "vigil/io/image_io.h"
+#include "vigil/retrieval/place_descriptor.h"
+#include "vigil/retrieval/reference_selector.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using vigil::retrieval::AppearanceDescriber;
+using vigil::retrieval::ReferenceSelectorOptions;
+
+fs::path SharedDir() {
+  const char* env = std::getenv("VIGIL_SHARED_DIR");
+  return env != nullptr ? fs::path(env) : fs::path(VIGIL_SHARED_DIR);
+}
+fs::path ModelFile() {
+  return SharedDir() / "models" / "mobilenet_v2" / "mobilenet_v2_1.0_224_spade.onnx";
+}
+
+std::vector<std::pair<std::string, std::string>> ReadPairs(const fs::path& csv) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const size_t comma = line.find(',');
+    if (comma == std::string::npos) continue;
+    pairs.emplace_back(line.substr(0, comma), line.substr(comma + 1));
+  }
+  return pairs;
+}
+
+// A retrieval task: reference images, query images, and for each query the set of references
+// counted as right.
+struct Task {
+  std::string name;
+  std::vector<cv::Mat> references;
+  std::vector<cv::Mat> queries;
+  std::vector<std::vector<int>> right;
+};
+
+Task DeepPcb() {
+  Task task;
+  task.name = "deeppcb-dev";
+  const fs::path data = SharedDir() / "data" / "deeppcb-dev";
+  std::map<std::string, int> index;
+  for (const auto& [query, reference] : ReadPairs(data / "pairs.csv")) {
+    if (!index.count(reference)) {
+      index[reference] = static_cast<int>(task.references.size());
+      task.references.push_back(vigil::io::ReadImage(data / "reference" / reference));
+    }
+    task.queries.push_back(vigil::io::ReadImage(data / "query" / query));
+    task.right.push_back({index[reference]});
+  }
+  return task;
+}
+
+Task Freiburg() {
+  Task task;
+  task.name = "freiburg";
+  const fs::path data = SharedDir() / "data" / "changes-freiburg";
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(data / "reference")) {
+    if (entry.path().extension() == ".png") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());  // recording order (time stamps)
+  std::map<std::string, int> index;
+  for (const fs::path& f : files) {
+    index[f.filename().string()] = static_cast<int>(task.references.size());
+    task.references.push_back(vigil::io::ReadImage(f));
+  }
+  for (const auto& [query, reference] : ReadPairs(data / "pairs.csv")) {
+    task.queries.push_back(vigil::io::ReadImage(data / "query" / query));
+    const int r = index.at(reference);
+    std::vector<int> right = {r};
+    if (r + 1 < static_cast<int>(files.size())) right.push_back(r + 1);
+    task.right.push_back(right);
+  }
+  return task;
+}
+
+// The query seen from elsewhere: rotated by +-`degrees` about a point near the centre, cropped
+// to `keep` of each side at a random offset and scaled back to the frame size.
+cv::Mat ViewpointChange(const cv::Mat& image, std::mt19937& rng, double degrees, double keep) {
+  std::uniform_real_distribution<double> unit(0, 1);
+  const double angle = (unit(rng) < 0.5 ? -1 : 1) * degrees;
+  const cv::Point2f centre(image.cols * (0.4f + 0.2f * unit(rng)), image.rows * (0.4f + 0.2f * unit(rng)));
+  cv::Mat rotated;
+  cv::warpAffine(image, rotated, cv::getRotationMatrix2D(centre, angle, 1.0), image.size(),
+                 cv::INTER_LINEAR, cv::BORDER_REFLECT);
+  const int w = static_cast<int>(image.cols * keep), h = static_cast<int>(image.rows * keep);
+  const cv::Rect crop(static_cast<int>(unit(rng) * (image.cols - w)),
+                      static_cast<int>(unit(rng) * (image.rows - h)), w, h);
+  cv::Mat out;
+  cv::resize(rotated(crop), out, image.size(), 0, 0, cv::INTER_LINEAR);
+  return out;
+}
+
+Task WithViewpointChange(const Task& task, unsigned seed) {
+  Task hard = task;
+  hard.name = task.name + "+view";
+  std::mt19937 rng(seed);
+  for (cv::Mat& q : hard.queries) q = ViewpointChange(q, rng, 10.0, 0.8);
+  return hard;
+}
+
+struct Recall {
+  double at1 = 0, at5 = 0;
+};
+
+// Descriptors of one task's references and queries.
+struct Described {
+  std::vector<std::vector<float>> references, queries;
+};
+
+Described Describe(const Task& task, AppearanceDescriber& describer, double* ms_total,
+                   int* images) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Described d;
+  for (const cv::Mat& r : task.references) d.references.push_back(describer.Describe(r));
+  for (const cv::Mat& q : task.queries) d.queries.push_back(describer.Describe(q));
+  *ms_total +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  *images += static_cast<int>(task.references.size() + task.queries.size());
+  return d;
+}
+
+// Recall of `task` from its descriptors, after the PCA whitening learned on the references
+// when `whiten` (as ReferenceSelector does it).
+Recall Score(const Task& task, const Described& described, bool whiten, double shrinkage) {
+  Described d = described;
+  if (whiten) {
+    const auto w = vigil::retrieval::PcaWhitening::Learn(d.references, shrinkage);
+    for (auto& r : d.references) r = w.Apply(r);
+    for (auto& q : d.queries) q = w.Apply(q);
+  }
+  Recall recall;
+  for (size_t q = 0; q < d.queries.size(); ++q) {
+    std::vector<std::pair<double, int>> ranked;
+    for (size_t r = 0; r < d.references.size(); ++r) {
+      ranked.emplace_back(-vigil::retrieval::DescriptorSimilarity(d.queries[q], d.references[r]),
+                          static_cast<int>(r));
+    }
+    std::sort(ranked.begin(), ranked.end());
+    auto is_right = [&](int r) {
+      return std::find(task.right[q].begin(), task.right[q].end(), r) != task.right[q].end();
+    };
+    if (is_right(ranked[0].second)) recall.at1 += 1;
+    for (size_t k = 0; k < 5 && k < ranked.size(); ++k) {
+      if (is_right(ranked[k].second)) {
+        recall.at5 += 1;
+        break;
+      }
+    }
+  }
+  recall.at1 /= d.queries.size();
+  recall.at5 /= d.queries.size();
+  return recall;
+}
+
+struct Variant {
+  std::string name;
+  ReferenceSelectorOptions options;
+};
+
+constexpr const char* kDefaultGem = "gem (defaults)";
+
+std::vector<Variant> Variants() {
+  std::vector<Variant> variants;
+  Variant thumbnail;
+  thumbnail.name = "thumbnail";
+  variants.push_back(thumbnail);
+  auto gem = [&](const std::string& name, const std::function<void(ReferenceSelectorOptions&)>& f) {
+    Variant v;
+    v.name = name;
+    v.options.appearance_descriptor = "gem";
+    v.options.place.model = ModelFile().string();
+    f(v.options);
+    variants.push_back(v);
+  };
+  gem(kDefaultGem, [](ReferenceSelectorOptions&) {});
+  if (!std::getenv("BENCH_RETRIEVAL_ALL")) return variants;
+  gem("gem s32", [](ReferenceSelectorOptions& o) { o.place.tap = "s32"; });
+  gem("gem short side 224", [](ReferenceSelectorOptions& o) { o.place.short_side = 224; });
+  gem("gem scales 1+1.4", [](ReferenceSelectorOptions& o) { o.place.scales = {1.0, 1.414}; });
+  gem("gem p=1 (mean)", [](ReferenceSelectorOptions& o) { o.place.gem_p = 1; });
+  return variants;
+}
+
+int RunEvaluation() {
+  if (!fs::exists(ModelFile()) || !fs::exists(SharedDir() / "data" / "deeppcb-dev")) {
+    std::fprintf(stderr, "bench_retrieval: missing %s or the data sets; evaluation skipped\n",
+                 ModelFile().c_str());
+    return 0;
+  }
+  std::vector<Task> tasks;
+  tasks.push_back(DeepPcb());
+  tasks.push_back(WithViewpointChange(tasks.back(), 7));
+  tasks.push_back(Freiburg());
+  tasks.push_back(WithViewpointChange(tasks.back(), 11));
+  std::printf("| descriptor | whitening |");
+  for (const Task& t : tasks) std::printf(" %s R@1 | R@5 |", t.name.c_str());
+  std::printf(" ms/image |\n|---|---|");
+  for (size_t i = 0; i < tasks.size(); ++i) std::printf("---|---|");
+  std::printf("---|\n");
+  std::map<std::string, std::vector<Recall>> results;
+  std::vector<double> shrinkages = {-1, 0.1};  // -1 = none
+  if (std::getenv("BENCH_RETRIEVAL_ALL")) shrinkages = {-1, 0.0, 0.03, 0.1, 0.3, 1.0};
+  for (const Variant& v : Variants()) {
+    AppearanceDescriber describer(v.options, false);
+    double ms = 0;
+    int images = 0;
+    std::vector<Described> described;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      // The "+view" tasks share their references with the task before them.
+      if (i % 2 == 1) {
+        Described d;
+        d.references = described[i - 1].references;
+        for (const cv::Mat& q : tasks[i].queries) d.queries.push_back(describer.Describe(q));
+        described.push_back(std::move(d));
+      } else {
+        described.push_back(Describe(tasks[i], describer, &ms, &images));
+      }
+    }
+    for (double shrinkage : shrinkages) {
+      if (v.name == "thumbnail" && shrinkage >= 0) continue;  // whitening is gem's
+      const std::string key = v.name + (shrinkage < 0 ? "" : fmt::format(" pca {:g}", shrinkage));
+      std::printf("| %s | %s |", v.name.c_str(),
+                  shrinkage < 0 ? "none" : fmt::format("pca, shrinkage {:g}", shrinkage).c_str());
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        const Recall r = Score(tasks[i], described[i], shrinkage >= 0, std::max(0.0, shrinkage));
+        results[key].push_back(r);
+        std::printf(" %.3f | %.3f |", r.at1, r.at5);
+      }
+      std::printf(" %.1f |\n", ms / images);
+      std::fflush(stdout);
+    }
+  }
+  // The selector's default for gem: PCA whitening with the default shrinkage.
+  const vigil::retrieval::PlaceDescriptorOptions defaults;
+  const std::vector<Recall>& thumb = results.at("thumbnail");
+  const std::vector<Recall>& gem =
+      results.at(std::string(kDefaultGem) +
+                 (defaults.whitening == "pca" ? fmt::format(" pca {:g}", defaults.whitening_shrinkage)
+                                              : std::string()));
+  int failures = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (gem[i].at5 < thumb[i].at5) {
+      std::fprintf(stderr, "CHECK FAILED: %s: gem recall@5 %.3f < thumbnail %.3f\n",
+                   tasks[i].name.c_str(), gem[i].at5, thumb[i].at5);
+      ++failures;
+    }
+  }
+  if (gem[3].at1 <= thumb[3].at1) {
+    std::fprintf(stderr, "CHECK FAILED: freiburg+view: gem recall@1 %.3f not above thumbnail %.3f\n",
+                 gem[3].at1, thumb[3].at1);
+    ++failures;
+  }
+  if (thumb[0].at1 < 0.9) {
+    std::fprintf(stderr, "CHECK FAILED: deeppcb-dev: thumbnail recall@1 %.3f < 0.9\n", thumb[0].at1);
+    ++failures;
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+cv::Mat Frame640() {
+  const fs::path f = SharedDir() / "data" / "changes-freiburg" / "reference" / "s0_1341847980.722988.png";
+  cv::Mat image = fs::exists(f) ? vigil::io::ReadImage(f) : cv::Mat();
+  if (image.empty() || image.size() != cv::Size(640, 480)) {
+    image.create(480, 640, CV_8UC3);
+    cv::randu(image, 0, 255);
+  }
+  return image;
+}
+
+void BM_Thumbnail640(benchmark::State& state) {
+  cv::setNumThreads(2);
+  const cv::Mat image = Frame640();
+  AppearanceDescriber describer(ReferenceSelectorOptions{}, false);
+  for (auto _ : state) benchmark::DoNotOptimize(describer.Describe(image));
+}
+BENCHMARK(BM_Thumbnail640)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Gem640(benchmark::State& state) {
+  if (!fs::exists(ModelFile())) {
+    state.SkipWithError("missing the MobileNetV2 model");
+    return;
+  }
+  ReferenceSelectorOptions options;
+  options.appearance_descriptor = "gem";
+  options.place.model = ModelFile().string();
+  options.place.num_threads = 2;
+  const cv::Mat image = Frame640();
+  AppearanceDescriber describer(options, false);
+  const std::vector<float> first = describer.Describe(image);
+  double norm = 0;
+  for (float x : first) norm += static_cast<double>(x) * x;
+  if (std::abs(norm - 1) > 1e-4) {
+    state.SkipWithError("the GeM descriptor is not unit length");
+    return;
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(describer.Describe(image));
+}
+BENCHMARK(BM_Gem640)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool eval_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--eval-only") {
+      eval_only = true;
+      for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+      --argc;
+      break;
+    }
+  }
+  const int status = RunEvaluation();
+  if (status != 0 || eval_only) return status;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
