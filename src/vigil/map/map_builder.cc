@@ -52,7 +52,8 @@ json ContentOptions(const MapBuildOptions& options) {
     j["selection"]["place"] = {{"tap", place["tap"]},
                                {"gem_p", place["gem_p"]},
                                {"short_side", place["short_side"]},
-                               {"scales", place["scales"]}};
+                               {"scales", place["scales"]},
+                               {"fuse_thumbnail", place["fuse_thumbnail"]}};
   }
   j.erase("max_pixels");
   j.erase("strict");

@@ -14,10 +14,9 @@
 // Backbone: the ImageNet MobileNetV2 1.0/224 of ../shared/models/mobilenet_v2 (RGB,
 // (pixel - 128) / 128; spade::BackbonePreset("mobilenet-v2")), used off the shelf (no
 // retrieval fine-tuning: the paper's fine-tuned networks are not available here). The default
-// tap s16x (576 channels, stride 16, the expansion of the last stride-16 block, after ReLU6) is
-// mid-level: parts and textures rather than ImageNet classes, which matches places made of
-// furniture and PCB tracks better than the late s32 (1280-d, stride 32); the benchmark
-// (bench/bench_retrieval.cc) compares them on real data.
+// tap s32 (1280 channels, stride 32, the last feature map before the classifier's pooling) did
+// better than the mid-level s16x (576-d, stride 16) under viewpoint change on both real sets of
+// bench/bench_retrieval.cc, at about the same cost (the 1x1 expansion to 1280 is cheap).
 //
 // Input: the whole image, aspect ratio kept, resized so that its shorter side is `short_side`
 // pixels (each side rounded to a multiple of 32, the backbone's deepest stride), at every
@@ -37,7 +36,8 @@
 // pairs exist here): centred on the reference mean, projected on the principal axes, each
 // scaled by 1 / sqrt(eigenvalue + shrinkage * mean eigenvalue), then L2-normalised. The
 // shrinkage keeps the weakest axes of a short run (n frames give n - 1 axes) from being
-// blown up into noise. Queries get the same transform. What a map stores is the descriptor
+// blown up into noise; full whitening (shrinkage 0) lost a third of recall@5 under viewpoint
+// change on deeppcb-dev, shrinkage 1 (the default) gained over none. Queries get the same transform. What a map stores is the descriptor
 // before whitening, so whitening settings do not change a map.
 #pragma once
 
@@ -60,14 +60,17 @@ struct PlaceDescriptorOptions {
   // ONNX backbone; empty = mobilenet_v2/mobilenet_v2_1.0_224_spade.onnx on the model search
   // path (util/model_path.h: $VIGIL_MODELS, ./models, ../shared/models).
   std::string model;
-  std::string tap = "s16x";            // feature map pooled (a 1 x C x H x W output of the model)
+  std::string tap = "s32";             // feature map pooled (a 1 x C x H x W output of the model)
   double gem_p = 3.0;                  // GeM exponent (1 = average, large = max pooling)
   // Input's shorter side at scale 1, pixels. At least 224 for the shared MobileNetV2: OpenCV
   // sizes the whole graph, whose fixed 7x7 average pool after s32 must fit.
   int short_side = 256;
   std::vector<double> scales = {1.0};  // multi-scale: factors of short_side, summed descriptors
   std::string whitening = "pca";       // "pca" (learned on the reference run) | "none"
-  double whitening_shrinkage = 0.1;    // added to each eigenvalue, times their mean
+  double whitening_shrinkage = 1.0;    // added to each eigenvalue, times their mean
+  // The selector also compares the thumbnail descriptor (reference_selector.h) and averages
+  // the two cosines; the map stores both parts.
+  bool fuse_thumbnail = true;
   int num_threads = 2;                 // OpenCV DNN threads
   template <class Self, class V>  // util/options_fields.h
   static void Fields(Self& s, V&& v) {
@@ -78,6 +81,7 @@ struct PlaceDescriptorOptions {
     v("scales", s.scales);
     v("whitening", s.whitening);
     v("whitening_shrinkage", s.whitening_shrinkage);
+    v("fuse_thumbnail", s.fuse_thumbnail);
     v("num_threads", s.num_threads);
   }
   void Check() const;

@@ -68,6 +68,59 @@ TEST(GemPool, MatchesTheGeneralisedMeanPerChannel) {
   EXPECT_NEAR(p3b[0], p3[0], 1e-5);
 }
 
+// Without shrinkage, PCA whitening is affine-invariant: learned on samples mapped by any
+// invertible A, it gives the same cosines between mapped descriptors as learned on the originals
+// (the whitened coordinates differ by a rotation). Checked with more samples than dimensions
+// (the covariance path) and fewer (the Gram path, within the samples' span).
+TEST(PcaWhitening, CosinesAreInvariantToALinearMapOfTheData) {
+  for (const auto& [n, d] : {std::pair<int, int>{40, 5}, std::pair<int, int>{6, 12}}) {
+    std::mt19937 rng(42 + n);
+    std::normal_distribution<float> normal;
+    std::vector<std::vector<float>> samples(n, std::vector<float>(d));
+    for (auto& s : samples) {
+      for (int c = 0; c < d; ++c) s[c] = normal(rng) * static_cast<float>(c + 1) + 3.f;
+    }
+    std::vector<std::vector<float>> a(d, std::vector<float>(d));  // a random, well-conditioned map
+    for (int r = 0; r < d; ++r) {
+      for (int c = 0; c < d; ++c) a[r][c] = (r == c ? 2.f : 0.f) + 0.3f * normal(rng);
+    }
+    auto map = [&](const std::vector<float>& x) {
+      std::vector<float> y(d, 0.f);
+      for (int r = 0; r < d; ++r) {
+        for (int c = 0; c < d; ++c) y[r] += a[r][c] * x[c];
+      }
+      return y;
+    };
+    std::vector<std::vector<float>> mapped;
+    for (const auto& s : samples) mapped.push_back(map(s));
+    const PcaWhitening w = PcaWhitening::Learn(samples, 0.0);
+    const PcaWhitening wa = PcaWhitening::Learn(mapped, 0.0);
+    EXPECT_EQ(w.dims(), std::min(d, n - 1)) << "n " << n << " d " << d;
+    EXPECT_EQ(wa.dims(), w.dims());
+    // Test points: in the samples' span for the Gram case (affine combinations of samples).
+    for (int t = 0; t < 5; ++t) {
+      std::vector<float> x(d, 0.f), y(d, 0.f);
+      std::uniform_int_distribution<int> pick(0, n - 1);
+      for (int k = 0; k < 3; ++k) {
+        const auto& p = samples[pick(rng)];
+        const auto& q = samples[pick(rng)];
+        for (int c = 0; c < d; ++c) {
+          x[c] += p[c] / 3;
+          y[c] += q[c] / 3;
+        }
+      }
+      const double cos = DescriptorSimilarity(w.Apply(x), w.Apply(y));
+      const double cos_mapped = DescriptorSimilarity(wa.Apply(map(x)), wa.Apply(map(y)));
+      EXPECT_NEAR(cos, cos_mapped, 1e-3) << "n " << n << " d " << d << " point " << t;
+      EXPECT_NEAR(DescriptorSimilarity(w.Apply(x), w.Apply(x)), 1.0, 1e-5);
+    }
+  }
+  // Too few samples: nothing learned, descriptors pass through.
+  const PcaWhitening none = PcaWhitening::Learn({{1.f, 0.f}, {0.f, 1.f}}, 0.1);
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(none.Apply({0.6f, 0.8f}), (std::vector<float>{0.6f, 0.8f}));
+}
+
 TEST(PlaceInputSize, KeepsTheAspectRatioOnTheStrideGrid) {
   EXPECT_EQ(PlaceInputSize({640, 480}, 256), cv::Size(352, 256));  // 341.3 -> 11 * 32
   EXPECT_EQ(PlaceInputSize({480, 640}, 256), cv::Size(256, 352));
@@ -112,11 +165,11 @@ TEST(PlaceDescriber, UnitLengthDeterministicAndViewpointTolerant) {
   const std::vector<fs::path> refs = FreiburgReferences();
   ASSERT_EQ(refs.size(), 9u);
   PlaceDescriber describer(ModelOptions());
-  EXPECT_EQ(describer.dim(), 576);  // s16x
+  EXPECT_EQ(describer.dim(), 1280);  // s32
   const cv::Mat first = io::ReadImage(refs.front());
   const cv::Mat last = io::ReadImage(refs.back());  // 2.4 m further along the path
   const std::vector<float> a = describer.Describe(first);
-  ASSERT_EQ(a.size(), 576u);
+  ASSERT_EQ(a.size(), 1280u);
   EXPECT_NEAR(Dot(a, a), 1.0, 1e-5);
   EXPECT_EQ(describer.Describe(first), a);  // bit for bit
 
@@ -196,6 +249,24 @@ TEST(ReferenceSelectorGem, RanksTheRightFreiburgReferenceFirst) {
     ++tested;
   }
   EXPECT_EQ(tested, 4);  // the queries after reference frames 0, 2, 4, 6
+
+  // Descriptors computed elsewhere (a map file) give the same ranking and scores: the
+  // whitening is learned from them as from the selector's own.
+  AppearanceDescriber describer(options, false);
+  std::vector<std::vector<float>> stored;
+  for (const RunFrame& f : reference.frames) stored.push_back(describer.Describe(io::ReadImage(f.image)));
+  ReferenceSelector from_map(reference, options);
+  from_map.SetReferenceDescriptors(stored);
+  const cv::Mat query = io::ReadImage(Freiburg() / "query" / "s0_1341847981.726650_v1.png");
+  const auto own = selector.RankByAppearance(query, 3);
+  const auto set = from_map.RankByAppearance(query, 3);
+  ASSERT_EQ(own.size(), 3u);
+  ASSERT_EQ(set.size(), 3u);
+  for (size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(own[k].first, set[k].first);
+    EXPECT_NEAR(own[k].second, set[k].second, 1e-6);
+  }
+  EXPECT_EQ(own[0].first, 0);  // its pairs.csv reference, frame 0
 }
 
 // Without its model the gem selector still works, on the thumbnail, and says so; descriptors of

@@ -176,7 +176,11 @@ AppearanceDescriber::AppearanceDescriber(const ReferenceSelectorOptions& options
     try {
       place_ = std::make_unique<PlaceDescriber>(options_.place);
       kind_ = "gem";
-      dim_ = static_cast<size_t>(place_->dim());
+      gem_dim_ = static_cast<size_t>(place_->dim());
+      dim_ = gem_dim_;
+      if (options_.place.fuse_thumbnail) {
+        dim_ += GlobalDescriptor(cv::Mat::zeros(8, 8, CV_8U), options_).size();
+      }
     } catch (const Error& e) {
       if (!allow_fallback) throw;
       fallback_reason_ = fmt::format("gem descriptor unavailable, thumbnail used: {}", e.what());
@@ -190,8 +194,13 @@ AppearanceDescriber::AppearanceDescriber(AppearanceDescriber&&) noexcept = defau
 AppearanceDescriber& AppearanceDescriber::operator=(AppearanceDescriber&&) noexcept = default;
 
 std::vector<float> AppearanceDescriber::Describe(const cv::Mat& image) {
-  if (place_) return place_->Describe(image, "appearance descriptor");
-  return GlobalDescriptor(image, options_);
+  if (!place_) return GlobalDescriptor(image, options_);
+  std::vector<float> d = place_->Describe(image, "appearance descriptor");
+  if (options_.place.fuse_thumbnail) {
+    const std::vector<float> thumbnail = GlobalDescriptor(image, options_);
+    d.insert(d.end(), thumbnail.begin(), thumbnail.end());
+  }
+  return d;
 }
 
 std::filesystem::path AppearanceDescriber::model_file() const {
@@ -267,16 +276,32 @@ struct ReferenceSelector::Impl {
   // Learns the whitening on the reference descriptors, once they are known.
   void PrepareRanking() {
     whitening = PcaWhitening();
-    if (Describer().kind() == "gem" && options.place.whitening == "pca") {
-      whitening = PcaWhitening::Learn(descriptors, options.place.whitening_shrinkage);
+    const size_t gem_dim = Describer().gem_dim();
+    if (gem_dim > 0 && options.place.whitening == "pca") {
+      std::vector<std::vector<float>> gem;
+      for (const std::vector<float>& d : descriptors) gem.emplace_back(d.begin(), d.begin() + gem_dim);
+      whitening = PcaWhitening::Learn(gem, options.place.whitening_shrinkage);
     }
     ranked.clear();
-    for (const std::vector<float>& d : descriptors) ranked.push_back(whitening.Apply(d));
+    for (const std::vector<float>& d : descriptors) ranked.push_back(Transform(d));
+  }
+
+  // A stored descriptor in the space compared: for gem, its GeM part whitened and, when the
+  // thumbnail is fused, the thumbnail part appended, both halves weighted 1/sqrt(2) (unit length:
+  // the cosine is the mean of the two cosines).
+  std::vector<float> Transform(const std::vector<float>& raw) {
+    const size_t gem_dim = Describer().gem_dim();
+    if (gem_dim == 0) return raw;
+    std::vector<float> out = whitening.Apply(std::vector<float>(raw.begin(), raw.begin() + gem_dim));
+    if (raw.size() == gem_dim) return out;
+    out.insert(out.end(), raw.begin() + gem_dim, raw.end());
+    for (float& x : out) x *= static_cast<float>(M_SQRT1_2);
+    return out;
   }
 
   // The query's descriptor in the space of `ranked`.
   std::vector<float> QueryDescriptor(const cv::Mat& image) {
-    return whitening.Apply(Describer().Describe(image));
+    return Transform(Describer().Describe(image));
   }
 
   void EnsureDescriptors() {
@@ -319,7 +344,8 @@ void ReferenceSelector::SetReferenceDescriptors(std::vector<std::vector<float>> 
   const size_t dim = d.dim();
   const std::string what =
       d.kind() == "gem"
-          ? fmt::format("the gem descriptor (tap {})", impl_->options.place.tap)
+          ? fmt::format("the gem descriptor (tap {}{})", impl_->options.place.tap,
+                        impl_->options.place.fuse_thumbnail ? " + thumbnail" : "")
           : fmt::format("a {}x{} thumbnail", impl_->options.thumbnail_width,
                         impl_->options.thumbnail_height);
   for (size_t i = 0; i < descriptors.size(); ++i) {

@@ -28,7 +28,12 @@
 // Appearance descriptor (`appearance_descriptor`):
 //  - "thumbnail" (default): the weight-free thumbnail descriptor below;
 //  - "gem": the place-recognition descriptor of place_descriptor.h (GeM-pooled MobileNetV2
-//    features; survives viewpoint change, where the thumbnail does not). When its backbone
+//    features; survives viewpoint change, where the thumbnail does not), PCA-whitened on the
+//    reference run's own descriptors and, with place.fuse_thumbnail (default), fused with the
+//    thumbnail descriptor: the similarity is the mean of the two cosines. GeM alone ranks
+//    look-alike places (PCB boards) below the thumbnail under mild viewpoint change, the
+//    thumbnail alone fails under stronger change; fused, it is at least as good as either on
+//    every set of bench/bench_retrieval.cc. When its backbone
 //    cannot be found or loaded, the selector falls back to the thumbnail and says so in
 //    ReferenceChoice::descriptor and fallback_reason(); a map builder does not fall back (a map
 //    records the descriptor it stores, see map/map_builder.h).
@@ -137,8 +142,12 @@ class AppearanceDescriber {
   AppearanceDescriber(AppearanceDescriber&&) noexcept;
   AppearanceDescriber& operator=(AppearanceDescriber&&) noexcept;
 
-  std::vector<float> Describe(const cv::Mat& image);  // unit length, dim() values
+  // What a map stores: the thumbnail descriptor (unit length), or for gem the GeM descriptor
+  // (unit length, gem_dim() values) followed, with place.fuse_thumbnail, by the thumbnail
+  // descriptor (unit length); the selector whitens and weights the parts (see above).
+  std::vector<float> Describe(const cv::Mat& image);
   size_t dim() const { return dim_; }
+  size_t gem_dim() const { return gem_dim_; }  // 0 for the thumbnail
   const std::string& kind() const { return kind_; }  // "thumbnail" | "gem": what Describe computes
   const std::string& fallback_reason() const { return fallback_reason_; }  // empty: none
   // The backbone file of "gem"; empty for the thumbnail.
@@ -150,6 +159,7 @@ class AppearanceDescriber {
   std::string kind_;
   std::string fallback_reason_;
   size_t dim_ = 0;
+  size_t gem_dim_ = 0;
 };
 // Cosine similarity of two unit-length descriptors of the same size.
 double DescriptorSimilarity(const std::vector<float>& a, const std::vector<float>& b);
