@@ -8,8 +8,8 @@
 // The "options" are OptionsToJson(MapBuildOptions) less what cannot change a stored byte:
 // extractor.num_threads, the sub-options of the extractors not chosen, the reference-selection
 // thresholds (only selection.thumbnail_width/height, and for appearance_descriptor "gem" that
-// name and place.tap/gem_p/short_side/scales/fuse_thumbnail, shape the stored global descriptor; "gem" adds
-// "appearance_model": ModelIdentity of its backbone),
+// name and place.tap/gem_p/short_side/scales/fuse_thumbnail, shape the stored global
+// descriptor; "gem" adds "appearance_model": ModelIdentity of its backbone),
 // max_pixels, strict and calibration_file (the calibration is stored as it is, not derived).
 // An inspection computes MapBuildIdentity from its own options and compares it with the map's.
 //

@@ -33,10 +33,10 @@
 //    thumbnail descriptor: the similarity is the mean of the two cosines. GeM alone ranks
 //    look-alike places (PCB boards) below the thumbnail under mild viewpoint change, the
 //    thumbnail alone fails under stronger change; fused, it is at least as good as either on
-//    every set of bench/bench_retrieval.cc. When its backbone
-//    cannot be found or loaded, the selector falls back to the thumbnail and says so in
-//    ReferenceChoice::descriptor and fallback_reason(); a map builder does not fall back (a map
-//    records the descriptor it stores, see map/map_builder.h).
+//    every set of bench/bench_retrieval.cc. When its backbone cannot be found or loaded, the
+//    selector falls back to the thumbnail and says so in ReferenceChoice::descriptor and
+//    fallback_reason(); a map builder does not fall back (a map records the descriptor it
+//    stores, see map/map_builder.h).
 //
 // Thumbnail descriptor (weight-free, robust to the gain/offset lighting changes between runs):
 // the grayscale image resized (INTER_AREA) to `thumbnail_width` x `thumbnail_height` and
