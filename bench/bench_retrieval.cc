@@ -11,8 +11,9 @@
 //    changes of real robot runs.
 // recall@1 = the right reference ranked first; recall@5 = among the top 5 (the shortlist that
 // is then verified, ReferenceSelectorOptions::appearance_top_k).
-// Checks: GeM (the default place options) recall@5 >= the thumbnail's on every data set, and
-// strictly better on freiburg+view; thumbnail recall@1 on deeppcb-dev >= 0.9 (a regression guard).
+// Checks: gem (the default place options) recall@5 >= the thumbnail's on every set, recall@1
+// strictly above it on freiburg+view and deeppcb-dev+view+; thumbnail recall@1 on deeppcb-dev
+// >= 0.9 (a regression guard).
 //
 // "+view+" rows: stronger, +-15 degrees and 35 % cropped away.
 //
