@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include <Eigen/Dense>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <opencv2/core.hpp>
 
 #include "vigil/spade/backbone.h"
 #include "vigil/util/check.h"
@@ -84,47 +84,43 @@ PcaWhitening PcaWhitening::Learn(const std::vector<std::vector<float>>& samples,
   if (samples.size() < 3) return w;
   const int n = static_cast<int>(samples.size());
   const int d = static_cast<int>(samples[0].size());
-  Eigen::MatrixXd x(n, d);
+  cv::Mat x(n, d, CV_64F);
   for (int i = 0; i < n; ++i) {
     VIGIL_CHECK(static_cast<int>(samples[i].size()) == d,
                 "whitening: descriptor {} has {} values, the first {}", i, samples[i].size(), d);
-    for (int c = 0; c < d; ++c) x(i, c) = samples[i][c];
+    for (int c = 0; c < d; ++c) x.at<double>(i, c) = samples[i][c];
   }
-  const Eigen::RowVectorXd mean = x.colwise().mean();
-  x.rowwise() -= mean;
+  cv::Mat mean;
+  cv::reduce(x, mean, 0, cv::REDUCE_AVG);
+  for (int i = 0; i < n; ++i) x.row(i) -= mean;
   // Principal axes from the n x n Gram matrix when there are fewer samples than dimensions (a
   // short run): X^T X / n and X X^T / n share their non-zero eigenvalues, and an eigenvector v
-  // of the latter gives the axis X^T v / sqrt(n * lambda).
-  Eigen::MatrixXd axes;  // one axis per column
-  Eigen::VectorXd lambda;
+  // of the latter gives the axis X^T v (normalised below). cv::eigen sorts them descending.
+  cv::Mat lambda, vectors, axes;  // axes: one per row
   if (n < d) {
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(x * x.transpose() / n);
-    lambda = eig.eigenvalues();
-    axes = x.transpose() * eig.eigenvectors();
-    for (int k = 0; k < n; ++k) {
-      axes.col(k) /= std::sqrt(std::max(lambda(k), 1e-300) * n);
-    }
+    cv::eigen(x * x.t() / n, lambda, vectors);
+    axes = vectors * x;  // rows v_k^T X = (X^T v_k)^T
   } else {
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(x.transpose() * x / n);
-    lambda = eig.eigenvalues();
-    axes = eig.eigenvectors();
+    cv::eigen(x.t() * x / n, lambda, vectors);
+    axes = vectors;
   }
   // Axes with a variance above rounding noise only (centring leaves at most n - 1).
-  const double largest = lambda.maxCoeff();
+  const double largest = lambda.at<double>(0);
   std::vector<int> kept;
-  for (int k = static_cast<int>(lambda.size()) - 1; k >= 0; --k) {
-    if (lambda(k) > 1e-9 * largest && largest > 0) kept.push_back(k);
+  for (int k = 0; k < lambda.rows; ++k) {
+    if (largest > 0 && lambda.at<double>(k) > 1e-9 * largest) kept.push_back(k);
   }
   if (kept.empty()) return w;
   double mean_lambda = 0;
-  for (int k : kept) mean_lambda += lambda(k) / static_cast<double>(kept.size());
+  for (int k : kept) mean_lambda += lambda.at<double>(k) / static_cast<double>(kept.size());
   w.mean_.resize(d);
-  for (int c = 0; c < d; ++c) w.mean_[c] = static_cast<float>(mean(c));
+  for (int c = 0; c < d; ++c) w.mean_[c] = static_cast<float>(mean.at<double>(0, c));
   w.axes_.resize(kept.size() * static_cast<size_t>(d));
   for (size_t j = 0; j < kept.size(); ++j) {
-    const Eigen::VectorXd axis = axes.col(kept[j]).normalized();
-    for (int c = 0; c < d; ++c) w.axes_[j * d + c] = static_cast<float>(axis(c));
-    w.weights_.push_back(static_cast<float>(1 / std::sqrt(lambda(kept[j]) + shrinkage * mean_lambda)));
+    const cv::Mat axis = axes.row(kept[j]) / cv::norm(axes.row(kept[j]));
+    for (int c = 0; c < d; ++c) w.axes_[j * d + c] = static_cast<float>(axis.at<double>(0, c));
+    w.weights_.push_back(
+        static_cast<float>(1 / std::sqrt(lambda.at<double>(kept[j]) + shrinkage * mean_lambda)));
   }
   return w;
 }
