@@ -28,7 +28,7 @@
 // from 0.91 to 0.73; short side 224 or 320 and two scales changed little.)
 //
 // Timings: BM_Thumbnail640 and BM_Gem640 (one descriptor of a 640x480 BGR frame, 2 threads):
-// 0.5 ms and 97 ms real / 60 ms CPU on the shared VM at load average 6 (2 cores).
+// 0.3-0.5 ms and 79-97 ms real (60-73 ms CPU) on the shared VM at load average 4-6 (2 cores).
 //
 //   build/bench/bench_retrieval                  (evaluation + timings)
 //   build/bench/bench_retrieval --eval-only      (the table only)
