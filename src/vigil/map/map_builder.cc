@@ -43,6 +43,18 @@ json ContentOptions(const MapBuildOptions& options) {
   }
   j["selection"] = {{"thumbnail_width", options.selection.thumbnail_width},
                     {"thumbnail_height", options.selection.thumbnail_height}};
+  // The gem descriptor's kind and shape; left out for the thumbnail so that maps built before
+  // there was a choice keep their identity. Whitening is learned at selection time (the map
+  // stores descriptors before it) and the model file is identified by MapBuildIdentity.
+  if (options.selection.appearance_descriptor != "thumbnail") {
+    const json place = OptionsToJson(options.selection.place);
+    j["selection"]["appearance_descriptor"] = options.selection.appearance_descriptor;
+    j["selection"]["place"] = {{"tap", place["tap"]},
+                               {"gem_p", place["gem_p"]},
+                               {"short_side", place["short_side"]},
+                               {"scales", place["scales"]},
+                               {"fuse_thumbnail", place["fuse_thumbnail"]}};
+  }
   j.erase("max_pixels");
   j.erase("strict");
   j.erase("calibration_file");
@@ -83,6 +95,9 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path,
   if (!options.calibration_file.empty()) calibration = ReadCalibration(options.calibration_file);
   const retrieval::Run run = retrieval::LoadRun(run_dir, options.reference_run);
   std::unique_ptr<FeatureExtractor> extractor = FeatureExtractor::Create(options.extractor);
+  // The appearance descriptor the selection options choose; no thumbnail fallback here: the map
+  // records which descriptor it stores.
+  retrieval::AppearanceDescriber describer(options.selection, /*allow_fallback=*/false);
   const json identity = MapBuildIdentity(options, *extractor);
 
   if (mode == Mode::kAdd) {
@@ -123,7 +138,7 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path,
       }
       if (!image.empty()) {
         const Features features = extractor->Extract(image);
-        const std::vector<float> global = retrieval::GlobalDescriptor(image, options.selection);
+        const std::vector<float> global = describer.Describe(image);
         MapFrameRecord record;
         record.run = summary.run_index;
         record.frame = frame;
@@ -148,10 +163,20 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path,
 }  // namespace
 
 json MapBuildIdentity(const MapBuildOptions& options, const FeatureExtractor& extractor) {
-  return {{"schema", kMapSchemaVersion},
-          {"extractor", extractor.name()},
-          {"options", ContentOptions(options)},
-          {"models", ModelIdentities(extractor.model_files())}};
+  json identity = {{"schema", kMapSchemaVersion},
+                   {"extractor", extractor.name()},
+                   {"options", ContentOptions(options)},
+                   {"models", ModelIdentities(extractor.model_files())}};
+  if (options.selection.appearance_descriptor == "gem") {
+    // The backbone of the stored descriptors; "not found" makes an inspection without it (which
+    // would fall back to the thumbnail) differ from the map.
+    try {
+      identity["appearance_model"] = ModelIdentity(retrieval::FindPlaceModel(options.selection.place));
+    } catch (const Error&) {
+      identity["appearance_model"] = "not found";
+    }
+  }
+  return identity;
 }
 
 MapBuildOptions MapBuildOptionsFromIdentity(const json& build_identity) {

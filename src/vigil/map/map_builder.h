@@ -7,7 +7,9 @@
 //    "models": ModelIdentities(extractor model files)}
 // The "options" are OptionsToJson(MapBuildOptions) less what cannot change a stored byte:
 // extractor.num_threads, the sub-options of the extractors not chosen, the reference-selection
-// thresholds (only selection.thumbnail_width/height shape the stored global descriptor),
+// thresholds (only selection.thumbnail_width/height, and for appearance_descriptor "gem" that
+// name and place.tap/gem_p/short_side/scales/fuse_thumbnail, shape the stored global
+// descriptor; "gem" adds "appearance_model": ModelIdentity of its backbone),
 // max_pixels, strict and calibration_file (the calibration is stored as it is, not derived).
 // An inspection computes MapBuildIdentity from its own options and compares it with the map's.
 //
@@ -36,7 +38,7 @@ namespace vigil::map {
 struct MapBuildOptions {
   FeatureExtractorOptions extractor;              // keypoint features stored per frame
   retrieval::RunOptions reference_run;            // where the run's poses come from
-  retrieval::ReferenceSelectorOptions selection;  // thumbnail size of the global descriptor
+  retrieval::ReferenceSelectorOptions selection;  // which global descriptor (and its shape)
   // Pixel budget per frame, as InspectorOptions::max_pixels: a larger frame is skipped with its
   // size named (or stops the build with strict).
   int64_t max_pixels = 16'000'000;

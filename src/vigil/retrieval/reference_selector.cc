@@ -97,7 +97,11 @@ void ReferenceSelectorOptions::Check() const {
   VIGIL_CHECK_OPTION(appearance_top_k >= 1, "appearance_top_k", "must be >= 1");
   VIGIL_CHECK_OPTION(min_verified_matches >= 0, "min_verified_matches", "must be >= 0");
   VIGIL_CHECK_OPTION(thumbnail_width >= 8 && thumbnail_height >= 8, "thumbnail_width/height",
-                     "must be >= 8 pixels");
+                     fmt::format("must be >= 8 pixels, got {}x{}", thumbnail_width, thumbnail_height));
+  VIGIL_CHECK_OPTION(appearance_descriptor == "thumbnail" || appearance_descriptor == "gem",
+                     "appearance_descriptor",
+                     fmt::format("must be thumbnail or gem, got '{}'", appearance_descriptor));
+  if (appearance_descriptor == "gem") place.Check();
 }
 
 std::vector<float> GlobalDescriptor(const cv::Mat& image, const ReferenceSelectorOptions& options) {
@@ -164,6 +168,45 @@ std::vector<float> GlobalDescriptor(const cv::Mat& image, const ReferenceSelecto
   return descriptor;
 }
 
+AppearanceDescriber::AppearanceDescriber(const ReferenceSelectorOptions& options,
+                                         bool allow_fallback)
+    : options_(options), kind_("thumbnail") {
+  options_.Check();
+  if (options_.appearance_descriptor == "gem") {
+    try {
+      place_ = std::make_unique<PlaceDescriber>(options_.place);
+      kind_ = "gem";
+      gem_dim_ = static_cast<size_t>(place_->dim());
+      dim_ = gem_dim_;
+      if (options_.place.fuse_thumbnail) {
+        dim_ += GlobalDescriptor(cv::Mat::zeros(8, 8, CV_8U), options_).size();
+      }
+    } catch (const Error& e) {
+      if (!allow_fallback) throw;
+      fallback_reason_ = fmt::format("gem descriptor unavailable, thumbnail used: {}", e.what());
+    }
+  }
+  if (!place_) dim_ = GlobalDescriptor(cv::Mat::zeros(8, 8, CV_8U), options_).size();
+}
+
+AppearanceDescriber::~AppearanceDescriber() = default;
+AppearanceDescriber::AppearanceDescriber(AppearanceDescriber&&) noexcept = default;
+AppearanceDescriber& AppearanceDescriber::operator=(AppearanceDescriber&&) noexcept = default;
+
+std::vector<float> AppearanceDescriber::Describe(const cv::Mat& image) {
+  if (!place_) return GlobalDescriptor(image, options_);
+  std::vector<float> d = place_->Describe(image, "appearance descriptor");
+  if (options_.place.fuse_thumbnail) {
+    const std::vector<float> thumbnail = GlobalDescriptor(image, options_);
+    d.insert(d.end(), thumbnail.begin(), thumbnail.end());
+  }
+  return d;
+}
+
+std::filesystem::path AppearanceDescriber::model_file() const {
+  return place_ ? place_->model_file() : std::filesystem::path();
+}
+
 double DescriptorSimilarity(const std::vector<float>& a, const std::vector<float>& b) {
   VIGIL_CHECK(a.size() == b.size(), "global descriptors of different sizes ({} vs {})", a.size(),
               b.size());
@@ -179,6 +222,19 @@ struct ReferenceSelector::Impl {
   std::unique_ptr<KdTree> tree;
   std::vector<Eigen::Vector3d> travel;  // direction of travel per reference frame (or zero)
   std::vector<std::vector<float>> descriptors;  // lazily computed, one per reference frame
+  std::unique_ptr<AppearanceDescriber> describer;  // created the first time appearance is used
+  PcaWhitening whitening;                   // gem with place.whitening "pca": learned on them
+  std::vector<std::vector<float>> ranked;   // the reference descriptors compared (whitened)
+
+  AppearanceDescriber& Describer() {
+    if (!describer) describer = std::make_unique<AppearanceDescriber>(options, true);
+    return *describer;
+  }
+  // What ReferenceChoice::descriptor says.
+  std::string DescriptorLabel() {
+    AppearanceDescriber& d = Describer();
+    return d.fallback_reason().empty() ? d.kind() : d.kind() + " (gem unavailable)";
+  }
 
   // Sets choice->reference_index (and rule, verified_matches) from the pose candidates,
   // nearest first: the nearest, or among the near-ties the one options.pose_tie_break picks.
@@ -217,26 +273,59 @@ struct ReferenceSelector::Impl {
     }
   }
 
+  // Learns the whitening on the reference descriptors, once they are known.
+  void PrepareRanking() {
+    whitening = PcaWhitening();
+    const size_t gem_dim = Describer().gem_dim();
+    if (gem_dim > 0 && options.place.whitening == "pca") {
+      std::vector<std::vector<float>> gem;
+      for (const std::vector<float>& d : descriptors) gem.emplace_back(d.begin(), d.begin() + gem_dim);
+      whitening = PcaWhitening::Learn(gem, options.place.whitening_shrinkage);
+    }
+    ranked.clear();
+    for (const std::vector<float>& d : descriptors) ranked.push_back(Transform(d));
+  }
+
+  // A stored descriptor in the space compared: for gem, its GeM part whitened and, when the
+  // thumbnail is fused, the thumbnail part appended, both halves weighted 1/sqrt(2) (unit length:
+  // the cosine is the mean of the two cosines).
+  std::vector<float> Transform(const std::vector<float>& raw) {
+    const size_t gem_dim = Describer().gem_dim();
+    if (gem_dim == 0) return raw;
+    std::vector<float> out = whitening.Apply(std::vector<float>(raw.begin(), raw.begin() + gem_dim));
+    if (raw.size() == gem_dim) return out;
+    out.insert(out.end(), raw.begin() + gem_dim, raw.end());
+    for (float& x : out) x *= static_cast<float>(M_SQRT1_2);
+    return out;
+  }
+
+  // The query's descriptor in the space of `ranked`.
+  std::vector<float> QueryDescriptor(const cv::Mat& image) {
+    return Transform(Describer().Describe(image));
+  }
+
   void EnsureDescriptors() {
     if (!descriptors.empty()) return;
     std::vector<std::vector<float>> computed;
     computed.reserve(reference_copy.frames.size());
+    AppearanceDescriber& d = Describer();
     for (const RunFrame& frame : reference_copy.frames) {
-      // Decoded as the inspection decodes it (colour, then GlobalDescriptor's own gray
-      // conversion), so that descriptors stored in a map file (map/) are the same numbers.
-      computed.push_back(GlobalDescriptor(io::ReadImage(frame.image), options));
+      // Decoded as the inspection decodes it (colour, then the descriptor's own conversion),
+      // so that descriptors stored in a map file (map/) are the same numbers.
+      computed.push_back(d.Describe(io::ReadImage(frame.image)));
     }
     descriptors = std::move(computed);
+    PrepareRanking();
   }
 };
 
 std::vector<std::pair<int, double>> ReferenceSelector::RankByAppearance(const cv::Mat& query_image,
                                                                        int top_k) {
   impl_->EnsureDescriptors();
-  const std::vector<float> query_descriptor = GlobalDescriptor(query_image, impl_->options);
+  const std::vector<float> query_descriptor = impl_->QueryDescriptor(query_image);
   std::vector<std::pair<int, double>> ranked;
-  for (size_t i = 0; i < impl_->descriptors.size(); ++i) {
-    ranked.emplace_back(static_cast<int>(i), DescriptorSimilarity(query_descriptor, impl_->descriptors[i]));
+  for (size_t i = 0; i < impl_->ranked.size(); ++i) {
+    ranked.emplace_back(static_cast<int>(i), DescriptorSimilarity(query_descriptor, impl_->ranked[i]));
   }
   const size_t k = std::min(ranked.size(), static_cast<size_t>(std::max(0, top_k)));
   std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(k), ranked.end(),
@@ -251,14 +340,22 @@ void ReferenceSelector::SetReferenceDescriptors(std::vector<std::vector<float>> 
   VIGIL_CHECK(descriptors.size() == impl_->reference_copy.frames.size(),
               "{} global descriptors for {} reference frames", descriptors.size(),
               impl_->reference_copy.frames.size());
-  const size_t dim = GlobalDescriptor(cv::Mat::zeros(8, 8, CV_8U), impl_->options).size();
+  const AppearanceDescriber& d = impl_->Describer();
+  const size_t dim = d.dim();
+  const std::string what =
+      d.kind() == "gem"
+          ? fmt::format("the gem descriptor (tap {}{})", impl_->options.place.tap,
+                        impl_->options.place.fuse_thumbnail ? " + thumbnail" : "")
+          : fmt::format("a {}x{} thumbnail", impl_->options.thumbnail_width,
+                        impl_->options.thumbnail_height);
   for (size_t i = 0; i < descriptors.size(); ++i) {
     VIGIL_CHECK(descriptors[i].size() == dim,
-                "reference frame {}: global descriptor of size {}, expected {} for a {}x{} thumbnail",
-                i, descriptors[i].size(), dim, impl_->options.thumbnail_width,
-                impl_->options.thumbnail_height);
+                "reference frame {}: global descriptor of size {}, expected {} for {}{}", i,
+                descriptors[i].size(), dim, what,
+                d.fallback_reason().empty() ? "" : " (" + d.fallback_reason() + ")");
   }
   impl_->descriptors = std::move(descriptors);
+  impl_->PrepareRanking();
 }
 
 ReferenceSelector::ReferenceSelector(const Run& reference, const ReferenceSelectorOptions& options)
@@ -279,6 +376,11 @@ ReferenceSelector::ReferenceSelector(const Run& reference, const ReferenceSelect
                                            nanoflann::KDTreeSingleIndexAdaptorParams(10));
     impl_->tree->buildIndex();
   }
+}
+
+const std::string& ReferenceSelector::appearance_descriptor() { return impl_->Describer().kind(); }
+const std::string& ReferenceSelector::fallback_reason() {
+  return impl_->Describer().fallback_reason();
 }
 
 ReferenceSelector::~ReferenceSelector() = default;
@@ -342,10 +444,11 @@ ReferenceChoice ReferenceSelector::Select(const RunFrame& query, int query_index
   impl_->EnsureDescriptors();
   const cv::Mat image =
       query_image.empty() ? io::ReadImage(query.image) : query_image;
-  const std::vector<float> query_descriptor = GlobalDescriptor(image, options);
+  const std::vector<float> query_descriptor = impl_->QueryDescriptor(image);
+  choice.descriptor = impl_->DescriptorLabel();
   std::vector<double> similarity(refs.size());
   for (size_t i = 0; i < refs.size(); ++i) {
-    similarity[i] = DescriptorSimilarity(query_descriptor, impl_->descriptors[i]);
+    similarity[i] = DescriptorSimilarity(query_descriptor, impl_->ranked[i]);
   }
   std::vector<int> order(refs.size());
   std::iota(order.begin(), order.end(), 0);

@@ -25,7 +25,20 @@
 //     verified matches (at least `min_verified_matches`; otherwise no reference: rule "none").
 //     Without a verifier, the most similar reference is taken.
 //
-// Global descriptor (weight-free, robust to the gain/offset lighting changes between runs):
+// Appearance descriptor (`appearance_descriptor`):
+//  - "thumbnail" (default): the weight-free thumbnail descriptor below;
+//  - "gem": the place-recognition descriptor of place_descriptor.h (GeM-pooled MobileNetV2
+//    features; survives viewpoint change, where the thumbnail does not), PCA-whitened on the
+//    reference run's own descriptors and, with place.fuse_thumbnail (default), fused with the
+//    thumbnail descriptor: the similarity is the mean of the two cosines. GeM alone ranks
+//    look-alike places (PCB boards) below the thumbnail under mild viewpoint change, the
+//    thumbnail alone fails under stronger change; fused, it is at least as good as either on
+//    every set of bench/bench_retrieval.cc. When its backbone cannot be found or loaded, the
+//    selector falls back to the thumbnail and says so in ReferenceChoice::descriptor and
+//    fallback_reason(); a map builder does not fall back (a map records the descriptor it
+//    stores, see map/map_builder.h).
+//
+// Thumbnail descriptor (weight-free, robust to the gain/offset lighting changes between runs):
 // the grayscale image resized (INTER_AREA) to `thumbnail_width` x `thumbnail_height` and
 // blurred, then two halves, each normalised to unit length and scaled by 1/sqrt(2):
 //  - the thumbnail minus its mean (so the cosine of two thumbnails is their normalised
@@ -48,6 +61,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "vigil/retrieval/place_descriptor.h"
 #include "vigil/retrieval/run.h"
 
 namespace vigil::retrieval {
@@ -71,8 +85,10 @@ struct ReferenceSelectorOptions {
   int max_pose_ties = 3;           // at most this many pose candidates are considered ties
   int appearance_top_k = 5;        // appearance rule: references verified, by similarity
   int min_verified_matches = 10;   // appearance rule: fewer verified matches = no reference
-  int thumbnail_width = 64;        // global descriptor thumbnail size, pixels
+  std::string appearance_descriptor = "thumbnail";  // "thumbnail" | "gem" (see above)
+  int thumbnail_width = 64;        // thumbnail descriptor size, pixels
   int thumbnail_height = 48;
+  PlaceDescriptorOptions place;    // the "gem" descriptor
   template <class Self, class V>  // util/options_fields.h
   static void Fields(Self& s, V&& v) {
     v("use_poses", s.use_poses);
@@ -83,8 +99,10 @@ struct ReferenceSelectorOptions {
     v("max_pose_ties", s.max_pose_ties);
     v("appearance_top_k", s.appearance_top_k);
     v("min_verified_matches", s.min_verified_matches);
+    v("appearance_descriptor", s.appearance_descriptor);
     v("thumbnail_width", s.thumbnail_width);
     v("thumbnail_height", s.thumbnail_height);
+    v("place", s.place);
   }
   void Check() const;
 };
@@ -94,8 +112,12 @@ struct ReferenceChoice {
   std::string rule = "none";  // "pose" | "pose+path" | "pose+matches" | "appearance" | "none"
   double distance_m = std::numeric_limits<double>::quiet_NaN();  // NaN without poses
   double angle_deg = std::numeric_limits<double>::quiet_NaN();   // NaN without poses
-  double appearance_score = std::numeric_limits<double>::quiet_NaN();  // cosine; NaN if unused
+  // Cosine of the query and reference descriptors (gem: after the whitening); NaN if unused.
+  double appearance_score = std::numeric_limits<double>::quiet_NaN();
   int verified_matches = -1;  // -1 when the verifier was not called for the chosen reference
+  // Appearance rule: the descriptor used, "thumbnail" | "gem" | "thumbnail (gem unavailable)"
+  // (ReferenceSelector::fallback_reason() says why); empty for the pose rules.
+  std::string descriptor;
   // The other references this rule would accept, best first: for "pose*" every other one
   // qualifying by pose, nearest first; for "appearance" the other verified top-k with at least
   // min_verified_matches, most matches first. A second view for confirmation comes from here.
@@ -106,8 +128,39 @@ struct ReferenceChoice {
 // verify(query_index, reference_index) -> number of verified matches. May be empty.
 using VerifyFn = std::function<int(int query_index, int reference_index)>;
 
-// The global descriptor of an image (any depth/channels; converted to gray), unit length.
+// The thumbnail descriptor of an image (any depth/channels; converted to gray), unit length.
 std::vector<float> GlobalDescriptor(const cv::Mat& image, const ReferenceSelectorOptions& options);
+
+// The appearance descriptor `options.appearance_descriptor` selects, as the selector and the
+// map builder compute it (the same numbers for the same decoded image).
+class AppearanceDescriber {
+ public:
+  // Loads the "gem" backbone when selected. When it cannot be loaded: with `allow_fallback`
+  // the thumbnail descriptor is used and fallback_reason() says why; without, throws.
+  AppearanceDescriber(const ReferenceSelectorOptions& options, bool allow_fallback);
+  ~AppearanceDescriber();
+  AppearanceDescriber(AppearanceDescriber&&) noexcept;
+  AppearanceDescriber& operator=(AppearanceDescriber&&) noexcept;
+
+  // What a map stores: the thumbnail descriptor (unit length), or for gem the GeM descriptor
+  // (unit length, gem_dim() values) followed, with place.fuse_thumbnail, by the thumbnail
+  // descriptor (unit length); the selector whitens and weights the parts (see above).
+  std::vector<float> Describe(const cv::Mat& image);
+  size_t dim() const { return dim_; }
+  size_t gem_dim() const { return gem_dim_; }  // 0 for the thumbnail
+  const std::string& kind() const { return kind_; }  // "thumbnail" | "gem": what Describe computes
+  const std::string& fallback_reason() const { return fallback_reason_; }  // empty: none
+  // The backbone file of "gem"; empty for the thumbnail.
+  std::filesystem::path model_file() const;
+
+ private:
+  ReferenceSelectorOptions options_;
+  std::unique_ptr<PlaceDescriber> place_;  // null: thumbnail
+  std::string kind_;
+  std::string fallback_reason_;
+  size_t dim_ = 0;
+  size_t gem_dim_ = 0;
+};
 // Cosine similarity of two unit-length descriptors of the same size.
 double DescriptorSimilarity(const std::vector<float>& a, const std::vector<float>& b);
 
@@ -126,9 +179,15 @@ class ReferenceSelector {
   // (reference index, cosine). Reads the reference images the first time (unless descriptors
   // were set).
   std::vector<std::pair<int, double>> RankByAppearance(const cv::Mat& query_image, int top_k);
-  // Global descriptors of the reference frames computed earlier (a map file), one per frame in
-  // run order, instead of reading the images. Throws when the count or size does not match.
+  // Appearance descriptors of the reference frames computed earlier (a map file built with the
+  // same appearance_descriptor, see map/map_builder.h), one per frame in run order, instead of
+  // reading the images. Throws when the count or size does not match (e.g. "gem" descriptors
+  // while this selector fell back to the thumbnail).
   void SetReferenceDescriptors(std::vector<std::vector<float>> descriptors);
+  // The descriptor the appearance rule uses ("thumbnail" | "gem") and, after a fallback, why
+  // "gem" was not available (empty otherwise). Loads the backbone if not done yet.
+  const std::string& appearance_descriptor();
+  const std::string& fallback_reason();
   // The reference for `query` (its index in the query run is passed to `verify`).
   // `query_image`: the query image if the caller has it already; otherwise it is read from
   // query.image when the appearance rule needs it.
