@@ -102,6 +102,7 @@ TEST(MapBuilder, StoresWhatTheStagesComputeFromTheImages) {
 
   // Independent expectation: the stages run directly on the decoded images.
   std::unique_ptr<FeatureExtractor> extractor = FeatureExtractor::Create(options.extractor);
+  retrieval::AppearanceDescriber describer(options.selection, /*allow_fallback=*/false);
   const MapStore store = MapStore::OpenReadOnly(path);
   EXPECT_EQ(store.build_identity(), MapBuildIdentity(options, *extractor));
   EXPECT_EQ(store.build_identity()["extractor"], "sift");
@@ -122,7 +123,7 @@ TEST(MapBuilder, StoresWhatTheStagesComputeFromTheImages) {
     EXPECT_EQ(frames[i].frame.pose->orientation.coeffs(), run.frames[i].pose->orientation.coeffs());
     EXPECT_EQ(frames[i].frame.timestamp, run.frames[i].timestamp);
     EXPECT_TRUE(SameFeatures(store.LoadFeatures(k), extractor->Extract(image)));
-    EXPECT_EQ(store.LoadGlobalDescriptor(k), retrieval::GlobalDescriptor(image, options.selection));
+    EXPECT_EQ(store.LoadGlobalDescriptor(k), describer.Describe(image));
     cv::Mat gray;
     cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
     EXPECT_EQ(cv::norm(store.LoadGray(k), gray, cv::NORM_INF), 0);

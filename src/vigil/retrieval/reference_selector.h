@@ -26,8 +26,8 @@
 //     Without a verifier, the most similar reference is taken.
 //
 // Appearance descriptor (`appearance_descriptor`):
-//  - "thumbnail" (default): the weight-free thumbnail descriptor below;
-//  - "gem": the place-recognition descriptor of place_descriptor.h (GeM-pooled MobileNetV2
+//  - "thumbnail": the weight-free thumbnail descriptor below (the fallback);
+//  - "gem" (default): the place-recognition descriptor of place_descriptor.h (GeM-pooled MobileNetV2
 //    features; survives viewpoint change, where the thumbnail does not), PCA-whitened on the
 //    reference run's own descriptors and, with place.fuse_thumbnail (default), fused with the
 //    thumbnail descriptor: the similarity is the mean of the two cosines. GeM alone ranks
@@ -85,7 +85,7 @@ struct ReferenceSelectorOptions {
   int max_pose_ties = 3;           // at most this many pose candidates are considered ties
   int appearance_top_k = 5;        // appearance rule: references verified, by similarity
   int min_verified_matches = 10;   // appearance rule: fewer verified matches = no reference
-  std::string appearance_descriptor = "thumbnail";  // "thumbnail" | "gem" (see above)
+  std::string appearance_descriptor = "gem";  // "gem" | "thumbnail" (see above)
   int thumbnail_width = 64;        // thumbnail descriptor size, pixels
   int thumbnail_height = 48;
   PlaceDescriptorOptions place;    // the "gem" descriptor

@@ -18,6 +18,10 @@ std::vector<fs::path> ModelSearchDirs() {
       if (!dir.empty()) dirs.emplace_back(dir);
     }
   }
+  // The shared folder's models when the shared folder is named (the test runner names it).
+  if (const char* shared = std::getenv("VIGIL_SHARED_DIR"); shared != nullptr && *shared) {
+    dirs.push_back(fs::path(shared) / "models");
+  }
   dirs.emplace_back("models");
   dirs.emplace_back("../shared/models");
   return dirs;

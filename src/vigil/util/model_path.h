@@ -1,7 +1,7 @@
 // Where vigil finds model weights. Weights are never bundled: users fetch the official files
 // (see README, "Models") and vigil searches, in order:
 //   1. the path given on the command line (--weights / --matcher-weights / --backbone),
-//   2. every folder in $VIGIL_MODELS (colon-separated),
+//   2. every folder in $VIGIL_MODELS (colon-separated), then $VIGIL_SHARED_DIR/models when set,
 //   3. ./models, then ../shared/models (relative to the working directory).
 #pragma once
 
