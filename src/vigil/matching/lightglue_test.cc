@@ -285,9 +285,7 @@ TEST(LightGlue, FindsOfficialWeightsForTheExtractor) {
   const auto models = testing::MakeTempDir("lightglue_models");
   std::filesystem::create_directories(models / "lightglue");
   std::filesystem::copy_file(WeightsPath(), models / "lightglue/superpoint_lightglue.pth");
-  const char* previous = std::getenv("VIGIL_MODELS");
-  const std::string saved = previous ? previous : "";
-  setenv("VIGIL_MODELS", models.c_str(), 1);
+  const testing::ScopedEnv env("VIGIL_MODELS", models.string());
   MatcherOptions options;
   options.type = "lightglue";
   const auto in = LoadPairInputs("freiburg0_freiburg0s");
@@ -301,11 +299,6 @@ TEST(LightGlue, FindsOfficialWeightsForTheExtractor) {
     ADD_FAILURE() << "expected vigil::Error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("aliked_lightglue.pth"), std::string::npos) << e.what();
-  }
-  if (previous) {
-    setenv("VIGIL_MODELS", saved.c_str(), 1);
-  } else {
-    unsetenv("VIGIL_MODELS");
   }
 }
 

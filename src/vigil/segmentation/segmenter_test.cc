@@ -69,24 +69,29 @@ TEST(Segmenter, AutoFallsBackByAvailableWeights) {
   fs::create_directories(empty);
 
   const fs::path old_cwd = fs::current_path();
-  const char* old_env = std::getenv("VIGIL_MODELS");
-  const std::string saved_env = old_env ? old_env : "";
+  const fs::path all_models = fs::absolute(models);
+  // Only $VIGIL_MODELS may point at models here: the runner's $VIGIL_SHARED_DIR would add the
+  // shared models to every search path.
+  const testing::ScopedEnv no_shared("VIGIL_SHARED_DIR", std::nullopt);
   fs::current_path(work / "run");
   SegmenterOptions options;  // type "auto"
-  setenv("VIGIL_MODELS", fs::absolute(old_cwd / models).c_str(), 1);
-  const std::string with_all = ResolveSegmenterType(options);
-  setenv("VIGIL_MODELS", only_deeplab.c_str(), 1);
-  const std::string with_deeplab = ResolveSegmenterType(options);
-  std::unique_ptr<Segmenter> deeplab = Segmenter::Create(options);
-  setenv("VIGIL_MODELS", empty.c_str(), 1);
-  const std::string with_none = ResolveSegmenterType(options);
-  std::unique_ptr<Segmenter> graph = Segmenter::Create(options);
-  fs::current_path(old_cwd);
-  if (old_env) {
-    setenv("VIGIL_MODELS", saved_env.c_str(), 1);
-  } else {
-    unsetenv("VIGIL_MODELS");
+  std::string with_all, with_deeplab, with_none;
+  std::unique_ptr<Segmenter> deeplab, graph;
+  {
+    const testing::ScopedEnv env("VIGIL_MODELS", all_models.string());
+    with_all = ResolveSegmenterType(options);
   }
+  {
+    const testing::ScopedEnv env("VIGIL_MODELS", only_deeplab.string());
+    with_deeplab = ResolveSegmenterType(options);
+    deeplab = Segmenter::Create(options);
+  }
+  {
+    const testing::ScopedEnv env("VIGIL_MODELS", empty.string());
+    with_none = ResolveSegmenterType(options);
+    graph = Segmenter::Create(options);
+  }
+  fs::current_path(old_cwd);
   EXPECT_EQ(with_all, "yolov8-seg");
   EXPECT_EQ(with_deeplab, "deeplabv3");
   EXPECT_EQ(deeplab->name(), "deeplabv3");

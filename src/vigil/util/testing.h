@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace vigil::testing {
@@ -19,6 +20,21 @@ std::filesystem::path MakeTempDir(const std::string& tag);
 // Runs `f` and returns the message of the vigil::Error it throws; when it throws nothing, the
 // test fails and "" is returned. Other exceptions escape.
 std::string ErrorOf(const std::function<void()>& f);
+
+// Sets (or, with std::nullopt, unsets) an environment variable for the lifetime of the object and
+// restores its previous state on destruction, so that a test that changes the model search path
+// cannot leak it into the next test, even when an assertion returns early.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, const std::optional<std::string>& value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> previous_;
+};
 
 }  // namespace vigil::testing
 
