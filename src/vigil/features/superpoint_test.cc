@@ -150,7 +150,10 @@ TEST(SuperPoint, GrayAndBgrInputsGiveTheSameFeatures) {
 
 TEST(SuperPoint, SameOutputWithOneAndTwoThreadsAndRepeatedCalls) {
   // Work is split into the same bands whatever the thread count, and buffers are reused between
-  // calls: results must be bit-identical.
+  // calls: a second call, after an image of another size, is bit-identical to a fresh
+  // extractor's. Across thread counts only OpenBLAS may differ: where a layer has too few bands
+  // to share, it threads the GEMM itself, and on some CPUs (seen on AMD EPYC, OpenBLAS 0.3.21)
+  // its threaded kernels round differently, by about one float ulp (7e-8 here).
   const fs::path weights = vigil::testing::FixturesDir() / "superpoint/superpoint_random_zip.pth";
   VIGIL_REQUIRE_FILE(weights);
   cv::Mat big(240, 320, CV_8U), small(64, 80, CV_8U);
@@ -162,14 +165,20 @@ TEST(SuperPoint, SameOutputWithOneAndTwoThreadsAndRepeatedCalls) {
   auto one = FeatureExtractor::Create(options);
   options.num_threads = 2;
   auto two = FeatureExtractor::Create(options);
+  auto fresh = FeatureExtractor::Create(options);
   const Features a = one->Extract(big);
   two->Extract(small);  // a smaller image first: the reused buffers must not leak into the next
   const Features b = two->Extract(big);
+  const Features c = fresh->Extract(big);
   ASSERT_GT(a.size(), 0);
+  ASSERT_EQ(b.size(), c.size());
+  EXPECT_EQ(b.keypoints, c.keypoints);
+  EXPECT_EQ(b.scores, c.scores);
+  EXPECT_EQ(b.descriptors, c.descriptors);
   ASSERT_EQ(a.size(), b.size());
   EXPECT_EQ(a.keypoints, b.keypoints);
-  EXPECT_EQ(a.scores, b.scores);
-  EXPECT_EQ(a.descriptors, b.descriptors);
+  EXPECT_LT((a.scores - b.scores).cwiseAbs().maxCoeff(), 1e-6f);
+  EXPECT_LT((a.descriptors - b.descriptors).cwiseAbs().maxCoeff(), 1e-6f);
 }
 
 TEST(SuperPoint, SizeNotMultipleOfEightUsesTheFloorCrop) {
