@@ -48,6 +48,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "bench_util.h"
 #include "vigil/dense/change_map.h"
 #include "vigil/dense/deep_change.h"
 #include "vigil/dense/dense_test_util.h"
@@ -61,10 +62,7 @@ namespace fs = std::filesystem;
 using vigil::dense::ChangeMap;
 using vigil::dense::DenseChangeOptions;
 
-fs::path SharedDir() {
-  const char* env = std::getenv("VIGIL_SHARED_DIR");
-  return env != nullptr ? fs::path(env) : fs::path(VIGIL_SHARED_DIR);
-}
+using vigil::bench::SharedDir;  // bench_util.h
 
 using vigil::dense::testing_util::Texture;  // dense/dense_test_util.h
 
@@ -444,16 +442,6 @@ int PredictDeepPcbDeep(const fs::path& out) {
   return 0;
 }
 
-double QuantileIn(const cv::Mat& score, const cv::Mat& mask, double q) {
-  std::vector<float> v;
-  for (int y = 0; y < score.rows; ++y)
-    for (int x = 0; x < score.cols; ++x)
-      if (mask.at<uint8_t>(y, x)) v.push_back(score.at<float>(y, x));
-  if (v.empty()) return NAN;
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
-  std::nth_element(v.begin(), v.begin() + k, v.end());
-  return v[k];
-}
 
 cv::Mat Pre(const cv::Mat& image) {
   const char* b = std::getenv("DEEP_BLUR");
@@ -491,15 +479,15 @@ int DiagnoseDeep() {
     const ChangeMap real = score(query, h);
     const cv::Mat rs = real.Score();
     std::printf("%s shift (%.2f %.2f): real far p99 %.3f p999 %.3f | gt p50 %.3f p90 %.3f", pairs[i].first.c_str(),
-                h.at<double>(0, 2), h.at<double>(1, 2), QuantileIn(rs, far & real.valid, 0.99),
-                QuantileIn(rs, far & real.valid, 0.999), QuantileIn(rs, gt8 & real.valid, 0.5),
-                QuantileIn(rs, gt8 & real.valid, 0.9));
+                h.at<double>(0, 2), h.at<double>(1, 2), vigil::dense::testing_util::Quantile(rs, far & real.valid, 0.99),
+                vigil::dense::testing_util::Quantile(rs, far & real.valid, 0.999), vigil::dense::testing_util::Quantile(rs, gt8 & real.valid, 0.5),
+                vigil::dense::testing_util::Quantile(rs, gt8 & real.valid, 0.9));
     for (double sh : {0.5, 1.0, 2.0}) {
       const cv::Mat t = (cv::Mat_<double>(2, 3) << 1, 0, sh, 0, 1, sh);
       cv::Mat shifted;
       cv::warpAffine(reference, shifted, t, reference.size(), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
       const ChangeMap c = score(shifted, cv::Mat());
-      std::printf(" | sim %.1f p999 %.3f", sh, QuantileIn(c.Score(), c.valid, 0.999));
+      std::printf(" | sim %.1f p999 %.3f", sh, vigil::dense::testing_util::Quantile(c.Score(), c.valid, 0.999));
     }
     std::printf("\n");
   }

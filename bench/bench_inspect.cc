@@ -30,6 +30,7 @@
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
+#include "bench_util.h"
 #include "vigil/inspection/inspector.h"
 #include "vigil/nn/gemm.h"
 
@@ -43,10 +44,7 @@ using nlohmann::json;
 constexpr int kThreads = 2;
 constexpr double kGoalSeconds = 60;
 
-fs::path SharedDir() {
-  const char* env = std::getenv("VIGIL_SHARED_DIR");
-  return env != nullptr ? fs::path(env) : fs::path(VIGIL_SHARED_DIR);
-}
+using vigil::bench::SharedDir;  // bench_util.h
 
 double CpuSeconds() {
   rusage usage{};

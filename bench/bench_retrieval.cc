@@ -54,6 +54,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "bench_util.h"
 #include "vigil/io/image_io.h"
 #include "vigil/retrieval/place_descriptor.h"
 #include "vigil/retrieval/reference_selector.h"
@@ -64,10 +65,7 @@ namespace fs = std::filesystem;
 using vigil::retrieval::AppearanceDescriber;
 using vigil::retrieval::ReferenceSelectorOptions;
 
-fs::path SharedDir() {
-  const char* env = std::getenv("VIGIL_SHARED_DIR");
-  return env != nullptr ? fs::path(env) : fs::path(VIGIL_SHARED_DIR);
-}
+using vigil::bench::SharedDir;  // bench_util.h
 fs::path ModelFile() {
   return SharedDir() / "models" / "mobilenet_v2" / "mobilenet_v2_1.0_224_spade.onnx";
 }

@@ -49,17 +49,7 @@ ChangeMap Score(const cv::Mat& query, const cv::Mat& reference, const cv::Mat& h
                    options);
 }
 
-// Quantile of a CV_32F map over the pixels where mask != 0.
-double Quantile(const cv::Mat& score, const cv::Mat& mask, double q) {
-  std::vector<float> v;
-  for (int y = 0; y < score.rows; ++y)
-    for (int x = 0; x < score.cols; ++x)
-      if (mask.at<uint8_t>(y, x)) v.push_back(score.at<float>(y, x));
-  if (v.empty()) return NAN;
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * v.size()));
-  std::nth_element(v.begin(), v.begin() + k, v.end());
-  return v[k];
-}
+using testing_util::Quantile;  // dense_test_util.h
 
 cv::Mat RectMask(cv::Size size, const cv::Rect& r) {
   cv::Mat m = cv::Mat::zeros(size, CV_8U);

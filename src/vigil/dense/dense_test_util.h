@@ -1,7 +1,10 @@
 // Test-only helper shared by the dense tests and bench_dense.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -18,6 +21,18 @@ inline cv::Mat Texture(cv::Size size, uint64_t seed) {
   cv::Mat out;
   noise.convertTo(out, CV_8U);
   return out;
+}
+
+// Quantile q of a CV_32F map over the pixels where mask != 0 (NaN when there are none).
+inline double Quantile(const cv::Mat& score, const cv::Mat& mask, double q) {
+  std::vector<float> v;
+  for (int y = 0; y < score.rows; ++y)
+    for (int x = 0; x < score.cols; ++x)
+      if (mask.at<uint8_t>(y, x)) v.push_back(score.at<float>(y, x));
+  if (v.empty()) return NAN;
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
 }
 
 }  // namespace vigil::dense::testing_util
