@@ -181,16 +181,33 @@ Registration Interpolate(const cv::Mat& from_image, const cv::Mat& to_image,
   if (bgr.channels() == 1) cv::cvtColor(from_image, bgr, cv::COLOR_GRAY2BGR);
   // The interpolator drops matches that fall outside `to_image`, so it must be the real one.
   if (to_bgr.channels() == 1) cv::cvtColor(to_image, to_bgr, cv::COLOR_GRAY2BGR);
+  // OpenCV's interpolator (4.6) labels each match by its rounded pixel: a second match on the
+  // same pixel (SIFT gives one keypoint per orientation at one position) or one rounding outside
+  // the image is left without a graph node, its neighbour list stays -1, and the affine fits then
+  // index matches[-1] (a segfault, seen with SIFT on changes-freiburg). So only the first match
+  // per pixel of the source image is passed.
+  std::vector<cv::Point2f> from, to;
+  std::vector<uint8_t> taken(static_cast<size_t>(bgr.rows) * bgr.cols, 0);
+  for (size_t i = 0; i < from_points.size(); ++i) {
+    const int x = static_cast<int>(from_points[i].x + 0.5f), y = static_cast<int>(from_points[i].y + 0.5f);
+    if (from_points[i].x < 0 || from_points[i].y < 0 || x >= bgr.cols || y >= bgr.rows) continue;
+    uint8_t& t = taken[static_cast<size_t>(y) * bgr.cols + x];
+    if (t) continue;
+    t = 1;
+    from.push_back(from_points[i]);
+    to.push_back(to_points[i]);
+  }
+  if (static_cast<int>(from.size()) < std::max(3, options.min_matches)) return {};
   cv::Ptr<cv::ximgproc::EdgeAwareInterpolator> epic = cv::ximgproc::createEdgeAwareInterpolator();
   // OpenCV's interpolator reads past its neighbour lists when given fewer matches than k.
-  epic->setK(std::min(options.k, static_cast<int>(from_points.size())));
+  epic->setK(std::min(options.k, static_cast<int>(from.size())));
   epic->setSigma(static_cast<float>(options.sigma));
   epic->setLambda(static_cast<float>(options.lambda));
   epic->setUsePostProcessing(options.post_process);
   epic->setFGSLambda(static_cast<float>(options.fgs_lambda));
   epic->setFGSSigma(static_cast<float>(options.fgs_sigma));
   cv::Mat flow;  // CV_32FC2: to point - from point
-  epic->interpolate(bgr, from_points, to_bgr, to_points, flow);
+  epic->interpolate(bgr, from, to_bgr, to, flow);
   Registration reg;
   reg.reference_size = to_image.size();
   reg.map_x.create(bgr.size(), CV_32F);
@@ -210,12 +227,12 @@ Registration Interpolate(const cv::Mat& from_image, const cv::Mat& to_image,
   // max_match_error_px (measured on changes-freiburg: 0.1-3.7 px, median 1.4), else no
   // registration (the caller falls back to a homography) rather than a silently wrong one.
   std::vector<float> errors;
-  errors.reserve(from_points.size());
-  for (size_t i = 0; i < from_points.size(); ++i) {
-    const int x = std::clamp(static_cast<int>(std::lround(from_points[i].x)), 0, flow.cols - 1);
-    const int y = std::clamp(static_cast<int>(std::lround(from_points[i].y)), 0, flow.rows - 1);
+  errors.reserve(from.size());
+  for (size_t i = 0; i < from.size(); ++i) {
+    const int x = std::clamp(static_cast<int>(std::lround(from[i].x)), 0, flow.cols - 1);
+    const int y = std::clamp(static_cast<int>(std::lround(from[i].y)), 0, flow.rows - 1);
     const cv::Vec2f f = flow.at<cv::Vec2f>(y, x);
-    errors.push_back(static_cast<float>(cv::norm(to_points[i] - from_points[i] - cv::Point2f(f[0], f[1]))));
+    errors.push_back(static_cast<float>(cv::norm(to[i] - from[i] - cv::Point2f(f[0], f[1]))));
   }
   std::nth_element(errors.begin(), errors.begin() + static_cast<long>(errors.size() / 2), errors.end());
   if (!(errors[errors.size() / 2] <= options.max_match_error_px)) return {};

@@ -151,6 +151,37 @@ TEST(RegistrationTest, FlowFromMatchesFollowsTwoDepthLayers) {
   }
 }
 
+// SIFT gives one keypoint per orientation at one position, so matches can share a pixel; and a
+// keypoint can lie a fraction of a pixel outside. OpenCV's interpolator leaves such matches
+// without a graph node and then indexes its match list with -1 (it crashed on changes-freiburg
+// with SIFT). Both are dropped first: the flow is the one the clean matches give.
+TEST(RegistrationTest, MatchesSharingAPixelOrOutsideTheImageAreDroppedNotFatal) {
+  const TwoLayers s = MakeTwoLayers();
+  std::vector<cv::Point2f> q = s.query_points, r = s.reference_points;
+  for (size_t i = 0; i < s.query_points.size(); i += 3) {
+    q.push_back(s.query_points[i] + cv::Point2f(0.2f, -0.1f));  // same pixel, another "orientation"
+    r.push_back(s.reference_points[i] + cv::Point2f(9, 9));      // ... matched elsewhere
+  }
+  q.emplace_back(-0.7f, 20.f);
+  r.emplace_back(5.f, 24.f);
+  q.emplace_back(239.6f, 50.f);
+  r.emplace_back(250.f, 54.f);
+  FlowRegistrationOptions options;
+  options.refine = "none";
+  const Registration clean = RegistrationFromMatches(s.query, s.reference, s.query_points, s.reference_points, options);
+  const Registration reg = RegistrationFromMatches(s.query, s.reference, q, r, options);
+  ASSERT_FALSE(reg.empty());
+  cv::Mat dx, dy;
+  cv::absdiff(reg.map_x, clean.map_x, dx);
+  cv::absdiff(reg.map_y, clean.map_y, dy);
+  double mx = 0, my = 0;
+  cv::minMaxLoc(dx, nullptr, &mx);
+  cv::minMaxLoc(dy, nullptr, &my);
+  EXPECT_LT(mx, 1e-3);
+  EXPECT_LT(my, 1e-3);
+  EXPECT_FALSE(FlowPairFromMatches(s.query, s.reference, q, r, {}).empty());
+}
+
 TEST(RegistrationTest, FlowPairScoresNewInTheQueryAndMissingFromTheReference) {
   TwoLayers s = MakeTwoLayers();
   // New: a flat blob pasted into the query. Missing: a textured patch of the reference flattened
