@@ -65,7 +65,7 @@ dense::ChangeMap VerifiedPairMap(const Features& qf, const cv::Mat& qi, const Fe
                                  double* register_ms, const DeepFeaturesFn& query_deep,
                                  const DeepFeaturesFn& reference_deep) {
   const bool deep = options.ResolvedDenseChannel() == "deep";
-  const std::string& mode = options.dense_registration;
+  const std::string mode = options.ResolvedDenseRegistration();
   const bool one_plane =
       check.report.method == "homography" ||
       HomographyScoreShare(qf, rf, matches, check.homography, check.fundamental) > options.dense_plane_share;

@@ -88,8 +88,8 @@ struct InspectorOptions {
   // How each verified reference is registered into the query for the dense comparison:
   // "homography" (the verification's plane, or the dominant plane's refit), "flow" (a dense
   // flow interpolated from the verified inlier matches, dense/registration.h: 3-D scenes with
-  // parallax) or "auto" (the homography when one plane explains the scene, else the flow: one
-  // rule for template scans and robot runs). A fundamental matrix keeps at least as many
+  // parallax) or "auto" (for runs, the homography when one plane explains the scene, else the
+  // flow; for a fixed pairing, the homography: ResolvedDenseRegistration). A fundamental matrix keeps at least as many
   // inliers as a homography, being the looser model, so counts cannot decide; Torr's model
   // selection as ORB-SLAM scores it does (matching/verification.h HomographyScoreShare): the
   // plane when its share of the two scores exceeds dense_plane_share, ORB-SLAM2's 0.40.
@@ -140,6 +140,14 @@ struct InspectorOptions {
   std::string ResolvedDenseChannel() const {
     if (dense_channel != "auto") return dense_channel;
     return "photometric";
+  }
+  // "auto" registration: for a fixed pairing (templates, a fixed camera) the homography, since
+  // query and reference share one viewpoint and a flow interpolated from sparse matches would
+  // only add its own error (deeppcb-dev pairs score 0.36-0.46 on the plane test, either side of
+  // its 0.40); for runs, per pair by the plane test.
+  std::string ResolvedDenseRegistration() const {
+    if (dense_registration != "auto") return dense_registration;
+    return single_reference || !pairs.empty() ? "homography" : "auto";
   }
   std::string ResolvedDenseCalibration() const {
     if (dense_calibration != "auto") return dense_calibration;
