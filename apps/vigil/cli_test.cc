@@ -700,6 +700,8 @@ TEST_F(CliInspect, NonsenseParametersNameTheOption) {
       {{"--extractor", "sift", "--matcher", "flann"}, "'flann'"},
       {{"--extractor", "sift", "--pose-tie-break", "closest"}, "--pose-tie-break"},
       {{"--extractor", "sift", "--confirm-keypoints", "1.5"}, "min_keypoint_share"},
+      {{"--extractor", "sift", "--confirm", "votes"}, "confirmation"},
+      {{"--extractor", "sift", "--set", "dense_confirm.false_alarm_rate=0"}, "dense_confirm.false_alarm_rate"},
   };
   for (const auto& [extra, needle] : cases) {
     std::vector<std::string> args = base;

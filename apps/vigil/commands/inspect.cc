@@ -96,6 +96,12 @@ int RunInspect(int argc, char** argv) {
                  "share of a new anomaly's keypoints that the second reference view must also "
                  "leave unexplained (among those it can judge)")
       ->capture_default_str();
+  app.add_option("--confirm", options.confirmation,
+                 "how further views confirm the keypoint evidence's candidates: keypoints (the "
+                 "second view's Algorithm 1 must show the same change) or dense (the dense map "
+                 "against the verified references must make the candidate's region significant "
+                 "against change-free maps of the reference run)")
+      ->capture_default_str();
   app.add_flag("--no-missing", no_missing, "do not look for objects missing from the query");
   app.add_option("--max-distance", options.selection.max_distance_m,
                  "pose retrieval: largest reference distance, metres")->capture_default_str();

@@ -114,6 +114,10 @@ struct Anomaly {
   cv::Rect bbox;                   // in query pixels
   cv::Mat mask;                    // CV_8U query-size mask, 255 inside
   std::vector<int> keypoints;      // unmatched keypoint indices (query, or reference if missing)
+  // The dense confirmation's test of this region (InspectorOptions::confirmation "dense",
+  // dense/region_significance.h), -1 when it was not judged.
+  float dense_statistic = -1;
+  float dense_null_rate = -1;
 };
 
 struct ChangeDetectionResult {

@@ -86,9 +86,11 @@ json SecondViewToJson(const std::optional<SecondViewOutcome>& s) {
 
 json DenseToJson(const std::optional<DenseOutcome>& d) {
   if (!d) return nullptr;
-  return {{"references", d->references},
+  return {{"role", d->role},
+          {"references", d->references},
           {"registrations", d->registrations},
-          {"threshold", d->threshold}};
+          {"threshold", d->threshold},
+          {"unconfirmed_anomalies", d->unconfirmed_anomalies}};
 }
 
 }  // namespace
@@ -136,7 +138,10 @@ const json& FrameResultSchema() {
       {"bbox", "[x, y, w, h] in query pixels"},
       {"polygon", "outline of the mask's largest part, [[x, y], ...]"},
       {"mask_rle", "{\"size\": [h, w], \"counts\": [...]}, COCO uncompressed RLE (result_io.h)"},
-      {"points", "unmatched keypoints [[x, y], ...] (reference pixels for missing objects)"}};
+      {"points", "unmatched keypoints [[x, y], ...] (reference pixels for missing objects)"},
+      {"dense_confirmation",
+       {{"statistic", "mean dense score of its kind over the region (dense/region_significance.h)"},
+        {"null_rate", "share of change-free placements of the region scoring as high"}}}};
   static const json schema = {
       {"format", "layout version (kFrameResultFormat)"},
       {"config_hash", "the configuration identity this result was computed with (resume key)"},
@@ -197,7 +202,11 @@ const json& FrameResultSchema() {
       {"dense",
        {{"references", "file names of the references the minimum was taken over"},
         {"registrations", "per reference: identity | homography | flow (dense/registration.h)"},
-        {"threshold", "the dense threshold, calibrated on the reference run"}}},
+        {"role", "evidence (its regions are the anomalies) | confirmation (it confirmed the "
+                 "keypoint candidates: InspectorOptions::confirmation dense)"},
+        {"threshold", "the dense pixel threshold, calibrated on the reference run (confirmation: "
+                      "the heat map's scale only)"},
+        {"unconfirmed_anomalies", "confirmation: candidates whose region it did not make significant"}}},
       {"instances", "segmenter instances in the query"},
       {"anomalies", json::array({anomaly})},
       {"unconfirmed_anomalies", json::array({anomaly})},

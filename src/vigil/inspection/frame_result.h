@@ -23,7 +23,7 @@ namespace vigil {
 
 // The per-query JSON layout version ("format" in every document). Bumped when the rules or the
 // layout change, so that resuming an output folder made by an earlier vigil recomputes it.
-constexpr int kFrameResultFormat = 4;
+constexpr int kFrameResultFormat = 5;
 
 // The geometric check of the reference finally used (matching/verification.h CheckView).
 struct ReferenceVerification {
@@ -60,8 +60,12 @@ struct SecondViewOutcome {
   int unconfirmed_anomalies = 0;      // anomalies the second view dropped
 };
 
-// The dense evidence: the references whose minimum score was taken, and its threshold.
+// The dense change map: the references whose minimum score was taken, and its threshold.
 struct DenseOutcome {
+  // "evidence" (its thresholded regions are the anomalies) | "confirmation" (it confirmed the
+  // keypoint evidence's candidates, InspectorOptions::confirmation "dense").
+  std::string role = "evidence";
+  int unconfirmed_anomalies = 0;  // confirmation: candidates it did not confirm
   std::vector<std::string> references;  // file names, chosen reference first
   // How each was registered into the query, in the same order: "identity" | "homography" |
   // "flow" (InspectorOptions::dense_registration).

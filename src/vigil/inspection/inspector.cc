@@ -48,6 +48,12 @@ std::optional<json> ReadJsonIfValid(const fs::path& path) {
   }
 }
 
+// Quantile q of a map's score over the pixels it sees; 0 when it sees none.
+double FrameQuantile(const dense::ChangeMap& map, double q) {
+  if (cv::countNonZero(map.valid) == 0) return 0;
+  return dense::CalibrateThreshold({map}, 1 - q).threshold;
+}
+
 }  // namespace
 
 // The dense change map of query image `qi` against a verified reference image `ri` (the matches
@@ -143,6 +149,13 @@ struct Inspector::Impl {
   std::map<std::pair<int, int>, std::unique_ptr<spade::Backbone>> deep_backbones;
   std::map<int, dense::DeepFeatures> reference_deep;
   std::string deep_model;
+  // Change-free maps of the reference run (NeighbourMaps), the null of the dense confirmation.
+  std::vector<dense::ChangeMap> dense_clean;
+  // The dense change map is computed: as the evidence, or to confirm keypoint candidates.
+  bool DenseNeeded() const {
+    return options.ResolvedEvidence() == "dense" ||
+           (options.confirm_with_second_reference && options.confirmation != "keypoints");
+  }
 
   const dense::DeepFeatures& ReferenceDeep(int index) {
     auto it = reference_deep.find(index);
@@ -183,10 +196,7 @@ struct Inspector::Impl {
     const int n = static_cast<int>(reference.frames.size());
     const int step = std::max(1, n / 20);  // at most about 20 frames spread along the run
     if (source == "neighbours") {
-      std::vector<dense::ChangeMap> clean;
-      for (int i = 0; i < n; i += step) {
-        if (auto m = NeighbourMap(i)) clean.push_back(std::move(*m));
-      }
+      const std::vector<dense::ChangeMap> clean = NeighbourMaps();
       if (!clean.empty()) {
         dense_calibration = dense::CalibrateThreshold(clean, options.dense_false_alarm_rate);
         dense_threshold_source = fmt::format("reference run: {} frames against their neighbours", clean.size());
@@ -210,6 +220,18 @@ struct Inspector::Impl {
     dense_threshold_source = source == "neighbours"
                                  ? "reference run: simulated residuals (no neighbouring frames verify)"
                                  : "reference run: simulated residuals";
+  }
+
+  // Change-free maps of the run: about 20 reference frames spread along it, each against its
+  // neighbours (NeighbourMap); frames without a verified neighbour are left out.
+  std::vector<dense::ChangeMap> NeighbourMaps() {
+    const int n = static_cast<int>(reference.frames.size());
+    const int step = std::max(1, n / 20);
+    std::vector<dense::ChangeMap> clean;
+    for (int i = 0; i < n; i += step) {
+      if (auto m = NeighbourMap(i)) clean.push_back(std::move(*m));
+    }
+    return clean;
   }
 
   // Reference frame i scored as a query against its neighbours in run order (at most
@@ -304,6 +326,13 @@ struct Inspector::Impl {
   void KeypointEvidence(const retrieval::RunFrame& frame, const cv::Mat& image, QueryContext& ctx,
                         FrameResult& out, bool confirm = true);
   void DenseEvidence(const cv::Mat& image, QueryContext& ctx, FrameResult& out);
+  void SecondViewConfirmation(const retrieval::RunFrame& frame, const cv::Mat& image,
+                              QueryContext& ctx, FrameResult& out);
+  std::vector<int> DenseReferences(QueryContext& ctx, const FrameResult& out);
+  std::vector<dense::ChangeMap> DenseMaps(QueryContext& ctx, const std::vector<int>& refs, DenseOutcome* outcome);
+  void DenseConfirmation(QueryContext& ctx, FrameResult& out);
+  void ResolveDenseChannel();
+  std::string dense_channel_note;  // why "auto" did not resolve to the deep channel
   void Relocalize(const retrieval::RunFrame& frame, const cv::Mat& image, QueryContext& ctx,
                   retrieval::ReferenceChoice& choice);
   void CompareWithAppearance(const retrieval::RunFrame& frame, const cv::Mat& image,
@@ -508,6 +537,18 @@ void Inspector::Impl::KeypointEvidence(const retrieval::RunFrame& frame, const c
                              ref.image.size(), &out.instances, image, ref.image};
   out.detection = DetectChanges(input, options.detector);
   if (!confirm || !options.confirm_with_second_reference || out.detection.anomalies.empty()) return;
+  // The dense rule needs the run's change-free maps only with the "run" null; without them
+  // (no neighbouring frames verify) it falls back to the second view's keypoints.
+  const bool dense = options.confirmation != "keypoints" &&
+                     (options.dense_confirm.null == "frame" || !dense_clean.empty());
+  if (!dense || options.confirmation == "keypoints+dense") SecondViewConfirmation(frame, image, ctx, out);
+  if (dense && !out.detection.anomalies.empty()) DenseConfirmation(ctx, out);
+}
+
+// The paper-style confirmation: Algorithm 1 against the best other verified reference must show
+// the same kind of change (ConfirmWithSecondView).
+void Inspector::Impl::SecondViewConfirmation(const retrieval::RunFrame& frame, const cv::Mat& image,
+                                             QueryContext& ctx, FrameResult& out) {
   const std::vector<int> second_views = ctx.VerifiedAlternatives(1);
   if (second_views.empty()) return;
   const int r2 = second_views.front();
@@ -526,6 +567,63 @@ void Inspector::Impl::KeypointEvidence(const retrieval::RunFrame& frame, const c
   out.second_view = s;
 }
 
+// The chosen reference and up to dense_max_references - 1 further verified ones.
+std::vector<int> Inspector::Impl::DenseReferences(QueryContext& ctx, const FrameResult& out) {
+  std::vector<int> refs = {out.choice.reference_index};
+  for (int r : ctx.VerifiedAlternatives(options.dense_max_references - 1)) refs.push_back(r);
+  return refs;
+}
+
+// Each of `refs` registered and scored (VerifiedPairMap); how each was registered goes to
+// outcome->registrations.
+std::vector<dense::ChangeMap> Inspector::Impl::DenseMaps(QueryContext& ctx, const std::vector<int>& refs,
+                                                         DenseOutcome* outcome) {
+  std::vector<dense::ChangeMap> maps;
+  for (int r : refs) {
+    // Registration and scoring together under "dense" (registering is timed apart as well).
+    const auto start = Clock::now();
+    maps.push_back(ctx.DenseMap(r, &outcome->registrations.emplace_back()));
+    ctx.timings()["dense"] += MsSince(start);
+  }
+  return maps;
+}
+
+// Keypoint candidates kept only where the dense map against the verified references (their
+// per-pixel minimum) makes the candidate's region significant (dense/region_significance.h)
+// against its null: placements of the region over this frame's own map ("frame") or over the
+// run's change-free maps ("run"). A region the references do not see is not judged and stays.
+void Inspector::Impl::DenseConfirmation(QueryContext& ctx, FrameResult& out) {
+  DenseOutcome dense;
+  dense.role = "confirmation";
+  const std::vector<int> refs = DenseReferences(ctx, out);
+  for (int r : refs) dense.references.push_back(reference.frames[r].image.filename().string());
+  const dense::ChangeMap combined = dense::MinOverReferences(DenseMaps(ctx, refs, &dense));
+  const auto start = Clock::now();
+  const std::vector<dense::ChangeMap> own = {combined};
+  const std::vector<dense::ChangeMap>& null_maps = options.dense_confirm.null == "run" ? dense_clean : own;
+  std::vector<Anomaly> kept;
+  for (Anomaly& a : out.detection.anomalies) {
+    const dense::RegionTest t = dense::TestRegion(combined, a.mask, a.kind, null_maps, options.dense_confirm);
+    if (t.judged) {
+      a.dense_statistic = static_cast<float>(t.statistic);
+      a.dense_null_rate = static_cast<float>(t.null_rate);
+    }
+    if (!t.judged || t.significant) {
+      kept.push_back(std::move(a));
+    } else {
+      out.detection.unconfirmed.push_back(std::move(a));
+      ++dense.unconfirmed_anomalies;
+    }
+  }
+  out.detection.anomalies = std::move(kept);
+  ctx.timings()["confirm"] += MsSince(start);
+  // The heat map's scale: the run's calibrated threshold when there is one, else the frame's
+  // own 99th percentile.
+  dense.threshold = dense_calibration ? dense_calibration->threshold : FrameQuantile(combined, 0.99);
+  out.dense_score = combined.Score();
+  out.dense = dense;
+}
+
 // One rule for every view: a pixel's score is its minimum over the verified references.
 // Algorithm 1 still runs first for its overlap and localization check.
 void Inspector::Impl::DenseEvidence(const cv::Mat& image, QueryContext& ctx, FrameResult& out) {
@@ -533,19 +631,11 @@ void Inspector::Impl::DenseEvidence(const cv::Mat& image, QueryContext& ctx, Fra
   ChangeDetectionInput input{&out.query_features, &ref.features, &out.matches, image.size(),
                              ref.image.size(), &out.instances, image, ref.image};
   out.detection = DetectChanges(input, options.detector);
-  std::vector<int> refs = {out.choice.reference_index};
-  for (int r : ctx.VerifiedAlternatives(options.dense_max_references - 1)) refs.push_back(r);
+  const std::vector<int> refs = DenseReferences(ctx, out);
   DenseOutcome dense;
   for (int r : refs) dense.references.push_back(reference.frames[r].image.filename().string());
   if (!out.detection.localization_error) {
-    std::vector<dense::ChangeMap> maps;
-    for (int r : refs) {
-      // Registration and scoring together under "dense" (registering is timed apart as well).
-      const auto start = Clock::now();
-      maps.push_back(ctx.DenseMap(r, &dense.registrations.emplace_back()));
-      ctx.timings()["dense"] += MsSince(start);
-    }
-    out.detection.anomalies = DenseAnomalies(maps, &ctx.timings(), &out.dense_score);
+    out.detection.anomalies = DenseAnomalies(DenseMaps(ctx, refs, &dense), &ctx.timings(), &out.dense_score);
   }
   out.detection.unconfirmed.clear();
   dense.threshold = dense_calibration->threshold;
@@ -642,6 +732,25 @@ void CheckMapIdentity(const map::MapStore& map, const InspectorOptions& options,
 
 }  // namespace
 
+// dense_channel "auto": for the dense confirmation of keypoint candidates in runs, the deep
+// channel when its model is found (on changes-freiburg it ranks changed regions above viewpoint
+// artefacts better than intensities do: README), else the weight-free photometric one, said in
+// the configuration; dense evidence keeps the photometric channel (the deep one cannot be
+// calibrated from templates alone: bench/README.md).
+void Inspector::Impl::ResolveDenseChannel() {
+  InspectorOptions& o = options;
+  if (o.dense_channel != "auto") return;
+  o.dense_channel = "photometric";
+  if (o.ResolvedEvidence() == "dense") return;
+  try {
+    FindModelFile(o.dense_deep_model, dense::DeepModelSpec());
+    o.dense_channel = "deep";
+    o.dense_deep.Check();
+  } catch (const Error& e) {
+    dense_channel_note = fmt::format("deep channel unavailable, photometric used: {}", e.what());
+  }
+}
+
 void Inspector::UseMap(Impl& s, const map::MapStore& map) {
   CheckMapIdentity(map, s.options, *s.extractor);
   VIGIL_CHECK(map.NumFrames() == static_cast<int>(s.reference.frames.size()),
@@ -686,7 +795,8 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options, 
                  {"matcher", ModelIdentities(s.matcher->model_files())},
                  {"segmenter", s.segmenter ? ModelIdentities(s.segmenter->model_files()) : json::array()}};
   if (!options.calibration_file.empty()) models["calibration"] = ModelIdentity(options.calibration_file);
-  if (options.ResolvedEvidence() == "dense" && options.ResolvedDenseChannel() == "deep") {
+  if (s.DenseNeeded()) s.ResolveDenseChannel();
+  if (s.DenseNeeded() && s.options.ResolvedDenseChannel() == "deep") {
     s.deep_model = FindModelFile(options.dense_deep_model, dense::DeepModelSpec()).string();
     models["dense_deep"] = ModelIdentity(s.deep_model);
   }
@@ -696,7 +806,7 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options, 
               {"matcher", s.matcher->name()},
               {"threshold", s.threshold},
               {"segmenter", s.segmenter_name},
-              {"options", OptionsToJson(options)},
+              {"options", OptionsToJson(s.options)},
               {"models", models},
               {"reference", fs::absolute(s.reference.dir).lexically_normal().string()},
               {"reference_frames", reference_frames},
@@ -705,8 +815,16 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options, 
     s.CalibrateDense();
     s.config["dense_threshold"] = s.dense_calibration->threshold;
     s.config["dense_threshold_source"] = s.dense_threshold_source;
+  } else if (s.DenseNeeded() && options.dense_confirm.null == "run") {
+    s.dense_clean = s.NeighbourMaps();
+    // The pixel threshold only scales the panel's heat map here; the regions are tested.
+    if (!s.dense_clean.empty()) {
+      s.dense_calibration = dense::CalibrateThreshold(s.dense_clean, options.dense_false_alarm_rate);
+    }
+    s.config["dense_confirmation_clean_maps"] = s.dense_clean.size();
   }
   s.config["evidence"] = options.ResolvedEvidence();
+  if (!s.dense_channel_note.empty()) s.config["dense_channel_fallback"] = s.dense_channel_note;
   s.config_hash = ConfigHash(s.config);
 }
 
@@ -756,7 +874,11 @@ void InspectorOptions::Check() const {
   view_check.Check();
   VIGIL_CHECK_OPTION(evidence == "auto" || evidence == "keypoints" || evidence == "dense", "evidence",
                      fmt::format("must be auto, keypoints or dense, got '{}'", evidence));
-  if (evidence != "keypoints") {
+  VIGIL_CHECK_OPTION(confirmation == "keypoints" || confirmation == "dense" || confirmation == "keypoints+dense",
+                     "confirmation",
+                     fmt::format("must be keypoints, dense or keypoints+dense, got '{}'", confirmation));
+  if (confirmation != "keypoints") dense_confirm.Check();
+  if (UsesDense()) {
     dense.Check();
     VIGIL_CHECK_OPTION(dense_false_alarm_rate > 0 && dense_false_alarm_rate < 1, "dense_false_alarm_rate",
                        fmt::format("must be in (0, 1), got {}", dense_false_alarm_rate));

@@ -26,6 +26,7 @@
 #include "vigil/calibration/self_calibration.h"
 #include "vigil/dense/change_map.h"
 #include "vigil/dense/deep_change.h"
+#include "vigil/dense/region_significance.h"
 #include "vigil/events/events.h"
 #include "vigil/features/extractor.h"
 #include "vigil/inspection/change_detector.h"
@@ -65,6 +66,19 @@ struct InspectorOptions {
   // does not see are dropped as viewpoint artifacts.
   bool confirm_with_second_reference = true;
   SecondViewOptions second_view;      // what the second view must also show
+  // How the keypoint evidence's candidates are confirmed by further views:
+  //  "keypoints": the second view's own Algorithm 1 must show the same kind of change there
+  //               (ConfirmWithSecondView, above);
+  //  "dense":     the dense change map against the verified references (a pixel's score is its
+  //               minimum over them, as for dense evidence: one rule for any number of views)
+  //               must make the candidate's region significant (dense/region_significance.h)
+  //               against its null (dense_confirm.null): the query's own map ("frame") or the
+  //               reference run's change-free maps ("run"; without neighbouring frames that
+  //               verify, it falls back to "keypoints");
+  //  "keypoints+dense": both must confirm.
+  // Default chosen on changes-freiburg, the only run with ground truth here (README results).
+  std::string confirmation = "keypoints+dense";
+  dense::RegionTestOptions dense_confirm;
   // Every reference, pose-chosen, appearance-chosen or fixed, must show the query's place
   // (matching/verification.h CheckView). One that fails is replaced by the next candidate that
   // passes; when none does, the frame is a localization error, never "no change".
@@ -137,6 +151,11 @@ struct InspectorOptions {
     if (evidence != "auto") return evidence;
     return single_reference || !pairs.empty() ? "dense" : "keypoints";
   }
+  // Whether the dense change map can be computed: as the evidence, or to confirm keypoint
+  // candidates ("auto" evidence counts, since a fixed pairing resolves it to dense).
+  bool UsesDense() const { return evidence != "keypoints" || confirmation != "keypoints"; }
+  // "auto" resolves when the Inspector is made (the deep channel for the dense confirmation of
+  // runs when its model is found, else photometric); before that it reads as photometric.
   std::string ResolvedDenseChannel() const {
     if (dense_channel != "auto") return dense_channel;
     return "photometric";
@@ -169,10 +188,12 @@ struct InspectorOptions {
     v("detector", s.detector);
     v("confirm_with_second_reference", s.confirm_with_second_reference);
     v("second_view", s.second_view);
+    v("confirmation", s.confirmation);
+    if (s.confirmation != "keypoints") v("dense_confirm", s.dense_confirm);
     v("view_check", s.view_check);
     v("relocalize", s.relocalize);
     v("evidence", s.evidence);
-    if (s.evidence != "keypoints") {  // the dense settings matter only when they can be used
+    if (s.UsesDense()) {  // the dense settings matter only when they can be used
       v("dense", s.dense);
       v("dense_false_alarm_rate", s.dense_false_alarm_rate);
       v("dense_max_references", s.dense_max_references);

@@ -480,6 +480,68 @@ TEST(Inspector, DeepDenseChannelFindsThePastedObject) {
   EXPECT_TRUE(summary.config["models"].contains("dense_deep"));
 }
 
+// Keypoint candidates confirmed by the dense map (InspectorOptions::confirmation): an object
+// pasted into a real query frame is kept, as significant against its own frame, and the rule is
+// the one the JSON states for every candidate; with both rules, the result is what the second
+// view kept less what the dense map did not confirm, never more.
+TEST(Inspector, DenseConfirmationKeepsAPastedObjectAndOnlyNarrowsTheSecondView) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_dense_confirm");
+  const fs::path first = io::ListImages(runs.query).at(0);
+  cv::Mat query = io::ReadImage(first);
+  const cv::Rect object(380, 180, 120, 100);
+  cv::Mat patch = query(cv::Rect(40, 40, 120, 100)).clone();
+  cv::flip(patch, patch, -1);  // real texture, but not what the reference shows here
+  patch.copyTo(query(object));
+  io::WriteImage(first, query);
+  InspectorOptions options = FastOptions();
+  options.evidence = "keypoints";
+  options.segment = false;
+  options.write_panels = false;
+  options.confirmation = "dense";
+  const InspectionSummary dense = RunInspection(runs.reference, runs.query, runs.out / "dense", options);
+  const double rate = options.dense_confirm.false_alarm_rate;
+  bool object_kept = false;
+  int dropped = 0;
+  for (const QueryOutcome& q : dense.queries) {
+    const nlohmann::json& doc = q.result;
+    ASSERT_TRUE(doc["inspected"].get<bool>()) << doc.dump();
+    if (doc["anomalies"].empty() && doc["unconfirmed_anomalies"].empty()) continue;
+    EXPECT_EQ(doc["dense"]["role"], "confirmation") << q.query;
+    EXPECT_TRUE(doc["second_reference"].is_null()) << q.query;
+    for (const auto& a : doc["anomalies"]) {
+      if (!a["dense_confirmation"].is_null()) EXPECT_LE(a["dense_confirmation"]["null_rate"].get<double>(), rate);
+      const cv::Rect box(a["bbox"][0], a["bbox"][1], a["bbox"][2], a["bbox"][3]);
+      object_kept |= q.query == first.filename().string() && (box & object).area() > 0;
+    }
+    for (const auto& a : doc["unconfirmed_anomalies"]) {
+      ASSERT_FALSE(a["dense_confirmation"].is_null()) << q.query;
+      EXPECT_GT(a["dense_confirmation"]["null_rate"].get<double>(), rate);
+      ++dropped;
+    }
+  }
+  EXPECT_TRUE(object_kept);
+  EXPECT_GT(dropped, 0);  // the frames' viewpoint artefacts
+
+  auto boxes = [](const nlohmann::json& list) {
+    std::set<std::vector<int>> out;
+    for (const auto& a : list) out.insert(a["bbox"].get<std::vector<int>>());
+    return out;
+  };
+  options.confirmation = "keypoints";
+  const InspectionSummary second_view = RunInspection(runs.reference, runs.query, runs.out / "kp", options);
+  options.confirmation = "keypoints+dense";
+  const InspectionSummary both = RunInspection(runs.reference, runs.query, runs.out / "both", options);
+  for (size_t q = 0; q < both.queries.size(); ++q) {
+    const auto kept = boxes(both.queries[q].result["anomalies"]);
+    const auto by_second_view = boxes(second_view.queries[q].result["anomalies"]);
+    const auto by_dense = boxes(dense.queries[q].result["anomalies"]);
+    for (const auto& box : kept) {
+      EXPECT_TRUE(by_second_view.count(box) && by_dense.count(box)) << both.queries[q].query;
+    }
+  }
+}
+
 // Dense evidence on a run (3-D scene, 0.3 m baselines): references are registered by the flow
 // pair interpolated from their epipolar inliers where one plane does not explain the matches
 // (decided per pair; with SIFT's matches some pairs still pass for a plane), and the

@@ -82,7 +82,11 @@ json AnomaliesToJson(const std::vector<Anomaly>& anomalies, const Features& quer
                     {"bbox", {a.bbox.x, a.bbox.y, a.bbox.width, a.bbox.height}},
                     {"polygon", polygon},
                     {"mask_rle", EncodeMaskRle(a.mask)},
-                    {"points", points}});
+                    {"points", points},
+                    {"dense_confirmation", a.dense_null_rate < 0
+                                               ? json(nullptr)
+                                               : json{{"statistic", a.dense_statistic},
+                                                      {"null_rate", a.dense_null_rate}}}});
   }
   return list;
 }

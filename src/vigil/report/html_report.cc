@@ -77,13 +77,25 @@ std::string AnomalySummary(const json& anomalies) {
   return text.empty() ? "&ndash;" : text;
 }
 
-// "2nd view: IMAGE, N dropped" under the reference, when a second view was asked.
+// Candidates that a confirmation dropped: by the second view's keypoints, by the dense map.
+int DroppedBy(const json& query, const char* block) {
+  if (!query.contains(block) || !query[block].is_object()) return 0;
+  return query[block].value("unconfirmed_anomalies", 0);
+}
+
+// "2nd view: IMAGE, N dropped" and "dense: N dropped" under the reference, when asked.
 std::string SecondViewNote(const json& query) {
-  if (!query.contains("second_reference") || !query["second_reference"].is_object()) return "";
-  const json& second = query["second_reference"];
-  return fmt::format("<br><small>2nd view: {}, {} dropped</small>",
-                     HtmlEscape(second.value("image", "?")),
-                     second.value("unconfirmed_anomalies", 0));
+  std::string note;
+  if (query.contains("second_reference") && query["second_reference"].is_object()) {
+    note += fmt::format("<br><small>2nd view: {}, {} dropped</small>",
+                        HtmlEscape(query["second_reference"].value("image", "?")),
+                        DroppedBy(query, "second_reference"));
+  }
+  if (query.contains("dense") && query["dense"].is_object() &&
+      query["dense"].value("role", "") == "confirmation") {
+    note += fmt::format("<br><small>dense map: {} dropped</small>", DroppedBy(query, "dense"));
+  }
+  return note;
 }
 
 // One row of the frames table: a query frame, or a skipped frame of the query run (no JSON).
@@ -553,9 +565,7 @@ void WriteInspectionReport(const fs::path& out_dir, const InspectionReportInput&
     anomalies += n;
     with_anomalies += n > 0;
     flagged += q.value("localization_error", false);
-    if (q.contains("second_reference") && q["second_reference"].is_object()) {
-      unconfirmed += q["second_reference"].value("unconfirmed_anomalies", 0);
-    }
+    unconfirmed += DroppedBy(q, "second_reference") + DroppedBy(q, "dense");
   }
   computed = input.queries.size();
   const std::vector<FrameRow> rows = MissionRows(input);
@@ -573,7 +583,7 @@ void WriteInspectionReport(const fs::path& out_dir, const InspectionReportInput&
   html << "<h1>" << HtmlEscape(input.title) << "</h1>\n";
   html << fmt::format(
       "<p><b>{}</b> queries: <b>{}</b> with changes ({} anomalies), <b>{}</b> flagged as likely "
-      "localization errors; {} candidate anomalies dropped because a second reference view did "
+      "localization errors; {} candidate anomalies dropped because further reference views did "
       "not confirm them.</p>\n",
       input.queries.size(), with_anomalies, anomalies, flagged, unconfirmed);
   html << fmt::format("<p><b>{}</b> change events along the mission.</p>\n", input.events.size());
