@@ -60,7 +60,8 @@ void DrawAnomalies(cv::Mat& canvas, const ChangeDetectionResult& result) {
   }
 }
 
-// Anomalies the second reference view did not confirm: outlined in grey, not tinted.
+// Anomalies a further reference view (second view or dense map) did not confirm: outlined in
+// grey, not tinted.
 void DrawUnconfirmed(cv::Mat& canvas, const ChangeDetectionResult& result) {
   for (const Anomaly& a : result.unconfirmed) {
     Outline(canvas, a.mask, kGrey, 1);
@@ -75,7 +76,7 @@ cv::Mat Legend(cv::Size size) {
       {kGreen, "matched keypoint"},     {kRed, "unmatched keypoint / new object"},
       {kYellow, "unmatched, but the reference explains it"},
       {kOrange, "DBSCAN cluster (unknown class)"}, {kBlue, "missing object (from reference)"},
-      {kGrey, "not confirmed by the second reference view"},
+      {kGrey, "not confirmed by further reference views"},
       {kWhite, "overlap with reference"}};
   int y = 40;
   for (const auto& [color, text] : rows) {
