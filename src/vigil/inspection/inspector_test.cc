@@ -542,6 +542,37 @@ TEST(Inspector, DenseConfirmationKeepsAPastedObjectAndOnlyNarrowsTheSecondView) 
   }
 }
 
+// The "run" null: change-free maps of the reference run, each frame against its neighbours. A
+// run of one frame has none, and the confirmation falls back to the second view's keypoints
+// rather than confirming against nothing.
+TEST(Inspector, DenseConfirmationAgainstTheRunNeedsNeighbouringFrames) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_dense_confirm_run");
+  InspectorOptions options = FastOptions();
+  options.evidence = "keypoints";
+  options.segment = false;
+  options.write_panels = false;
+  options.confirmation = "dense";
+  options.dense_confirm.null = "run";
+  const InspectionSummary two = RunInspection(runs.reference, runs.query, runs.out / "two", options);
+  EXPECT_EQ(two.config["dense_confirmation_clean_maps"], 2);
+  int confirmed_frames = 0;
+  for (const QueryOutcome& q : two.queries) {
+    if (q.result["dense"].is_null()) continue;
+    EXPECT_EQ(q.result["dense"]["role"], "confirmation");
+    ++confirmed_frames;
+  }
+  EXPECT_GT(confirmed_frames, 0);
+
+  const fs::path one = runs.out.parent_path() / "one_frame";
+  fs::create_directories(one);
+  const fs::path first = io::ListImages(runs.reference).at(0);
+  fs::copy_file(first, one / first.filename());
+  const InspectionSummary alone = RunInspection(one, runs.query, runs.out / "one", options);
+  EXPECT_EQ(alone.config["dense_confirmation_clean_maps"], 0);
+  for (const QueryOutcome& q : alone.queries) EXPECT_TRUE(q.result["dense"].is_null()) << q.query;
+}
+
 // Dense evidence on a run (3-D scene, 0.3 m baselines): references are registered by the flow
 // pair interpolated from their epipolar inliers where one plane does not explain the matches
 // (decided per pair; with SIFT's matches some pairs still pass for a plane), and the
