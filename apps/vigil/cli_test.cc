@@ -702,6 +702,7 @@ TEST_F(CliInspect, NonsenseParametersNameTheOption) {
       {{"--extractor", "sift", "--confirm-keypoints", "1.5"}, "min_keypoint_share"},
       {{"--extractor", "sift", "--confirm", "votes"}, "confirmation"},
       {{"--extractor", "sift", "--set", "dense_confirm.false_alarm_rate=0"}, "dense_confirm.false_alarm_rate"},
+      {{"--extractor", "sift", "--set", "dense_deep.window_cells=99"}, "window_cells"},
   };
   for (const auto& [extra, needle] : cases) {
     std::vector<std::string> args = base;

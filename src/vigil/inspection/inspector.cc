@@ -194,7 +194,7 @@ struct Inspector::Impl {
       return;
     }
     const int n = static_cast<int>(reference.frames.size());
-    const int step = std::max(1, n / 20);  // at most about 20 frames spread along the run
+    const int step = CalibrationStep();
     if (source == "neighbours") {
       const std::vector<dense::ChangeMap> clean = NeighbourMaps();
       if (!clean.empty()) {
@@ -222,13 +222,16 @@ struct Inspector::Impl {
                                  : "reference run: simulated residuals";
   }
 
+  // Calibrations use every CalibrationStep()-th reference frame: at most about 20, spread
+  // along the run.
+  int CalibrationStep() const { return std::max(1, static_cast<int>(reference.frames.size()) / 20); }
+
   // Change-free maps of the run: about 20 reference frames spread along it, each against its
   // neighbours (NeighbourMap); frames without a verified neighbour are left out.
   std::vector<dense::ChangeMap> NeighbourMaps() {
     const int n = static_cast<int>(reference.frames.size());
-    const int step = std::max(1, n / 20);
     std::vector<dense::ChangeMap> clean;
-    for (int i = 0; i < n; i += step) {
+    for (int i = 0; i < n; i += CalibrationStep()) {
       if (auto m = NeighbourMap(i)) clean.push_back(std::move(*m));
     }
     return clean;
@@ -732,22 +735,26 @@ void CheckMapIdentity(const map::MapStore& map, const InspectorOptions& options,
 
 }  // namespace
 
-// dense_channel "auto": for the dense confirmation of keypoint candidates in runs, the deep
-// channel when its model is found (on changes-freiburg it ranks changed regions above viewpoint
-// artefacts better than intensities do: README), else the weight-free photometric one, said in
-// the configuration; dense evidence keeps the photometric channel (the deep one cannot be
-// calibrated from templates alone: bench/README.md).
+// The dense channel, and the deep channel's model file (deep_model), found once. "auto": for
+// the dense confirmation of keypoint candidates in runs, the deep channel when its model is
+// found (on changes-freiburg it ranks changed regions above viewpoint artefacts better than
+// intensities do: README), else the weight-free photometric one, said in the configuration;
+// dense evidence keeps the photometric channel (the deep one cannot be calibrated from
+// templates alone: bench/README.md). An explicit "deep" without its model is an error.
 void Inspector::Impl::ResolveDenseChannel() {
   InspectorOptions& o = options;
-  if (o.dense_channel != "auto") return;
-  o.dense_channel = "photometric";
-  if (o.ResolvedEvidence() == "dense") return;
-  try {
-    FindModelFile(o.dense_deep_model, dense::DeepModelSpec());
+  if (o.dense_channel == "auto") {
+    o.dense_channel = "photometric";
+    if (o.ResolvedEvidence() == "dense") return;
+    try {
+      deep_model = FindModelFile(o.dense_deep_model, dense::DeepModelSpec()).string();
+    } catch (const Error& e) {
+      dense_channel_note = fmt::format("deep channel unavailable, photometric used: {}", e.what());
+      return;
+    }
     o.dense_channel = "deep";
-    o.dense_deep.Check();
-  } catch (const Error& e) {
-    dense_channel_note = fmt::format("deep channel unavailable, photometric used: {}", e.what());
+  } else if (o.dense_channel == "deep") {
+    deep_model = FindModelFile(o.dense_deep_model, dense::DeepModelSpec()).string();
   }
 }
 
@@ -796,10 +803,7 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options, 
                  {"segmenter", s.segmenter ? ModelIdentities(s.segmenter->model_files()) : json::array()}};
   if (!options.calibration_file.empty()) models["calibration"] = ModelIdentity(options.calibration_file);
   if (s.DenseNeeded()) s.ResolveDenseChannel();
-  if (s.DenseNeeded() && s.options.ResolvedDenseChannel() == "deep") {
-    s.deep_model = FindModelFile(options.dense_deep_model, dense::DeepModelSpec()).string();
-    models["dense_deep"] = ModelIdentity(s.deep_model);
-  }
+  if (!s.deep_model.empty()) models["dense_deep"] = ModelIdentity(s.deep_model);
   json reference_frames = json::array();
   for (const auto& f : s.reference.frames) reference_frames.push_back(f.image.filename().string());
   s.config = {{"extractor", s.extractor->name()},
@@ -892,7 +896,7 @@ void InspectorOptions::Check() const {
     VIGIL_CHECK_OPTION(dense_channel == "auto" || dense_channel == "photometric" || dense_channel == "deep",
                        "dense_channel",
                        fmt::format("must be auto, photometric or deep, got '{}'", dense_channel));
-    if (ResolvedDenseChannel() == "deep") dense_deep.Check();
+    if (dense_channel != "photometric") dense_deep.Check();  // "auto" may resolve to deep
     VIGIL_CHECK_OPTION(dense_plane_share >= 0 && dense_plane_share <= 1, "dense_plane_share",
                        fmt::format("must be in [0, 1], got {}", dense_plane_share));
     VIGIL_CHECK_OPTION(dense_calibration == "auto" || dense_calibration == "simulated" ||

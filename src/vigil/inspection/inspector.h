@@ -202,7 +202,7 @@ struct InspectorOptions {
       v("dense_flow", s.dense_flow);
       v("dense_calibration", s.dense_calibration);
       v("dense_channel", s.dense_channel);
-      if (s.ResolvedDenseChannel() == "deep") {
+      if (s.dense_channel != "photometric") {  // "auto" may resolve to deep (ResolveDenseChannel)
         v("dense_deep", s.dense_deep);
         v("dense_deep_model", s.dense_deep_model);
       }

@@ -251,6 +251,7 @@ TEST(InspectorConfig, EveryOptionFieldChangesTheIdentity) {
     else if (path == "selection.pose_tie_break") leaf = "nearest";
     else if (leaf.is_string()) leaf = leaf.get<std::string>() + "x";
     else if (leaf.is_object()) leaf["a.png"] = "b.png";  // pairs
+    else if (leaf.is_array() && !leaf.empty() && leaf[0].is_string()) leaf.push_back("s16");  // taps
     else if (leaf.is_array()) leaf.push_back(1);
     InspectorOptions changed;
     OptionsFromJson(j, &changed);
@@ -480,6 +481,16 @@ TEST(Inspector, DeepDenseChannelFindsThePastedObject) {
   EXPECT_TRUE(summary.config["models"].contains("dense_deep"));
 }
 
+// Keypoint evidence confirmed by the dense map alone, no segmenter, no panels.
+InspectorOptions DenseConfirmationOptions() {
+  InspectorOptions options = FastOptions();
+  options.evidence = "keypoints";
+  options.segment = false;
+  options.write_panels = false;
+  options.confirmation = "dense";
+  return options;
+}
+
 // Keypoint candidates confirmed by the dense map (InspectorOptions::confirmation): an object
 // pasted into a real query frame is kept, as significant against its own frame, and the rule is
 // the one the JSON states for every candidate; with both rules, the result is what the second
@@ -494,11 +505,7 @@ TEST(Inspector, DenseConfirmationKeepsAPastedObjectAndOnlyNarrowsTheSecondView) 
   cv::flip(patch, patch, -1);  // real texture, but not what the reference shows here
   patch.copyTo(query(object));
   io::WriteImage(first, query);
-  InspectorOptions options = FastOptions();
-  options.evidence = "keypoints";
-  options.segment = false;
-  options.write_panels = false;
-  options.confirmation = "dense";
+  InspectorOptions options = DenseConfirmationOptions();
   const InspectionSummary dense = RunInspection(runs.reference, runs.query, runs.out / "dense", options);
   const double rate = options.dense_confirm.false_alarm_rate;
   bool object_kept = false;
@@ -548,11 +555,7 @@ TEST(Inspector, DenseConfirmationKeepsAPastedObjectAndOnlyNarrowsTheSecondView) 
 TEST(Inspector, DenseConfirmationAgainstTheRunNeedsNeighbouringFrames) {
   VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
   const SmallRuns runs = MakeSmallRuns("inspector_dense_confirm_run");
-  InspectorOptions options = FastOptions();
-  options.evidence = "keypoints";
-  options.segment = false;
-  options.write_panels = false;
-  options.confirmation = "dense";
+  InspectorOptions options = DenseConfirmationOptions();
   options.dense_confirm.null = "run";
   const InspectionSummary two = RunInspection(runs.reference, runs.query, runs.out / "two", options);
   EXPECT_EQ(two.config["dense_confirmation_clean_maps"], 2);
