@@ -103,9 +103,12 @@ cv::Mat Gray8(const cv::Mat& image) {
   return gray;
 }
 
-// Sets valid and marks outside points, from map_x/map_y.
+// Sets valid and marks outside points, from map_x/map_y. valid is always a new buffer: a
+// refined registration starts as a shallow copy of the interpolated one (cv::Mat shares its
+// data), and filling the shared buffer gave the interpolated registration the refined one's
+// validity (FlowPair's smooth flow, which the deep channel and "missing" use, was so corrupted).
 void MarkInside(Registration& reg) {
-  reg.valid.create(reg.map_x.size(), CV_8U);
+  reg.valid = cv::Mat(reg.map_x.size(), CV_8U);
   const cv::Size rs = reg.reference_size;
   for (int y = 0; y < reg.map_x.rows; ++y) {
     float* mx = reg.map_x.ptr<float>(y);

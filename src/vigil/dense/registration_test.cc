@@ -182,6 +182,26 @@ TEST(RegistrationTest, MatchesSharingAPixelOrOutsideTheImageAreDroppedNotFatal) 
   EXPECT_FALSE(FlowPairFromMatches(s.query, s.reference, q, r, {}).empty());
 }
 
+// Each registration of a pair is its own: valid says exactly where its own maps lie inside the
+// other image. The refined flow started as a shallow copy of the interpolated one, and its
+// validity used to be written into the interpolated one's shared buffer.
+TEST(RegistrationTest, EachFlowOfAPairKeepsItsOwnValidity) {
+  TwoLayers s = MakeTwoLayers();
+  s.query(cv::Rect(30, 40, 50, 40)).setTo(250);  // content the refinement must route around
+  const FlowPair pair = FlowPairFromMatches(s.query, s.reference, s.query_points, s.reference_points, {});
+  ASSERT_FALSE(pair.empty());
+  FlowRegistrationOptions options;
+  options.refine = "none";
+  const Registration smooth = RegistrationFromMatches(s.query, s.reference, s.query_points, s.reference_points, options);
+  EXPECT_EQ(cv::norm(smooth.valid, pair.query_to_reference_smooth.valid, cv::NORM_INF), 0);
+  for (const Registration* reg : {&pair.query_to_reference, &pair.query_to_reference_smooth}) {
+    cv::Mat inside = (reg->map_x >= 0) & (reg->map_y >= 0) & (reg->map_x <= reg->reference_size.width - 1) &
+                     (reg->map_y <= reg->reference_size.height - 1);
+    EXPECT_EQ(cv::norm(inside, reg->valid, cv::NORM_INF), 0);
+  }
+  EXPECT_NE(pair.query_to_reference.valid.data, pair.query_to_reference_smooth.valid.data);
+}
+
 TEST(RegistrationTest, FlowPairScoresNewInTheQueryAndMissingFromTheReference) {
   TwoLayers s = MakeTwoLayers();
   // New: a flat blob pasted into the query. Missing: a textured patch of the reference flattened

@@ -80,9 +80,8 @@ dense::ChangeMap VerifiedPairMap(const Features& qf, const cv::Mat& qi, const Fe
     VerificationOptions epipolar = options.view_check.ransac;
     epipolar.method = "fundamental";
     Matches copy = matches;
-    dense::FlowPair flow;
+    std::vector<cv::Point2f> from, to;
     if (VerifyMatches(qf, rf, epipolar, &copy).success) {
-      std::vector<cv::Point2f> from, to;
       for (size_t i = 0; i < copy.matches0.size(); ++i) {
         const int j = copy.matches0[i];
         if (j < 0 || !copy.inlier0[i]) continue;
@@ -90,19 +89,28 @@ dense::ChangeMap VerifiedPairMap(const Features& qf, const cv::Mat& qi, const Fe
         from.emplace_back(qf.keypoints(row, 0), qf.keypoints(row, 1));
         to.emplace_back(rf.keypoints(j, 0), rf.keypoints(j, 1));
       }
-      flow = dense::FlowPairFromMatches(qi, ri, from, to, options.dense_flow);
     }
-    *register_ms += MsSince(start);
-    if (!flow.empty()) {
-      *how = "flow";
+    if (deep) {
       // Deep features tolerate sub-cell misalignment, and the unrefined flow still maps a
-      // removed object's pixels onto its place (registration.h FlowPair), so it serves both
-      // directions of the deep channel.
-      if (deep) {
-        return dense::ScoreDeep(query_deep(), reference_deep(), flow.query_to_reference_smooth,
-                                options.dense_deep);
+      // removed object's pixels onto its place (registration.h FlowPair), so the one smooth
+      // query-to-reference interpolation serves both directions of the deep channel; the
+      // photometric pair's refinements and reverse flow (three quarters of the registration
+      // time) would be computed for nothing.
+      dense::FlowRegistrationOptions smooth = options.dense_flow;
+      smooth.refine = "none";
+      const dense::Registration reg = dense::RegistrationFromMatches(qi, ri, from, to, smooth);
+      *register_ms += MsSince(start);
+      if (!reg.empty()) {
+        *how = "flow";
+        return dense::ScoreDeep(query_deep(), reference_deep(), reg, options.dense_deep);
       }
-      return dense::ScoreFlowPair(qi, ri, flow, options.dense);
+    } else {
+      const dense::FlowPair flow = dense::FlowPairFromMatches(qi, ri, from, to, options.dense_flow);
+      *register_ms += MsSince(start);
+      if (!flow.empty()) {
+        *how = "flow";
+        return dense::ScoreFlowPair(qi, ri, flow, options.dense);
+      }
     }
   }
   cv::Mat h;

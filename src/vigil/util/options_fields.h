@@ -25,6 +25,7 @@
 // for every scalar field, which is what the field-by-field identity tests iterate over.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -226,8 +227,14 @@ void SetOptionField(T* options, const std::string& assignment, const std::string
                          (node->is_array() && value.is_array()) || node->is_null();
   VIGIL_CHECK_OPTION(same_kind, option,
                      fmt::format("'{}': {} needs a value like {}, got '{}'", assignment, path, node->dump(), text));
-  *node = value;
-  OptionsFromJson(j, options);
+  // Only the one field is read back: a struct may list a field only while another has some
+  // value (InspectorOptions lists dense_deep unless dense_channel is photometric), so reading the
+  // whole document back would call a field unknown that this very assignment just hid.
+  nlohmann::json patch;
+  std::string pointer = "/" + path;
+  std::replace(pointer.begin(), pointer.end(), '.', '/');
+  patch[nlohmann::json::json_pointer(pointer)] = value;
+  OptionsFromJson(patch, options);
 }
 
 }  // namespace vigil

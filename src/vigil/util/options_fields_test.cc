@@ -145,6 +145,29 @@ TEST(SetOptionField, SetsNestedFieldsOfEveryKind) {
   EXPECT_EQ(o.inner.method, "12");
 }
 
+// A field listed only while another has some value (as InspectorOptions lists dense_deep unless
+// dense_channel is "photometric"): the assignment that hides it must not make it "unknown".
+struct Conditional {
+  std::string channel = "auto";
+  Inner deep;
+  template <class Self, class V>
+  static void Fields(Self& s, V&& v) {
+    v("channel", s.channel);
+    if (s.channel != "photometric") v("deep", s.deep);
+  }
+};
+
+TEST(SetOptionField, AnAssignmentMayHideAnotherField) {
+  Conditional c;
+  SetOptionField(&c, "deep.radius=3");
+  SetOptionField(&c, "channel=photometric");
+  EXPECT_EQ(c.channel, "photometric");
+  EXPECT_FALSE(OptionsToJson(c).contains("deep"));
+  EXPECT_THROW(SetOptionField(&c, "deep.radius=4"), Error);  // hidden now: named as unknown
+  SetOptionField(&c, "channel=deep");
+  EXPECT_DOUBLE_EQ(c.deep.radius, 3);  // kept while hidden
+}
+
 TEST(SetOptionField, BadAssignmentsNameWhatIsWrong) {
   SetOuter o;
   auto message = [&](const std::string& assignment) {
