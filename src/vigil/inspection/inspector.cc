@@ -394,6 +394,13 @@ class Inspector::Impl::QueryContext {
   // The dense change map against reference r (VerifiedPairMap); what registered it goes to *how.
   dense::ChangeMap DenseMap(int r, std::string* how) {
     const ImageFeatures& ref = Reference(r);
+    if (s_.options.ResolvedDenseChannel() == "deep") {
+      // Once per reference in a run (a cost of the reference side, as its extraction is), so
+      // timed apart from the query's dense stage.
+      const auto start = Clock::now();
+      s_.ReferenceDeep(r);
+      timings()["deep_features_reference"] += MsSince(start);
+    }
     return VerifiedPairMap(out_.query_features, image_, ref.features, ref.image, MatchWith(r),
                            Check(r), s_.options, how, &timings()["register"],
                            [this]() -> const dense::DeepFeatures& { return QueryDeep(); },
