@@ -852,6 +852,29 @@ TEST_F(CliEvalChanges, BadFoldersAndParametersAreNamed) {
 // ---------------------------------------------------------------------------------------------
 // vigil spade fit | score | eval
 
+// --set reaches a detector field no flag exists for; the bank records it (its JSON header is
+// text inside the binary file).
+TEST_F(CliSpade, SetReachesAnyDetectorOption) {
+  const fs::path backbone = Abs(FixturesDir() / "spade" / "resnet18_random_taps.onnx");
+  const fs::path good = DataDir() / "textures" / "brick" / "train" / "good";
+  VIGIL_REQUIRE_FILE(backbone);
+  VIGIL_REQUIRE_FILE(good);
+  const fs::path train = dir_ / "train";
+  fs::create_directories(train);
+  int copied = 0;
+  for (const auto& entry : fs::directory_iterator(good)) {
+    if (copied++ < 3) fs::copy_file(entry.path(), train / entry.path().filename());
+  }
+  const fs::path bank = dir_ / "bank.bin";
+  const CliResult fit = Run({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(),
+                             "--method", "patchcore", "--set", "patchcore.coreset_ratio=0.25", "--set",
+                             "patchcore.reweight_neighbours=4", "--out", bank.string()});
+  ASSERT_EQ(fit.exit_code, 0) << fit.err;
+  const std::string bytes = ReadFile(bank);
+  EXPECT_NE(bytes.find("\"coreset_ratio\":0.25"), std::string::npos);
+  EXPECT_NE(bytes.find("\"reweight_neighbours\":4"), std::string::npos);
+}
+
 TEST_F(CliSpade, BadInputsAreNamed) {
   const fs::path backbone = Abs(FixturesDir() / "spade" / "resnet18_random_taps.onnx");
   const fs::path train = Abs(DataDir() / "textures" / "brick" / "train" / "good");
@@ -883,6 +906,12 @@ TEST_F(CliSpade, BadInputsAreNamed) {
   ExpectError({"spade", "eval", "--data", missing, "--backbone", backbone.string(), "--out",
                (dir_ / "eval").string()},
               1, "spade", {missing});
+  ExpectError({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(), "--set",
+               "spade.k=0", "--out", bank},
+              1, "spade", {"spade.k"});
+  ExpectError({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(), "--set",
+               "patchcore.sead=1", "--out", bank},
+              1, "spade", {"sead", "seed"});
   for (const char* size : {"abc", "0", "10x", "224x576x3"}) {
     ExpectError({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(),
                  "--input-size", size, "--out", bank},

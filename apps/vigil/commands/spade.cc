@@ -16,6 +16,7 @@
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
 #include "vigil/util/model_path.h"
+#include "vigil/util/options_fields.h"
 
 #include "cli_common.h"
 #include "commands.h"
@@ -157,7 +158,24 @@ void AddBackboneOptions(CLI::App& app, BackboneFlags& flags) {
       ->capture_default_str();
 }
 
-void AddDetectorOptions(CLI::App& app, AnomalyDetectorOptions& o, bool fit_options) {
+// The detector's flags, then `--set PATH=VALUE` for any field of AnomalyDetectorOptions (its
+// Fields(): spade.*, patchcore.*, knn.*), as `vigil inspect --set` does for its options.
+struct DetectorFlags {
+  AnomalyDetectorOptions options;
+  std::vector<std::string> sets;
+  CLI::Option* sigma = nullptr;
+  // threads, --sigma to both methods (one flag for the score map's smoothing), then every
+  // --set in order; the result is checked by AnomalyDetector::Create.
+  const AnomalyDetectorOptions& Resolve(int threads) {
+    options.knn.num_threads = threads;
+    if (sigma->count() > 0) options.patchcore.sigma = options.spade.sigma;
+    for (const std::string& assignment : sets) SetOptionField(&options, assignment);
+    return options;
+  }
+};
+
+void AddDetectorOptions(CLI::App& app, DetectorFlags& flags, bool fit_options) {
+  AnomalyDetectorOptions& o = flags.options;
   if (fit_options) {
     app.add_option("--method", o.method, "spade|patchcore")->capture_default_str();
     app.add_option("--coreset-ratio", o.patchcore.coreset_ratio,
@@ -176,16 +194,14 @@ void AddDetectorOptions(CLI::App& app, AnomalyDetectorOptions& o, bool fit_optio
       ->capture_default_str();
   app.add_flag("--concatenate-layers", o.spade.concatenate_layers,
                "SPADE: the paper's variant, one concatenated feature per pixel");
-  app.add_option("--sigma", o.spade.sigma, "Gaussian smoothing of the score map (pixels)")
-      ->capture_default_str();
+  flags.sigma = app.add_option("--sigma", o.spade.sigma, "Gaussian smoothing of the score map (pixels)")
+                    ->capture_default_str();
   app.add_option("--reweight-neighbours", o.patchcore.reweight_neighbours,
                  "PatchCore: b in the image-score reweighting")
       ->capture_default_str();
-}
-
-void SyncThreads(AnomalyDetectorOptions& o, int threads) {
-  o.knn.num_threads = threads;
-  o.patchcore.sigma = o.spade.sigma;
+  app.add_option("--set", flags.sets,
+                 "PATH=VALUE: any detector option by its path, e.g. patchcore.seed=3 or knn.query_block=128 "
+                 "(repeatable; after the flags above)");
 }
 
 std::vector<fs::path> ExpandInputs(const std::vector<std::string>& inputs) {
@@ -215,14 +231,14 @@ int RunSpade(int argc, char** argv) {
   app.require_subcommand(1);
 
   BackboneFlags fit_backbone, eval_backbone;
-  AnomalyDetectorOptions fit_options, score_options, eval_options;
+  DetectorFlags fit_flags, score_flags, eval_flags;
   std::string fit_data, fit_train, fit_out;
   CLI::App* fit = app.add_subcommand("fit", "build a memory bank from images of good parts");
   fit->add_option("--data", fit_data, "MVTec-style category folder (uses train/good)");
   fit->add_option("--train", fit_train, "folder of good images");
   fit->add_option("--out", fit_out, "memory bank file to write")->required();
   AddBackboneOptions(*fit, fit_backbone);
-  AddDetectorOptions(*fit, fit_options, true);
+  AddDetectorOptions(*fit, fit_flags, true);
 
   std::string bank_path, score_model, score_out;
   std::vector<std::string> score_inputs;
@@ -234,7 +250,7 @@ int RunSpade(int argc, char** argv) {
                     "ONNX backbone (default: the path recorded in the bank)");
   score->add_option("--out", score_out, "folder for scores.json and heat-map overlays");
   score->add_option("--threads", score_threads, "CPU threads")->capture_default_str();
-  AddDetectorOptions(*score, score_options, false);
+  AddDetectorOptions(*score, score_flags, false);
 
   std::string eval_data, eval_out;
   bool no_overlays = false;
@@ -248,7 +264,7 @@ int RunSpade(int argc, char** argv) {
   eval->add_flag("--no-overlays", no_overlays, "skip the per-image overlay PNGs");
   eval->add_option("--fpr-limit", fpr_limit, "AUPRO integration limit")->capture_default_str();
   AddBackboneOptions(*eval, eval_backbone);
-  AddDetectorOptions(*eval, eval_options, true);
+  AddDetectorOptions(*eval, eval_flags, true);
 
   return RunCommand(app, argc, argv, [&] {
     CancelToken& cancel = InterruptToken();
@@ -257,7 +273,7 @@ int RunSpade(int argc, char** argv) {
       const fs::path train_dir =
           fit_data.empty() ? fs::path(fit_train) : fs::path(fit_data) / "train" / "good";
       const auto train = spade::ListTrainImages(train_dir);
-      SyncThreads(fit_options, fit_backbone.threads);
+      const AnomalyDetectorOptions& fit_options = fit_flags.Resolve(fit_backbone.threads);
       const auto backbone = fit_backbone.Create(train);
       const spade::MemoryBank bank =
           spade::FitMemoryBank(*backbone, fit_options, train, true, &cancel);
@@ -278,7 +294,7 @@ int RunSpade(int argc, char** argv) {
       spade::CheckBankMatchesModel(bank, spade::IdentifyModelFile(options.model), bank_path);
       spade::Backbone backbone(options);
       spade::CheckBankMatchesBackbone(bank, backbone, bank_path);
-      SyncThreads(score_options, score_threads);
+      const AnomalyDetectorOptions& score_options = score_flags.Resolve(score_threads);
       const auto detector = spade::AnomalyDetector::Create(OptionsForBank(score_options, bank));
       const auto images = ExpandInputs(score_inputs);
       nlohmann::json scores = nlohmann::json::object();
@@ -310,7 +326,7 @@ int RunSpade(int argc, char** argv) {
       return;
     }
     // eval
-    SyncThreads(eval_options, eval_backbone.threads);
+    const AnomalyDetectorOptions& eval_options = eval_flags.Resolve(eval_backbone.threads);
     const BackboneOptions backbone_options = eval_backbone.Resolve();
     spade::EvalOptions options;
     options.out_dir = eval_out;

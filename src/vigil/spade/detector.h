@@ -46,6 +46,15 @@ struct AnomalyDetectorOptions {
   PatchCoreOptions patchcore;
   KnnOptions knn;
   void Check() const;
+  // Every method's options, as FeatureExtractorOptions lists every extractor's: one identity,
+  // and `--set patchcore.seed=3` reaches a field whatever the method.
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("method", s.method);
+    v("spade", s.spade);
+    v("patchcore", s.patchcore);
+    v("knn", s.knn);
+  }
 };
 
 std::vector<std::string> AnomalyDetectorNames();

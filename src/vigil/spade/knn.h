@@ -16,6 +16,12 @@ struct KnnOptions {
   int gallery_block = 1024;  // gallery rows per GEMM block
   int num_threads = 2;       // worker threads, each over its own query blocks
   void Check() const;
+  template <class Self, class V>  // util/options_fields.h
+  static void Fields(Self& s, V&& v) {
+    v("query_block", s.query_block);
+    v("gallery_block", s.gallery_block);
+    v("num_threads", s.num_threads);
+  }
 };
 
 // Row-major results: for query i, neighbours i*k .. i*k+k-1, nearest first.

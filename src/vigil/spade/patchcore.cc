@@ -8,6 +8,7 @@
 
 #include "vigil/spade/coreset.h"
 #include "vigil/util/check.h"
+#include "vigil/util/options_fields.h"
 
 namespace vigil::spade {
 namespace {
@@ -66,12 +67,10 @@ class PatchCoreDetector : public AnomalyDetector {
       std::copy(all.begin() + selected[i] * dim, all.begin() + (selected[i] + 1) * dim,
                 out.data.begin() + i * dim);
     }
-    bank.method_options = {{"layers", layers},
-                           {"coreset_ratio", options_.patchcore.coreset_ratio},
-                           {"projection_dim", options_.patchcore.projection_dim},
-                           {"seed", options_.patchcore.seed},
-                           {"train_patches", n},
-                           {"patch_grid", {height, width}}};
+    bank.method_options = OptionsToJson(options_.patchcore);
+    bank.method_options["layers"] = layers;  // resolved: what Score must use
+    bank.method_options["train_patches"] = n;
+    bank.method_options["patch_grid"] = {height, width};
   }
 
   AnomalyResult Score(const BackboneOutput& query, const MemoryBank& bank) const override {

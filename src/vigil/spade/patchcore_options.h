@@ -19,6 +19,15 @@ struct PatchCoreOptions {
   double sigma = 4;             // Gaussian smoothing of the score map, pixels (0 = off)
   bool show_progress = false;   // progress bar for the coreset selection (stderr)
   void Check() const;
+  template <class Self, class V>  // util/options_fields.h; show_progress changes no result
+  static void Fields(Self& s, V&& v) {
+    v("layers", s.layers);
+    v("coreset_ratio", s.coreset_ratio);
+    v("projection_dim", s.projection_dim);
+    v("seed", s.seed);
+    v("reweight_neighbours", s.reweight_neighbours);
+    v("sigma", s.sigma);
+  }
 };
 
 }  // namespace vigil::spade

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "vigil/util/check.h"
+#include "vigil/util/options_fields.h"
 
 namespace vigil::spade {
 namespace {
@@ -51,10 +52,7 @@ class SpadeDetector : public AnomalyDetector {
       }
       out = BackboneOutput();  // release this image's features as soon as they are banked
     }
-    bank.method_options = {{"k", options_.spade.k},
-                           {"kappa", options_.spade.kappa},
-                           {"concatenate_layers", options_.spade.concatenate_layers},
-                           {"sigma", options_.spade.sigma}};
+    bank.method_options = OptionsToJson(options_.spade);
   }
 
   AnomalyResult Score(const BackboneOutput& query, const MemoryBank& bank) const override {

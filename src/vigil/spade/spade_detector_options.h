@@ -11,6 +11,13 @@ struct SpadeOptions {
   bool concatenate_layers = false;  // paper's variant: one concatenated feature per pixel
   double sigma = 4;                 // Gaussian smoothing of the score map, pixels (0 = off)
   void Check() const;
+  template <class Self, class V>  // util/options_fields.h: identity, --set, the bank's record
+  static void Fields(Self& s, V&& v) {
+    v("k", s.k);
+    v("kappa", s.kappa);
+    v("concatenate_layers", s.concatenate_layers);
+    v("sigma", s.sigma);
+  }
 };
 
 }  // namespace vigil::spade

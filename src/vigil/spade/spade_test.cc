@@ -8,6 +8,7 @@
 #include <random>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -17,6 +18,7 @@
 #include "vigil/spade/pipeline.h"
 #include "vigil/spade/spade_test_util.h"
 #include "vigil/util/check.h"
+#include "vigil/util/options_fields.h"
 #include "vigil/util/testing.h"
 
 namespace vigil::spade {
@@ -87,6 +89,27 @@ TEST(Spade, MatchesSpadePytorchFixture) {
 }
 
 // PyTorch F.interpolate(bilinear, align_corners=False) of [[1,2],[3,4]] to 4x4, row 0 and 1.
+// Every detector option is in the identity that --set, the bank's record and the report use:
+// each field of AnomalyDetectorOptions changed alone gives a configuration no other change gives.
+TEST(AnomalyDetectorOptions, EveryFieldChangesTheIdentity) {
+  int fields = 0;
+  const auto failing = testing::FieldsOutsideTheIdentity(
+      AnomalyDetectorOptions{}, &fields, [](const std::string& path, nlohmann::json& leaf) {
+        if (path != "method") return false;
+        leaf = "patchcore";
+        return true;
+      });
+  EXPECT_TRUE(failing.empty()) << fmt::format("{}", fmt::join(failing, ", "));
+  EXPECT_EQ(fields, 14);  // method, 4 SPADE, 6 PatchCore, 3 kNN
+  const nlohmann::json j = OptionsToJson(AnomalyDetectorOptions{});
+  EXPECT_FALSE(j["patchcore"].contains("show_progress"));  // how to run, not what is computed
+  AnomalyDetectorOptions set;
+  SetOptionField(&set, "patchcore.seed=7");
+  SetOptionField(&set, "spade.k=3");
+  EXPECT_EQ(set.patchcore.seed, 7u);
+  EXPECT_EQ(set.spade.k, 3);
+}
+
 TEST(Spade, ResizeBilinearMatchesPytorchConvention) {
   const float src[4] = {1, 2, 3, 4};
   const std::vector<float> out = ResizeBilinear(src, 2, 2, 1, 4, 4);

@@ -1,10 +1,17 @@
 // Helpers for the test suite: where ../shared (fixtures, models, data) and tests/data are.
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vigil/util/options_fields.h"
 
 namespace vigil::testing {
 
@@ -35,6 +42,46 @@ class ScopedEnv {
   std::string name_;
   std::optional<std::string> previous_;
 };
+
+// The configuration identity covers every field: each leaf field of `defaults` changed on its own
+// (booleans negated, integers + 1, reals * 1.5 + 0.01, strings extended, arrays extended with
+// their last element or 1, objects given one more key), read back with OptionsFromJson, must
+// give a ConfigHash no other change and not the defaults give. `change` may set a leaf itself
+// (a name that must parse) and return true. Returns the paths that fail; *fields counts them all.
+template <class T>
+std::vector<std::string> FieldsOutsideTheIdentity(
+    const T& defaults, int* fields,
+    const std::function<bool(const std::string& path, nlohmann::json& leaf)>& change = {}) {
+  const nlohmann::json base = OptionsToJson(defaults);
+  std::set<std::string> hashes = {ConfigHash(base)};
+  std::vector<std::string> failing;
+  *fields = 0;
+  ForEachLeafField(defaults, [&](const std::string& path, const nlohmann::json&) {
+    nlohmann::json j = base;
+    std::string pointer = "/" + path;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    nlohmann::json& leaf = j[nlohmann::json::json_pointer(pointer)];
+    if (change && change(path, leaf)) {
+    } else if (leaf.is_boolean()) {
+      leaf = !leaf.get<bool>();
+    } else if (leaf.is_number_integer()) {
+      leaf = leaf.get<int64_t>() + 1;
+    } else if (leaf.is_number()) {
+      leaf = leaf.get<double>() * 1.5 + 0.01;
+    } else if (leaf.is_string()) {
+      leaf = leaf.get<std::string>() + "x";
+    } else if (leaf.is_object()) {
+      leaf["vigil-test-key"] = "x";
+    } else if (leaf.is_array()) {
+      leaf.push_back(leaf.empty() ? nlohmann::json(1) : leaf.back());
+    }
+    T changed;
+    OptionsFromJson(j, &changed);
+    if (!hashes.insert(ConfigHash(OptionsToJson(changed))).second) failing.push_back(path);
+    ++*fields;
+  });
+  return failing;
+}
 
 }  // namespace vigil::testing
 
