@@ -58,6 +58,7 @@ int RunInspect(int argc, char** argv) {
   app.add_flag("--no-segmenter", no_segmenter, "skip instance segmentation (DBSCAN only)");
   app.add_option("--segment-when", options.segment_when,
                  "evidence: segment only frames where the keypoints already show a change; "
+                 "confirmed: only where that change also survives the confirmation; "
                  "always: every frame (the paper)")
       ->capture_default_str();
   app.add_option("--overlap", options.detector.overlap.method, "overlap mask: box|hull|homography")

@@ -392,7 +392,17 @@ class Inspector::Impl::QueryContext {
     return views;
   }
   // The dense change map against reference r (VerifiedPairMap); what registered it goes to *how.
+  // Computed once per reference: a lazy segmentation's two passes confirm against the same maps.
   dense::ChangeMap DenseMap(int r, std::string* how) {
+    auto cached = dense_maps_.find(r);
+    if (cached == dense_maps_.end()) cached = dense_maps_.emplace(r, ComputeDenseMap(r)).first;
+    *how = cached->second.second;
+    // A copy of its own (cv::Mat shares data), so that no caller can change the cached map.
+    const dense::ChangeMap& map = cached->second.first;
+    return {map.new_score.clone(), map.missing_score.clone(), map.valid.clone()};
+  }
+  std::pair<dense::ChangeMap, std::string> ComputeDenseMap(int r) {
+    std::string how;
     const ImageFeatures& ref = Reference(r);
     if (s_.options.ResolvedDenseChannel() == "deep") {
       // Once per reference in a run (a cost of the reference side, as its extraction is), so
@@ -401,10 +411,11 @@ class Inspector::Impl::QueryContext {
       s_.ReferenceDeep(r);
       timings()["deep_features_reference"] += MsSince(start);
     }
-    return VerifiedPairMap(out_.query_features, image_, ref.features, ref.image, MatchWith(r),
-                           Check(r), s_.options, how, &timings()["register"],
-                           [this]() -> const dense::DeepFeatures& { return QueryDeep(); },
-                           [this, r]() -> const dense::DeepFeatures& { return s_.ReferenceDeep(r); });
+    dense::ChangeMap map = VerifiedPairMap(
+        out_.query_features, image_, ref.features, ref.image, MatchWith(r), Check(r), s_.options, &how,
+        &timings()["register"], [this]() -> const dense::DeepFeatures& { return QueryDeep(); },
+        [this, r]() -> const dense::DeepFeatures& { return s_.ReferenceDeep(r); });
+    return {std::move(map), how};
   }
   const dense::DeepFeatures& QueryDeep() {
     if (query_deep_.empty()) {
@@ -422,6 +433,7 @@ class Inspector::Impl::QueryContext {
   dense::DeepFeatures query_deep_;
   std::map<int, Matches> matches_;
   std::map<int, ViewCheck> checks_;
+  std::map<int, std::pair<dense::ChangeMap, std::string>> dense_maps_;  // map, how registered
 };
 
 namespace {
@@ -554,6 +566,10 @@ void Inspector::Impl::KeypointEvidence(const retrieval::RunFrame& frame, const c
   ChangeDetectionInput input{&out.query_features, &ref.features, &out.matches, image.size(),
                              ref.image.size(), &out.instances, image, ref.image};
   out.detection = DetectChanges(input, options.detector);
+  // A later pass (lazy segmentation) starts afresh: no confirmation of an earlier pass stays.
+  out.second_view.reset();
+  out.dense.reset();
+  out.dense_score = cv::Mat();
   if (!confirm || !options.confirm_with_second_reference || out.detection.anomalies.empty()) return;
   // The dense rule needs the run's change-free maps only with the "run" null; without them
   // (no neighbouring frames verify) it falls back to the second view's keypoints.
@@ -689,12 +705,13 @@ FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame, int q, co
       out.timings_ms["segment"] = MsSince(segment_start);
       out.num_instances = static_cast<int>(out.instances.size());
     };
-    const bool lazy = segmenter && options.segment_when == "evidence";
+    const bool lazy = segmenter && options.segment_when != "always";
     if (segmenter && !lazy) segment();
-    // Lazily: a first pass without instances, unconfirmed, only to see whether there is
-    // evidence; the result is then the full pass's, as with "always" on that frame.
-    KeypointEvidence(frame, image, ctx, out, /*confirm=*/!lazy);
-    // Without evidence the first pass stands (confirmation has nothing to confirm).
+    // Lazily: a first pass without instances, only to see whether there is evidence
+    // ("evidence": unconfirmed; "confirmed": after the confirmation); the result is then the
+    // full pass's, as with "always" on that frame.
+    KeypointEvidence(frame, image, ctx, out, /*confirm=*/!lazy || options.segment_when == "confirmed");
+    // Without evidence the first pass stands.
     if (lazy && (!out.detection.anomalies.empty() || out.detection.withheld_anomalies > 0)) {
       segment();
       KeypointEvidence(frame, image, ctx, out);
@@ -919,8 +936,9 @@ void InspectorOptions::Check() const {
                        "dense_calibration",
                        fmt::format("must be auto, simulated or neighbours, got '{}'", dense_calibration));
   }
-  VIGIL_CHECK_OPTION(segment_when == "evidence" || segment_when == "always", "segment_when",
-                     fmt::format("must be evidence or always, got '{}'", segment_when));
+  VIGIL_CHECK_OPTION(segment_when == "evidence" || segment_when == "confirmed" || segment_when == "always",
+                     "segment_when",
+                     fmt::format("must be evidence, confirmed or always, got '{}'", segment_when));
   VIGIL_CHECK_OPTION(max_pixels >= 1, "max_pixels", fmt::format("must be >= 1, got {}", max_pixels));
   VIGIL_CHECK_OPTION(!(single_reference && !pairs.empty()), "pairs",
                      "a single reference image and a pairs file exclude each other");

@@ -539,6 +539,38 @@ TEST(Inspector, DenseConfirmationKeepsAPastedObjectAndOnlyNarrowsTheSecondView) 
   }
 }
 
+// --segment-when confirmed: the segmenter runs only on frames whose evidence survives the
+// confirmation. A frame it skips reports no change (its confirmed first pass found none), and a
+// frame it runs on gets exactly the result of the default "evidence" mode, whose full pass is
+// the same; on these frames' viewpoint artefacts it skips some that "evidence" segments.
+TEST(Inspector, SegmentingOnlyConfirmedEvidenceKeepsTheResultsOfTheFramesItSegments) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_segment_confirmed");
+  InspectorOptions options = DenseConfirmationOptions();
+  options.segment = true;  // the weight-free graph segmenter (FastOptions)
+  options.confirmation = "keypoints+dense";
+  const InspectionSummary evidence = RunInspection(runs.reference, runs.query, runs.out / "evidence", options);
+  options.segment_when = "confirmed";
+  const InspectionSummary confirmed = RunInspection(runs.reference, runs.query, runs.out / "confirmed", options);
+  ASSERT_EQ(confirmed.queries.size(), evidence.queries.size());
+  int skipped_more = 0;
+  for (size_t q = 0; q < confirmed.queries.size(); ++q) {
+    const nlohmann::json& c = confirmed.queries[q].result;
+    const nlohmann::json& e = evidence.queries[q].result;
+    if (!c["timings_ms"].contains("segment")) {
+      EXPECT_TRUE(c["anomalies"].empty()) << c.dump();
+      EXPECT_EQ(c["withheld_anomalies"], 0);
+      skipped_more += e["timings_ms"].contains("segment");
+    } else {
+      EXPECT_EQ(c["anomalies"], e["anomalies"]) << confirmed.queries[q].query;
+      EXPECT_EQ(c["unconfirmed_anomalies"], e["unconfirmed_anomalies"]) << confirmed.queries[q].query;
+    }
+  }
+  EXPECT_GT(skipped_more, 0);
+  options.segment_when = "sometimes";
+  EXPECT_NE(testing::ErrorOf([&] { options.Check(); }).find("segment_when"), std::string::npos);
+}
+
 // The "run" null: change-free maps of the reference run, each frame against its neighbours. A
 // run of one frame has none, and the confirmation falls back to the second view's keypoints
 // rather than confirming against nothing.
