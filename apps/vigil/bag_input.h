@@ -19,7 +19,7 @@ struct BagInputFlags {
 // --image-topic, --pose-topic, --tf-frames, --min-distance (used only for .bag inputs).
 void AddBagInputOptions(CLI::App& app, BagInputFlags& flags);
 
-// `path` itself when it is a folder; for a .bag file, the run folder <out_dir>/bag_runs/<role>
+// `path` itself when it is a folder or an image file; for a .bag file, the run folder <out_dir>/bag_runs/<role>
 // extracted from it (extracted once: an existing folder is reused, so re-runs resume).
 std::string RunFolderFor(const std::string& path, const BagInputFlags& flags,
                          const std::string& out_dir, const std::string& role);

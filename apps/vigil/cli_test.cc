@@ -982,6 +982,24 @@ TEST_F(CliInspect, MapBuildInfoAndInspectWithTheMap) {
 namespace vigil {
 namespace {
 
+// One reference image instead of a run folder (a fixed camera, a template), in a build with the
+// ROS bag input too, where a file given as a run is otherwise taken for a bag: no retrieval, the
+// image is every query's reference.
+TEST_F(CliInspect, OneReferenceImageIsEveryQuerysReference) {
+  VIGIL_REQUIRE_FILE(freiburg_ / "reference" / kReference0);
+  const fs::path data = dir_ / "data";
+  MakeFreiburgSubset(data);
+  const CliResult r = Run({"inspect", "--reference", (data / "reference" / kReference0).string(), "--query",
+                           (data / "query").string(), "--out", (dir_ / "out").string(), "--extractor",
+                           "sift", "--no-segmenter", "--quiet", "--no-panels"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* query : {kQuery0, kQuery1}) {
+    const json doc = json::parse(ReadFile(dir_ / "out" / (fs::path(query).stem().string() + ".json")));
+    EXPECT_EQ(doc["reference"]["image"], kReference0);
+    EXPECT_EQ(doc["reference"]["rule"], "single-reference");
+  }
+}
+
 // --set reaches any option by its path: here a SIFT setting no flag exists for, seen in the
 // result; a wrong path is a one-line error naming it.
 TEST_F(CliInspect, SetReachesAnyOptionByItsPath) {

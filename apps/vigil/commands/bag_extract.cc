@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "vigil/io/image_io.h"
 #include "vigil/ros/bag_run.h"
 #include "vigil/util/check.h"
 
@@ -29,7 +30,8 @@ void AddBagInputOptions(CLI::App& app, BagInputFlags& flags) {
 std::string RunFolderFor(const std::string& path, const BagInputFlags& flags,
                          const std::string& out_dir, const std::string& role) {
   namespace fs = std::filesystem;
-  if (!fs::is_regular_file(path)) return path;
+  // A folder, or one image (a single reference: `inspect --reference IMAGE`), is read as it is.
+  if (!fs::is_regular_file(path) || io::HasImageExtension(path)) return path;
   VIGIL_CHECK(!flags.image_topic.empty(),
               "{} is a file, not a run folder; to read it as a ROS 1 bag give --image-topic", path);
   const fs::path run = fs::path(out_dir) / "bag_runs" / role;

@@ -60,17 +60,18 @@ void WriteImage(const fs::path& path, const cv::Mat& image) {
   WriteBinaryFileAtomically(path, buffer.data(), buffer.size());
 }
 
+bool HasImageExtension(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif" ||
+         ext == ".tiff";
+}
+
 std::vector<fs::path> ListImages(const fs::path& dir) {
   VIGIL_CHECK(fs::is_directory(dir), "{}: no such folder", dir.string());
   std::vector<fs::path> images;
   for (const auto& entry : fs::directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::string ext = entry.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif" ||
-        ext == ".tiff") {
-      images.push_back(entry.path());
-    }
+    if (entry.is_regular_file() && HasImageExtension(entry.path())) images.push_back(entry.path());
   }
   std::sort(images.begin(), images.end());
   return images;

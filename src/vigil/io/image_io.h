@@ -21,6 +21,8 @@ void WriteImage(const std::filesystem::path& path, const cv::Mat& image);
 // The image files of a folder (png, jpg, jpeg, bmp, tif, tiff; case-insensitive), sorted by name.
 // Throws when the folder is missing; returns an empty list for an empty folder.
 std::vector<std::filesystem::path> ListImages(const std::filesystem::path& dir);
+// Whether the file name ends in an image extension ListImages takes (case-insensitive).
+bool HasImageExtension(const std::filesystem::path& path);
 
 // 8-bit images with 1, 3 (BGR) or 4 (BGRA) channels converted to 3-channel BGR / 1-channel gray
 // (a 3-channel input is returned as is, not copied). `what` names the image in errors.
