@@ -68,7 +68,7 @@ bool HasImageExtension(const fs::path& path) {
 }
 
 std::vector<fs::path> ListImages(const fs::path& dir) {
-  VIGIL_CHECK(fs::is_directory(dir), "{}: no such folder", dir.string());
+  VIGIL_CHECK(fs::is_directory(dir), "{}: {}", dir.string(), fs::exists(dir) ? "is a file, not a folder" : "no such folder");
   std::vector<fs::path> images;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.is_regular_file() && HasImageExtension(entry.path())) images.push_back(entry.path());

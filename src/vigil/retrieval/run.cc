@@ -253,7 +253,8 @@ void SortByRecordingOrder(std::vector<RunFrame>* frames) {
 
 Run LoadRun(const fs::path& dir, const RunOptions& options) {
   options.Check();
-  VIGIL_CHECK(fs::is_directory(dir), "{}: run folder does not exist", dir.string());
+  VIGIL_CHECK(fs::is_directory(dir), "{}: {}", dir.string(),
+              fs::exists(dir) ? "is a file, not a run folder" : "run folder does not exist");
   Run run;
   run.dir = dir;
   const std::vector<fs::path> images = io::ListImages(dir);
