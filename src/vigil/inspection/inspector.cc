@@ -156,6 +156,9 @@ struct Inspector::Impl {
   // size), and each reference's features, computed once for every query that uses it.
   std::map<std::pair<int, int>, std::unique_ptr<spade::Backbone>> deep_backbones;
   std::map<int, dense::DeepFeatures> reference_deep;
+  // The query count at each cached reference's last use (TrimReferenceCaches).
+  std::map<int, int64_t> last_used;
+  int64_t queries_seen = 0;
   std::string deep_model;
   // Change-free maps of the reference run (NeighbourMaps), the null of the dense confirmation.
   std::vector<dense::ChangeMap> dense_clean;
@@ -166,6 +169,7 @@ struct Inspector::Impl {
   }
 
   const dense::DeepFeatures& ReferenceDeep(int index) {
+    last_used[index] = queries_seen;
     auto it = reference_deep.find(index);
     if (it != reference_deep.end()) return it->second;
     return reference_deep.emplace(index, DeepFeaturesOf(Pixels(index))).first->second;
@@ -301,6 +305,7 @@ struct Inspector::Impl {
   // comparison, panel, crops): each converts to gray the same way, so results equal a folder
   // run's.
   const cv::Mat& Pixels(int index) {
+    last_used[index] = queries_seen;
     const auto cached = reference_cache.find(index);
     if (cached != reference_cache.end()) return cached->second.image;
     cv::Mat& pixels = pixel_cache[index];
@@ -311,6 +316,7 @@ struct Inspector::Impl {
   }
 
   const ImageFeatures& ReferenceFeatures(int index, std::map<std::string, double>* timings) {
+    last_used[index] = queries_seen;
     auto it = reference_cache.find(index);
     if (it != reference_cache.end()) return it->second;
     const auto start = Clock::now();
@@ -325,6 +331,25 @@ struct Inspector::Impl {
       (*timings)["extract_reference"] += MsSince(start);
     }
     return reference_cache.emplace(index, std::move(entry)).first->second;
+  }
+
+  // Between queries only (a query holds references into the caches while it runs): drops the
+  // least recently used references beyond options.max_cached_references. Outputs keep what they
+  // need as cv::Mat headers, which share and so outlive the cached buffers.
+  void TrimReferenceCaches() {
+    ++queries_seen;
+    if (static_cast<int>(last_used.size()) <= options.max_cached_references) return;
+    std::vector<std::pair<int64_t, int>> by_age;
+    for (const auto& [index, used] : last_used) by_age.emplace_back(used, index);
+    std::sort(by_age.begin(), by_age.end());
+    const size_t evict = by_age.size() - static_cast<size_t>(options.max_cached_references);
+    for (size_t k = 0; k < evict; ++k) {
+      const int index = by_age[k].second;
+      reference_cache.erase(index);
+      reference_deep.erase(index);
+      pixel_cache.erase(index);
+      last_used.erase(index);
+    }
   }
 
   FrameResult Inspect(const retrieval::RunFrame& frame, int q, const cv::Mat& query_image);
@@ -677,6 +702,7 @@ void Inspector::Impl::DenseEvidence(const cv::Mat& image, QueryContext& ctx, Fra
 }
 
 FrameResult Inspector::Impl::Inspect(const retrieval::RunFrame& frame, int q, const cv::Mat& image) {
+  TrimReferenceCaches();
   FrameResult out;
   out.query = frame.image.filename().string();
   out.threshold = threshold;
@@ -866,10 +892,14 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options, 
 
 Inspector::~Inspector() = default;
 
-const cv::Mat& Inspector::ReferencePixels(int index) {
+cv::Mat Inspector::ReferencePixels(int index) {
   VIGIL_CHECK(index >= 0 && index < static_cast<int>(impl_->reference.frames.size()),
               "reference frame {} out of range", index);
-  return impl_->Pixels(index);  // pixels only (report crops of resumed frames): no extraction
+  // Pixels only (report crops of resumed frames): no extraction. The report asks for many
+  // references after the last query, so the caches are bounded here too.
+  cv::Mat pixels = impl_->Pixels(index);
+  impl_->TrimReferenceCaches();
+  return pixels;
 }
 
 FrameResult Inspector::InspectFrame(const retrieval::RunFrame& frame, int index, const cv::Mat& image) {
@@ -940,6 +970,8 @@ void InspectorOptions::Check() const {
                      "segment_when",
                      fmt::format("must be evidence, confirmed or always, got '{}'", segment_when));
   VIGIL_CHECK_OPTION(max_pixels >= 1, "max_pixels", fmt::format("must be >= 1, got {}", max_pixels));
+  VIGIL_CHECK_OPTION(max_cached_references >= 1, "max_cached_references",
+                     fmt::format("must be >= 1, got {}", max_cached_references));
   VIGIL_CHECK_OPTION(!(single_reference && !pairs.empty()), "pairs",
                      "a single reference image and a pairs file exclude each other");
 }

@@ -132,6 +132,12 @@ struct InspectorOptions {
   bool resume = true;            // skip queries already done with the same configuration
   bool write_panels = true;      // panels/<stem>.png
   bool show_progress = true;     // progress bar on stderr
+  // Reference frames whose pixels, features and deep features stay in memory between queries,
+  // the most recently used first (about 2 MB each, 6 MB with the deep channel, at 640x480). A
+  // live node or a long mission against a large map touches every reference of its route, and
+  // without a bound it would keep them all. Evicting changes no result: a reference used again
+  // is read and extracted again, identically. >= 1; not part of the configuration identity.
+  int max_cached_references = 64;
   // A frame that cannot be decoded (missing, corrupt, truncated PNG or JPEG) or is larger than
   // max_pixels is skipped and listed with its reason (InspectionSummary::skipped); with strict
   // the run stops at the first such frame instead.
@@ -274,8 +280,8 @@ class Inspector {
   const std::optional<CalibrationResult>& calibration() const;
   const retrieval::Run& reference() const;
   // The pixels of reference frame `index` as the inspection uses them (decoded colour, or a
-  // map's gray), from the cache.
-  const cv::Mat& ReferencePixels(int index);
+  // map's gray), from the cache (a header sharing its buffer, valid after eviction).
+  cv::Mat ReferencePixels(int index);
 
  private:
   struct Impl;

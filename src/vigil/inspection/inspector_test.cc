@@ -571,6 +571,33 @@ TEST(Inspector, SegmentingOnlyConfirmedEvidenceKeepsTheResultsOfTheFramesItSegme
   EXPECT_NE(testing::ErrorOf([&] { options.Check(); }).find("segment_when"), std::string::npos);
 }
 
+// The reference caches are bounded (InspectorOptions::max_cached_references) without changing
+// any result: with room for one reference, the frames whose references alternate are computed
+// again, identically.
+TEST(Inspector, ABoundedReferenceCacheGivesTheSameResults) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_bounded_cache");
+  InspectorOptions options = DenseConfirmationOptions();
+  options.confirmation = "keypoints+dense";
+  const InspectionSummary all = RunInspection(runs.reference, runs.query, runs.out / "all", options);
+  options.max_cached_references = 1;
+  const InspectionSummary one = RunInspection(runs.reference, runs.query, runs.out / "one", options);
+  ASSERT_EQ(one.queries.size(), all.queries.size());
+  int compared = 0, extracted_again = 0;
+  for (size_t q = 0; q < all.queries.size(); ++q) {
+    nlohmann::json a = all.queries[q].result, b = one.queries[q].result;
+    extracted_again += q > 0 && b["timings_ms"].value("extract_reference", 0.0) > 0 &&
+                       a["timings_ms"].value("extract_reference", 0.0) == 0;
+    for (nlohmann::json* doc : {&a, &b}) doc->erase("timings_ms");
+    EXPECT_EQ(a, b) << all.queries[q].query;  // config_hash included: not part of the identity
+    compared += !a["anomalies"].empty() || !a["unconfirmed_anomalies"].empty();
+  }
+  EXPECT_GT(compared, 0);  // frames with evidence, whose confirmation used both references
+  EXPECT_GT(extracted_again, 0);  // the bound did evict
+  options.max_cached_references = 0;
+  EXPECT_NE(testing::ErrorOf([&] { options.Check(); }).find("max_cached_references"), std::string::npos);
+}
+
 // The "run" null: change-free maps of the reference run, each frame against its neighbours. A
 // run of one frame has none, and the confirmation falls back to the second view's keypoints
 // rather than confirming against nothing.
