@@ -88,7 +88,6 @@ TEST(Spade, MatchesSpadePytorchFixture) {
               worst_score_error, worst_map_error);
 }
 
-// PyTorch F.interpolate(bilinear, align_corners=False) of [[1,2],[3,4]] to 4x4, row 0 and 1.
 // Every detector option is in the identity that --set, the bank's record and the report use:
 // each field of AnomalyDetectorOptions changed alone gives a configuration no other change gives.
 TEST(AnomalyDetectorOptions, EveryFieldChangesTheIdentity) {
@@ -110,6 +109,7 @@ TEST(AnomalyDetectorOptions, EveryFieldChangesTheIdentity) {
   EXPECT_EQ(set.spade.k, 3);
 }
 
+// PyTorch F.interpolate(bilinear, align_corners=False) of [[1,2],[3,4]] to 4x4, row 0 and 1.
 TEST(Spade, ResizeBilinearMatchesPytorchConvention) {
   const float src[4] = {1, 2, 3, 4};
   const std::vector<float> out = ResizeBilinear(src, 2, 2, 1, 4, 4);

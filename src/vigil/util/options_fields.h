@@ -178,6 +178,13 @@ inline std::string ConfigHash(const nlohmann::json& config) {
   return fmt::format("{:016x}", h);
 }
 
+// The JSON pointer of a field path as ForEachLeafField and SetOptionField write it:
+// "detector.overlap.method" -> "/detector/overlap/method".
+inline nlohmann::json::json_pointer FieldPointer(std::string path) {
+  std::replace(path.begin(), path.end(), '.', '/');
+  return nlohmann::json::json_pointer("/" + path);
+}
+
 // f("nested.field", value) for every scalar or array field, in key order (JSON objects sort keys).
 template <class T>
 void ForEachLeafField(const T& options,
@@ -231,9 +238,7 @@ void SetOptionField(T* options, const std::string& assignment, const std::string
   // value (InspectorOptions lists dense_deep unless dense_channel is photometric), so reading the
   // whole document back would call a field unknown that this very assignment just hid.
   nlohmann::json patch;
-  std::string pointer = "/" + path;
-  std::replace(pointer.begin(), pointer.end(), '.', '/');
-  patch[nlohmann::json::json_pointer(pointer)] = value;
+  patch[FieldPointer(path)] = value;
   OptionsFromJson(patch, options);
 }
 

@@ -1,7 +1,6 @@
 // Helpers for the test suite: where ../shared (fixtures, models, data) and tests/data are.
 #pragma once
 
-#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -58,9 +57,7 @@ std::vector<std::string> FieldsOutsideTheIdentity(
   *fields = 0;
   ForEachLeafField(defaults, [&](const std::string& path, const nlohmann::json&) {
     nlohmann::json j = base;
-    std::string pointer = "/" + path;
-    std::replace(pointer.begin(), pointer.end(), '.', '/');
-    nlohmann::json& leaf = j[nlohmann::json::json_pointer(pointer)];
+    nlohmann::json& leaf = j[FieldPointer(path)];
     if (change && change(path, leaf)) {
     } else if (leaf.is_boolean()) {
       leaf = !leaf.get<bool>();
