@@ -176,8 +176,8 @@ int RunInspect(int argc, char** argv) {
                          : RunInspectionWithMap(map_file, query_dir, out_dir, options, &InterruptToken());
     int with_changes = 0, flagged = 0, resumed = 0;
     for (const QueryOutcome& q : summary.queries) {
-      with_changes += q.num_anomalies > 0;
-      flagged += q.localization_error;
+      with_changes += !q.record.anomalies.empty();
+      flagged += q.record.localization_error;
       resumed += q.resumed;
     }
     std::printf("%zu queries (%d resumed): %d with changes, %d flagged as localization errors; "

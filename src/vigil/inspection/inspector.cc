@@ -39,12 +39,21 @@ struct ImageFeatures {
   Features features;
 };
 
-std::optional<json> ReadJsonIfValid(const fs::path& path) {
+// Query `query`'s result from an earlier run in the same output folder, when it was computed
+// with the configuration `config_hash` and reads as that query's frame result; anything else (no
+// file, unreadable, another configuration, a damaged, hand-edited or copied document) is
+// recomputed, never trusted.
+std::optional<QueryOutcome> Resumable(const fs::path& path, const std::string& query,
+                                      const std::string& config_hash) {
   if (!fs::exists(path)) return std::nullopt;
   try {
-    return json::parse(ReadFileToString(path));
+    json doc = json::parse(ReadFileToString(path));
+    if (!doc.is_object() || doc.value("config_hash", "") != config_hash) return std::nullopt;
+    report::FrameRecord record = report::FrameRecordFromJson(doc);
+    if (record.query != query) return std::nullopt;
+    return QueryOutcome{query, true, std::move(record), std::move(doc)};
   } catch (const std::exception&) {
-    return std::nullopt;  // unreadable leftovers are recomputed
+    return std::nullopt;
   }
 }
 
@@ -1041,41 +1050,27 @@ retrieval::Run LoadReference(const fs::path& path, const InspectorOptions& optio
 
 namespace {
 
-cv::Mat MatrixFromJson(const json& j) {
-  if (!j.is_array() || j.size() != 3) return cv::Mat();
-  cv::Mat m(3, 3, CV_64F);
-  for (int r = 0; r < 3; ++r) {
-    for (int c = 0; c < 3; ++c) m.at<double>(r, c) = j.at(r).at(c).get<double>();
-  }
-  return m;
-}
-
-// The observations of the change events, from the per-query documents (computed or resumed
+// The observations of the change events, from the frames' records (computed or resumed
 // alike): one per anomaly, with its reference, box, warp into the reference and query pose.
 std::vector<events::Observation> EventObservations(const InspectionSummary& summary,
                                                    const std::map<std::string, int>& reference_index,
                                                    const std::map<std::string, const retrieval::RunFrame*>& queries) {
   std::vector<events::Observation> out;
   for (int f = 0; f < static_cast<int>(summary.queries.size()); ++f) {
-    const json& doc = summary.queries[f].result;
-    const json& ref = doc["reference"]["image"];
-    const auto r = ref.is_string() ? reference_index.find(ref.get<std::string>()) : reference_index.end();
-    const cv::Mat h = MatrixFromJson(doc.value("query_to_reference", json()));
+    const report::FrameRecord& record = summary.queries[f].record;
+    const auto r = reference_index.find(record.reference_image);
     const retrieval::RunFrame* frame = queries.at(summary.queries[f].query);
-    const json& anomalies = doc["anomalies"];
-    for (int k = 0; k < static_cast<int>(anomalies.size()); ++k) {
-      const json& a = anomalies[k];
+    for (int k = 0; k < static_cast<int>(record.anomalies.size()); ++k) {
+      const report::RecordedAnomaly& a = record.anomalies[k];
       events::Observation o;
       o.frame = f;
       o.anomaly = k;
       o.reference = r == reference_index.end() ? -1 : r->second;
-      o.bbox = {a["bbox"][0].get<int>(), a["bbox"][1].get<int>(), a["bbox"][2].get<int>(),
-                a["bbox"][3].get<int>()};
-      o.query_to_reference = h;
-      o.kind = a.value("kind", "new");
-      const std::string label = a.value("label", "unknown");
-      o.label = label == "unknown" ? "" : label;
-      o.score = a.value("score", 0.0);
+      o.bbox = a.bbox;
+      o.query_to_reference = record.query_to_reference;
+      o.kind = a.kind;
+      o.label = a.label == "unknown" ? "" : a.label;
+      o.score = a.score;
       if (frame->pose) o.position = frame->pose->position;
       out.push_back(std::move(o));
     }
@@ -1155,16 +1150,13 @@ void InspectQueries(Inspector& inspector, const retrieval::Run& query, const fs:
     const std::string stem = frame.image.stem().string();
     const fs::path json_path = out_dir / (stem + ".json");
     if (run_options.resume) {
-      const std::optional<json> previous = ReadJsonIfValid(json_path);
-      if (previous && previous->value("config_hash", "") == inspector.config_hash() &&
-          fs::exists(out_dir / "masks" / (stem + ".png")) &&
-          (!run_options.write_panels || fs::exists(out_dir / "panels" / (stem + ".png")))) {
-        QueryOutcome outcome{frame.image.filename().string(), true, 0, false, *previous};
-        outcome.num_anomalies = static_cast<int>(previous->value("anomalies", json::array()).size());
-        outcome.localization_error = previous->value("localization_error", false);
-        summary.queries.push_back(std::move(outcome));
-        progress.Advance();
-        continue;
+      if (std::optional<QueryOutcome> outcome = Resumable(json_path, frame.image.filename().string(), inspector.config_hash())) {
+        if (fs::exists(out_dir / "masks" / (stem + ".png")) &&
+            (!run_options.write_panels || fs::exists(out_dir / "panels" / (stem + ".png")))) {
+          summary.queries.push_back(std::move(*outcome));
+          progress.Advance();
+          continue;
+        }
       }
     }
     cv::Mat image;
@@ -1179,8 +1171,7 @@ void InspectQueries(Inspector& inspector, const retrieval::Run& query, const fs:
     }
     FrameResult result = inspector.InspectFrame(frame, q, image);
     const size_t slot = summary.queries.size();
-    summary.queries.push_back({result.query, false, static_cast<int>(result.detection.anomalies.size()),
-                               result.localization_error(), json()});
+    summary.queries.push_back({result.query, false, {}, json()});
     // The previous frame's files are written while this one was inspected; one in flight.
     if (pending.valid()) pending.get();
     pending = std::async(std::launch::async, [&, slot, json_path, stem, image,
@@ -1195,6 +1186,7 @@ void InspectQueries(Inspector& inspector, const retrieval::Run& query, const fs:
       }
       // The JSON is written last: its presence means every output of this query is complete.
       WriteTextFileAtomically(json_path, doc.dump(1));
+      summary.queries[slot].record = report::FrameRecordFromJson(doc);
       summary.queries[slot].result = std::move(doc);
     });
     progress.Advance();
@@ -1221,7 +1213,8 @@ void InspectQueries(Inspector& inspector, const retrieval::Run& query, const fs:
 
   report::InspectionReportInput report_input;
   report_input.title = title;
-  report_input.events = summary.events;
+  report_input.events = change_events;
+  report_input.observations = observations;
   for (const retrieval::RunFrame& f : references.frames) {
     report_input.reference_positions.push_back(
         f.pose ? std::optional<Eigen::Vector3d>(f.pose->position) : std::nullopt);
@@ -1239,13 +1232,13 @@ void InspectQueries(Inspector& inspector, const retrieval::Run& query, const fs:
   }
   report_input.config = summary.config;
   report_input.config["threshold_source"] = summary.threshold_source;
-  for (const QueryOutcome& outcome : summary.queries) report_input.queries.push_back(outcome.result);
+  for (const QueryOutcome& outcome : summary.queries) report_input.queries.push_back(outcome.record);
   report_input.total_timings_ms = summary.total_timings_ms;
   json skipped = json::array();
   for (const SkippedFrame& s : summary.skipped) {
     skipped.push_back({{"image", s.image}, {"run", s.run}, {"reason", s.reason}});
   }
-  report_input.skipped = skipped;
+  report_input.skipped = summary.skipped;
   // Always written, empty or not, so a stale list from an earlier run cannot survive.
   WriteTextFileAtomically(out_dir / "skipped.json", json{{"skipped", skipped}}.dump(1));
   if (inspector.calibration()) report_input.calibration_plot = RenderCalibrationPlot(*inspector.calibration());

@@ -33,6 +33,7 @@
 #include "vigil/inspection/frame_result.h"
 #include "vigil/matching/matcher.h"
 #include "vigil/matching/verification.h"
+#include "vigil/report/frame_record.h"
 #include "vigil/retrieval/reference_selector.h"
 #include "vigil/retrieval/run.h"
 #include "vigil/segmentation/segmenter.h"
@@ -225,22 +226,19 @@ struct InspectorOptions {
   void Check() const;
 };
 
-// One query's outcome in a run: the counts the summary needs, and its JSON document
-// (ToJson of its FrameResult, or the document an earlier run wrote, when resumed).
+// One query's outcome in a run: its typed record, which the summary, the change events and
+// the report read, and its JSON document (ToJson of its FrameResult, or the document an earlier
+// run wrote, when resumed), from which the record was read (report/frame_record.h), so that a
+// resumed frame is summarised exactly as a computed one.
 struct QueryOutcome {
   std::string query;                // file name
   bool resumed = false;             // loaded from an earlier run, not recomputed
-  int num_anomalies = 0;
-  bool localization_error = false;  // not inspectable
+  report::FrameRecord record;
   nlohmann::json result;            // the per-query JSON document (FrameResultSchema)
 };
 
 // A frame the run could not use, with the reason (its read error).
-struct SkippedFrame {
-  std::string image;   // path as given
-  std::string run;     // "reference" | "query"
-  std::string reason;  // one line
-};
+using SkippedFrame = report::SkippedFrame;
 
 struct InspectionSummary {
   std::vector<QueryOutcome> queries;

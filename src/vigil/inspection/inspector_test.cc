@@ -103,6 +103,27 @@ TEST(Inspector, WritesCompleteOutputsPerQueryAndResumes) {
 
   const InspectionSummary second = RunInspection(runs.reference, runs.query, runs.out, FastOptions());
   for (const QueryOutcome& q : second.queries) EXPECT_TRUE(q.resumed) << q.query;
+  // A resumed frame is summarised as when it was computed: the same record, the same events.
+  for (size_t q = 0; q < first.queries.size(); ++q) {
+    EXPECT_EQ(second.queries[q].record.anomalies.size(), first.queries[q].record.anomalies.size());
+    EXPECT_EQ(second.queries[q].record.Status(), first.queries[q].record.Status());
+  }
+  EXPECT_EQ(second.events, first.events);
+
+  // A document with the right configuration that is damaged (here: a box that is no box), or
+  // that another query's file was copied over, is recomputed rather than trusted.
+  const fs::path damaged = runs.out / (fs::path(first.queries[0].query).stem().string() + ".json");
+  nlohmann::json doc = nlohmann::json::parse(ReadFileToString(damaged));
+  doc["anomalies"] = nlohmann::json::array({{{"kind", "new"}, {"label", "x"}, {"score", 1}, {"bbox", "here"}}});
+  WriteTextFileAtomically(damaged, doc.dump());
+  fs::copy_file(runs.out / (fs::path(first.queries[2].query).stem().string() + ".json"),
+                runs.out / (fs::path(first.queries[1].query).stem().string() + ".json"),
+                fs::copy_options::overwrite_existing);
+  const InspectionSummary repaired = RunInspection(runs.reference, runs.query, runs.out, FastOptions());
+  EXPECT_FALSE(repaired.queries[0].resumed);
+  EXPECT_FALSE(repaired.queries[1].resumed);
+  EXPECT_TRUE(repaired.queries[2].resumed);
+  EXPECT_EQ(repaired.events, first.events);
 
   InspectorOptions changed = FastOptions();
   changed.detector.min_samples = 6;  // another configuration: recomputed, not resumed
@@ -202,8 +223,15 @@ TEST(Inspector, QueryWithoutMatchesAndReferenceOfAnotherSize) {
     SchemaMismatches(FrameResultSchema(), doc, "", &mismatches);
     EXPECT_TRUE(mismatches.empty()) << q.query << ": " << ::testing::PrintToString(mismatches);
     EXPECT_EQ(doc["format"], kFrameResultFormat);
-    EXPECT_EQ(q.localization_error, doc["localization_error"].get<bool>());
-    EXPECT_EQ(q.num_anomalies, static_cast<int>(doc["anomalies"].size()));
+    // The run's typed record of the frame says what its document says.
+    EXPECT_EQ(q.record.localization_error, doc["localization_error"].get<bool>());
+    ASSERT_EQ(q.record.anomalies.size(), doc["anomalies"].size());
+    for (size_t k = 0; k < q.record.anomalies.size(); ++k) {
+      const cv::Rect b = q.record.anomalies[k].bbox;
+      EXPECT_EQ(doc["anomalies"][k]["bbox"], nlohmann::json({b.x, b.y, b.width, b.height}));
+      EXPECT_EQ(doc["anomalies"][k]["kind"], q.record.anomalies[k].kind);
+    }
+    EXPECT_EQ(q.record.reference_image, doc["reference"]["image"].is_null() ? "" : doc["reference"]["image"].get<std::string>());
   }
 }
 
@@ -299,7 +327,7 @@ TEST(Inspector, WrongPoseChosenReferenceIsReplacedOrFlagged) {
       RunInspection(runs.reference, runs.query, runs.out / "none", FastOptions());
   for (const QueryOutcome& q : flagged.queries) {
     const nlohmann::json& doc = q.result;
-    EXPECT_TRUE(q.localization_error) << doc.dump();
+    EXPECT_TRUE(q.record.localization_error) << doc.dump();
     EXPECT_FALSE(doc["inspected"].get<bool>());
     EXPECT_TRUE(doc["anomalies"].empty());
     EXPECT_EQ(doc["reference"]["rule"], "failed-verification");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include <Eigen/Eigenvalues>
@@ -13,7 +14,6 @@
 
 namespace vigil::report {
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 // Hand-written: no Debian-packaged C++ library we already depend on offers base64 (OpenCV's
 // is internal to its persistence code), and the encoder is a dozen lines.
@@ -67,43 +67,31 @@ std::string Thumbnail(const fs::path& panel) {
   return ImageDataUri(small);
 }
 
-std::string AnomalySummary(const json& anomalies) {
+std::string AnomalySummary(const std::vector<RecordedAnomaly>& anomalies) {
   std::map<std::string, int> counts;
-  for (const json& a : anomalies) {
-    counts[a.value("kind", "new") == "missing" ? "missing" : a.value("label", "unknown")]++;
-  }
+  for (const RecordedAnomaly& a : anomalies) counts[a.kind == "missing" ? "missing" : a.label]++;
   std::string text;
   for (const auto& [label, n] : counts) text += fmt::format("{}{} &times;{}", text.empty() ? "" : ", ", HtmlEscape(label), n);
   return text.empty() ? "&ndash;" : text;
 }
 
-// Candidates that a confirmation dropped: by the second view's keypoints, by the dense map.
-int DroppedBy(const json& query, const char* block) {
-  if (!query.contains(block) || !query[block].is_object()) return 0;
-  return query[block].value("unconfirmed_anomalies", 0);
-}
-
 // "2nd view: IMAGE, N dropped" and "dense: N dropped" under the reference, when asked.
-std::string SecondViewNote(const json& query) {
+std::string SecondViewNote(const FrameRecord& q) {
   std::string note;
-  if (query.contains("second_reference") && query["second_reference"].is_object()) {
-    note += fmt::format("<br><small>2nd view: {}, {} dropped</small>",
-                        HtmlEscape(query["second_reference"].value("image", "?")),
-                        DroppedBy(query, "second_reference"));
+  if (q.second_view_image) {
+    note += fmt::format("<br><small>2nd view: {}, {} dropped</small>", HtmlEscape(*q.second_view_image),
+                        q.second_view_dropped);
   }
-  if (query.contains("dense") && query["dense"].is_object() &&
-      query["dense"].value("role", "") == "confirmation") {
-    note += fmt::format("<br><small>dense map: {} dropped</small>", DroppedBy(query, "dense"));
-  }
+  if (q.dense_confirmation) note += fmt::format("<br><small>dense map: {} dropped</small>", q.dense_dropped);
   return note;
 }
 
 // One row of the frames table: a query frame, or a skipped frame of the query run (no JSON).
 struct FrameRow {
   int query = -1;               // index into input.queries, -1 for a skipped frame
-  const json* skipped = nullptr;
+  const SkippedFrame* skipped = nullptr;
   std::string name;             // file name
-  std::string status;           // FrameStatus or "skipped"
+  std::string status;           // FrameRecord::Status or "skipped"
   size_t anomalies = 0;
 };
 
@@ -114,14 +102,12 @@ std::string FileName(const std::string& path) { return fs::path(path).filename()
 std::vector<FrameRow> MissionRows(const InspectionReportInput& input) {
   std::vector<FrameRow> rows;
   for (size_t i = 0; i < input.queries.size(); ++i) {
-    const json& q = input.queries[i];
-    rows.push_back({static_cast<int>(i), nullptr, q.value("query", "?"), FrameStatus(q),
-                    q.contains("anomalies") ? q["anomalies"].size() : 0});
+    const FrameRecord& q = input.queries[i];
+    rows.push_back({static_cast<int>(i), nullptr, q.query, q.Status(), q.anomalies.size()});
   }
   std::vector<FrameRow> skipped;
-  for (const json& s : input.skipped) {
-    if (!s.is_object() || s.value("run", "") != "query") continue;
-    skipped.push_back({-1, &s, FileName(s.value("image", "?")), "skipped", 0});
+  for (const SkippedFrame& s : input.skipped) {
+    if (s.run == "query") skipped.push_back({-1, &s, FileName(s.image), "skipped", 0});
   }
   // Insert each before the first query row whose name is greater (stable for equal names).
   for (const FrameRow& s : skipped) {
@@ -138,29 +124,23 @@ std::string LazyImage(const std::string& data_uri, const std::string& alt) {
   return "<img data-src=\"" + data_uri + "\" alt=\"" + HtmlEscape(alt) + "\">";
 }
 
-std::string QueryRow(const fs::path& out_dir, const json& q, int index) {
+std::string QueryRow(const fs::path& out_dir, const FrameRecord& q, int index) {
   std::ostringstream row;
-  const std::string query = q.value("query", "?");
-  const std::string stem = fs::path(query).stem().string();
-  const json& ref = q.contains("reference") ? q["reference"] : json::object();
-  double total_ms = 0;
-  if (q.contains("timings_ms")) {
-    for (const auto& [stage, ms] : q["timings_ms"].items()) total_ms += ms.get<double>();
-  }
-  const std::string status = FrameStatus(q);
+  const std::string stem = fs::path(q.query).stem().string();
+  const std::string status = q.Status();
   const bool flagged = status == "not-inspectable";
-  const size_t n = q.contains("anomalies") ? q["anomalies"].size() : 0;
+  const size_t n = q.anomalies.size();
   const std::string thumb = Thumbnail(out_dir / "panels" / (stem + ".png"));
   row << "<tr id=\"frame-" << index << "\" data-status=\"" << status << "\""
       << (flagged ? " class=flag" : n > 0 ? " class=hit" : "") << ">"
-      << "<td>" << index << "</td><td>" << HtmlEscape(query) << "</td>"
-      << "<td>" << HtmlEscape(ref.contains("image") && ref["image"].is_string() ? ref["image"].get<std::string>() : "none")
-      << "<br><small>" << HtmlEscape(ref.value("rule", "")) << "</small>"
+      << "<td>" << index << "</td><td>" << HtmlEscape(q.query) << "</td>"
+      << "<td>" << HtmlEscape(q.reference_image.empty() ? "none" : q.reference_image)
+      << "<br><small>" << HtmlEscape(q.reference_rule) << "</small>"
       << SecondViewNote(q) << "</td>"
-      << "<td>" << n << "</td><td>" << AnomalySummary(q.value("anomalies", json::array())) << "</td>"
-      << "<td>" << (flagged ? "likely localization error: " + HtmlEscape(q.value("note", "")) : "") << "</td>"
-      << "<td>" << (q.contains("keypoints") && q["keypoints"]["matches"].is_number() ? q["keypoints"]["matches"].get<int>() : 0) << "</td>"
-      << "<td>" << fmt::format("{:.0f}", total_ms) << "</td><td>";
+      << "<td>" << n << "</td><td>" << AnomalySummary(q.anomalies) << "</td>"
+      << "<td>" << (flagged ? "likely localization error: " + HtmlEscape(q.note) : "") << "</td>"
+      << "<td>" << q.matches << "</td>"
+      << "<td>" << fmt::format("{:.0f}", q.TotalMs()) << "</td><td>";
   if (!thumb.empty()) {
     row << "<a href=\"panels/" << HtmlEscape(stem) << ".png\">" << LazyImage(thumb, "panel " + stem)
         << "</a>";
@@ -179,47 +159,42 @@ std::string FrameRows(const fs::path& out_dir, const InspectionReportInput& inpu
     }
     out << "<tr data-status=\"skipped\" class=skip><td></td><td>" << HtmlEscape(r.name)
         << "</td><td>none</td><td></td><td>&ndash;</td><td>skipped: "
-        << HtmlEscape(r.skipped->value("reason", "")) << "</td><td></td><td></td><td></td></tr>\n";
+        << HtmlEscape(r.skipped->reason) << "</td><td></td><td></td><td></td></tr>\n";
   }
   return out.str();
 }
 
 // --- events -----------------------------------------------------------------------------
 
-std::string FrameLink(const json& event, const char* frame_key, const char* query_key) {
-  const int frame = event.value(frame_key, -1);
+// A frame of the mission as a link to its row: "<a href=#frame-F>QUERY</a> (F)".
+std::string FrameLink(const InspectionReportInput& input, int frame) {
+  const bool known = frame >= 0 && frame < static_cast<int>(input.queries.size());
   return fmt::format("<a href=\"#frame-{}\">{}</a> ({})", frame,
-                     HtmlEscape(event.value(query_key, std::string())), frame);
-}
-
-std::optional<Eigen::Vector3d> JsonPosition(const json& p) {
-  if (!p.is_array() || p.size() != 3) return std::nullopt;
-  for (const json& v : p) {
-    if (!v.is_number()) return std::nullopt;
-  }
-  return Eigen::Vector3d(p[0].get<double>(), p[1].get<double>(), p[2].get<double>());
+                     HtmlEscape(known ? input.queries[frame].query : std::string()), frame);
 }
 
 std::string EventRows(const InspectionReportInput& input) {
   std::ostringstream rows;
-  for (const json& e : input.events) {
-    const int id = e.value("id", -1);
-    const std::string kind = e.value("kind", "");
-    const std::string label = e.value("label", "");
-    const auto position = JsonPosition(e.contains("position") ? e["position"] : json());
+  for (const events::ChangeEvent& e : input.events) {
+    const int id = e.id;
+    const std::string& kind = e.kind;
+    const std::string& label = e.label;
+    const std::optional<Eigen::Vector3d>& position = e.position;
     rows << "<tr class=\"event\" id=\"event-" << id << "\" data-kind=\"" << HtmlEscape(kind)
-         << "\"><td>" << id << "</td><td>" << FrameLink(e, "first_frame", "first_query");
-    if (e.value("last_frame", -1) != e.value("first_frame", -1)) {
-      rows << " &ndash; " << FrameLink(e, "last_frame", "last_query");
+         << "\"><td>" << id << "</td><td>" << FrameLink(input, e.first_frame);
+    if (e.last_frame != e.first_frame) rows << " &ndash; " << FrameLink(input, e.last_frame);
+    std::set<int> seen;  // the frames it was seen in (a gap may lie between them)
+    for (int o : e.observations) {
+      if (o >= 0 && o < static_cast<int>(input.observations.size())) seen.insert(input.observations[o].frame);
     }
-    const int frames = e.value("num_frames", 0);
+    const int frames = static_cast<int>(seen.size());
     rows << "<br><small>" << frames << (frames == 1 ? " frame" : " frames") << "</small></td><td>"
          << HtmlEscape(kind) << "</td><td>" << (label.empty() ? "&ndash;" : HtmlEscape(label))
          << "</td><td>"
          << (position ? fmt::format("{:.2f}, {:.2f}, {:.2f}", position->x(), position->y(),
                                     position->z())
                       : std::string("&ndash;"))
-         << "</td><td>" << fmt::format("{:.2f}", e.value("max_score", 0.0)) << "</td><td class=crops>";
+         << "</td><td>" << fmt::format("{:.2f}", e.max_score) << "</td><td class=crops>";
     auto crops = input.event_crops.find(id);
     if (crops != input.event_crops.end()) {
       rows << LazyImage(ImageDataUri(crops->second.first), fmt::format("event {} query", id))
@@ -240,16 +215,16 @@ const char* KindColour(const std::string& kind) {
 
 // Where an event goes on the trajectory: its own position, else the camera position of its best
 // observation's frame, else of its first frame.
-std::optional<Eigen::Vector3d> EventPlace(const json& e, const InspectionReportInput& input) {
-  if (auto p = JsonPosition(e.contains("position") ? e["position"] : json())) return p;
+std::optional<Eigen::Vector3d> EventPlace(const events::ChangeEvent& e, const InspectionReportInput& input) {
+  if (e.position) return e.position;
   auto at = [&](int frame) -> std::optional<Eigen::Vector3d> {
     if (frame < 0 || frame >= static_cast<int>(input.query_positions.size())) return std::nullopt;
     return input.query_positions[frame];
   };
-  if (e.contains("best") && e["best"].is_object()) {
-    if (auto p = at(e["best"].value("frame", -1))) return p;
+  if (e.best_observation >= 0 && e.best_observation < static_cast<int>(input.observations.size())) {
+    if (auto p = at(input.observations[e.best_observation].frame)) return p;
   }
-  return at(e.value("first_frame", -1));
+  return at(e.first_frame);
 }
 
 std::string TrajectorySvg(const InspectionReportInput& input) {
@@ -270,16 +245,16 @@ std::string TrajectorySvg(const InspectionReportInput& input) {
                        "order</text><line x1=\"{1}\" y1=\"40\" x2=\"{2}\" y2=\"40\" stroke=\"#1f77b4\" "
                        "stroke-width=\"3\"/>",
                        kWidth, kMargin, kWidth - kMargin, kHeight);
-    for (const json& e : input.events) {
-      const int id = e.value("id", -1);
-      const double x0 = kMargin + step * e.value("first_frame", 0);
-      const double x1 = kMargin + step * (e.value("last_frame", 0) + 1);
+    for (const events::ChangeEvent& e : input.events) {
+      const int id = e.id;
+      const double x0 = kMargin + step * e.first_frame;
+      const double x1 = kMargin + step * (e.last_frame + 1);
       svg << fmt::format("<a href=\"#event-{0}\"><rect class=\"event-marker\" data-event=\"{0}\" "
                          "x=\"{1:.1f}\" y=\"30\" width=\"{2:.1f}\" height=\"20\" fill=\"{3}\" "
                          "opacity=\"0.7\"><title>event {0}: {4}</title></rect></a>"
                          "<text x=\"{1:.1f}\" y=\"66\" font-size=\"11\">{0}</text>",
-                         id, x0, std::max(2.0, x1 - x0), KindColour(e.value("kind", "")),
-                         HtmlEscape(e.value("kind", "") + " " + e.value("label", "")));
+                         id, x0, std::max(2.0, x1 - x0), KindColour(e.kind),
+                         HtmlEscape(e.kind + " " + e.label));
     }
     svg << "</svg>";
     return svg.str();
@@ -299,8 +274,8 @@ std::string TrajectorySvg(const InspectionReportInput& input) {
   };
   const auto ref = projected(input.reference_positions);
   const auto mission = projected(input.query_positions);
-  std::vector<std::pair<const json*, Eigen::Vector2d>> placed;
-  for (const json& e : input.events) {
+  std::vector<std::pair<const events::ChangeEvent*, Eigen::Vector2d>> placed;
+  for (const events::ChangeEvent& e : input.events) {
     if (auto p = EventPlace(e, input)) {
       placed.push_back({&e, project(*p)});
       all.push_back(placed.back().second);
@@ -348,15 +323,14 @@ std::string TrajectorySvg(const InspectionReportInput& input) {
   std::map<std::pair<int, int>, std::pair<Eigen::Vector2d, std::vector<int>>> labels;
   for (const auto& [e, p] : placed) {
     const Eigen::Vector2d q = xy(p);
-    const int id = e->value("id", -1);
+    const int id = e->id;
     auto& label = labels[{int(std::lround(q.x() / 12)), int(std::lround(q.y() / 12))}];
     if (label.second.empty()) label.first = q;
     label.second.push_back(id);
     svg << fmt::format("<a href=\"#event-{0}\"><circle class=\"event-marker\" data-event=\"{0}\" "
                        "cx=\"{1:.1f}\" cy=\"{2:.1f}\" r=\"7\" fill=\"{3}\" fill-opacity=\"0.8\">"
                        "<title>event {0}: {4}</title></circle></a>",
-                       id, q.x(), q.y(), KindColour(e->value("kind", "")),
-                       HtmlEscape(e->value("kind", "") + " " + e->value("label", "")));
+                       id, q.x(), q.y(), KindColour(e->kind), HtmlEscape(e->kind + " " + e->label));
   }
   for (const auto& [cell, label] : labels) {
     std::string text;
@@ -431,15 +405,15 @@ std::string TimelineSvg(const InspectionReportInput& input, const std::vector<Fr
   }
   // Events as spans under the axis, from their first to their last frame.
   int lane = 0;
-  for (const json& e : input.events) {
-    auto a = slot_of_query.find(e.value("first_frame", -1));
-    auto b = slot_of_query.find(e.value("last_frame", -1));
+  for (const events::ChangeEvent& e : input.events) {
+    auto a = slot_of_query.find(e.first_frame);
+    auto b = slot_of_query.find(e.last_frame);
     if (a == slot_of_query.end() || b == slot_of_query.end()) continue;
     const double y = kTop + kBars + 6 + 6 * (lane++ % 5);
     svg << fmt::format("<a href=\"#event-{0}\"><rect class=\"span\" x=\"{1:.1f}\" y=\"{2:.1f}\" "
                        "width=\"{3:.1f}\" height=\"4\" fill=\"{4}\"><title>event {0}</title></rect></a>",
-                       e.value("id", -1), a->second, y, std::max(2.0, b->second - a->second + step - 1),
-                       KindColour(e.value("kind", "")));
+                       e.id, a->second, y, std::max(2.0, b->second - a->second + step - 1),
+                       KindColour(e.kind));
   }
   svg << "</svg>";
   return svg.str();
@@ -523,12 +497,6 @@ std::string TimingRows(const std::map<std::string, double>& totals, size_t compu
 
 }  // namespace
 
-std::string FrameStatus(const json& query) {
-  if (query.value("localization_error", false)) return "not-inspectable";
-  if (query.contains("anomalies") && !query["anomalies"].empty()) return "changed";
-  return "unchanged";
-}
-
 TopDownProjection TopDownProjection::Fit(const std::vector<std::optional<Eigen::Vector3d>>& basis) {
   std::vector<Eigen::Vector3d> points;
   for (const auto& p : basis) {
@@ -560,12 +528,11 @@ TopDownProjection TopDownProjection::Fit(const std::vector<std::optional<Eigen::
 
 void WriteInspectionReport(const fs::path& out_dir, const InspectionReportInput& input) {
   size_t with_anomalies = 0, flagged = 0, anomalies = 0, computed = 0, unconfirmed = 0;
-  for (const json& q : input.queries) {
-    const size_t n = q.contains("anomalies") ? q["anomalies"].size() : 0;
-    anomalies += n;
-    with_anomalies += n > 0;
-    flagged += q.value("localization_error", false);
-    unconfirmed += DroppedBy(q, "second_reference") + DroppedBy(q, "dense");
+  for (const FrameRecord& q : input.queries) {
+    anomalies += q.anomalies.size();
+    with_anomalies += !q.anomalies.empty();
+    flagged += q.localization_error;
+    unconfirmed += q.second_view_dropped + q.dense_dropped;
   }
   computed = input.queries.size();
   const std::vector<FrameRow> rows = MissionRows(input);
@@ -612,10 +579,9 @@ void WriteInspectionReport(const fs::path& out_dir, const InspectionReportInput&
   if (!input.skipped.empty()) {
     html << "<h2 id=\"skipped\">Skipped frames (" << input.skipped.size()
          << ")</h2><table><tr><th>run</th><th>image</th><th>reason</th></tr>\n";
-    for (const auto& s : input.skipped) {
-      html << "<tr><td>" << HtmlEscape(s.value("run", "")) << "</td><td>"
-           << HtmlEscape(s.value("image", "")) << "</td><td>" << HtmlEscape(s.value("reason", ""))
-           << "</td></tr>\n";
+    for (const SkippedFrame& s : input.skipped) {
+      html << "<tr><td>" << HtmlEscape(s.run) << "</td><td>" << HtmlEscape(s.image) << "</td><td>"
+           << HtmlEscape(s.reason) << "</td></tr>\n";
     }
     html << "</table>\n";
   }

@@ -30,17 +30,22 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
+#include "vigil/events/events.h"
+#include "vigil/report/frame_record.h"
+
 namespace vigil::report {
 
 struct InspectionReportInput {
   std::string title;
   nlohmann::json config;                    // shown as a table
-  std::vector<nlohmann::json> queries;      // per-query JSON documents (inspection/result_io.h)
+  std::vector<FrameRecord> queries;         // the query frames in mission order
   std::map<std::string, double> total_timings_ms;  // per stage, summed over computed queries
   cv::Mat calibration_plot;                 // optional
-  nlohmann::json skipped = nlohmann::json::array();  // [{"image", "run", "reason"}]: frames not used
-  // Change events as events::EventsToJson writes them; their frames index `queries`.
-  nlohmann::json events = nlohmann::json::array();
+  std::vector<SkippedFrame> skipped;        // frames not used, of either run
+  // Change events (events/events.h); their frames index `queries`, their observations index
+  // `observations`.
+  std::vector<events::ChangeEvent> events;
+  std::vector<events::Observation> observations;
   // Camera positions (metres, one map frame for both runs): reference_positions in the
   // reference run's order, query_positions[i] of queries[i]; nullopt where a frame has no pose,
   // both empty when the runs have none.
@@ -49,11 +54,6 @@ struct InspectionReportInput {
   // Event id -> (crop of the query image, crop of the reference image); either may be empty.
   std::map<int, std::pair<cv::Mat, cv::Mat>> event_crops;
 };
-
-// Status of a query frame in the frames table: "not-inspectable" when its JSON has
-// localization_error true, else "changed" when it has anomalies, else "unchanged". (Skipped
-// frames have no query JSON; their rows say "skipped".)
-std::string FrameStatus(const nlohmann::json& query);
 
 // Top-down view of positions: the projection onto the plane of the two largest principal axes
 // of `basis` (PCA of its known positions). Why not drop a fixed axis: the runs' frame may have

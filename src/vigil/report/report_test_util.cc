@@ -9,7 +9,6 @@
 
 namespace vigil::report::synthetic {
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 SyntheticReport MakeSyntheticReport(const fs::path& out_dir, int frames, int num_events, bool poses) {
   SyntheticReport out;
@@ -19,25 +18,21 @@ SyntheticReport MakeSyntheticReport(const fs::path& out_dir, int frames, int num
   in.total_timings_ms = {{"extract", 12.0}, {"match", 3.0}};
   out.nasty_name = "frame_02_<b>bold</b>&\"q\".png";
   fs::create_directories(out_dir / "panels");
-  std::vector<std::string> names;
   std::vector<int> changed;
   for (int i = 0; i < frames; ++i) {
     const std::string name = i == 2 ? out.nasty_name : fmt::format("frame_{:02d}.png", i);
-    names.push_back(name);
-    json q = {{"query", name},
-              {"reference", {{"image", fmt::format("ref_{:02d}.png", i)}, {"rule", "pose"}}},
-              {"anomalies", json::array()},
-              {"keypoints", {{"matches", 100 + i}}},
-              {"timings_ms", {{"extract", 1.0}}}};
+    FrameRecord q;
+    q.query = name;
+    q.reference_image = fmt::format("ref_{:02d}.png", i);
+    q.reference_rule = "pose";
+    q.matches = 100 + i;
+    q.timings_ms = {{"extract", 1.0}};
     if (i % 5 == 3) {
-      q["localization_error"] = true;
-      q["note"] = "tiny overlap";
+      q.localization_error = true;
+      q.note = "tiny overlap";
       out.rows_by_status["not-inspectable"]++;
     } else if (i % 5 < 2) {
-      for (int k = 0; k <= i % 3; ++k) {
-        q["anomalies"].push_back({{"id", k}, {"kind", "new"}, {"label", "unknown"},
-                                  {"bbox", {10 * k, 10, 20, 20}}, {"score", 0.8}});
-      }
+      for (int k = 0; k <= i % 3; ++k) q.anomalies.push_back({"new", "unknown", 0.8, cv::Rect(10 * k, 10, 20, 20)});
       changed.push_back(i);
       out.rows_by_status["changed"]++;
     } else {
@@ -53,9 +48,9 @@ SyntheticReport MakeSyntheticReport(const fs::path& out_dir, int frames, int num
   }
   // Two skipped frames of the query run (their names sort between frames 4/5 and 7/8) and one
   // of the reference run (not a mission frame: no row in the frames table).
-  in.skipped = json::array({{{"image", "/data/query/frame_04b.png"}, {"run", "query"}, {"reason", "unreadable"}},
-                            {{"image", "/data/query/frame_07b.png"}, {"run", "query"}, {"reason", "too large"}},
-                            {{"image", "/data/reference/r.png"}, {"run", "reference"}, {"reason", "unreadable"}}});
+  in.skipped = {{"/data/query/frame_04b.png", "query", "unreadable"},
+                {"/data/query/frame_07b.png", "query", "too large"},
+                {"/data/reference/r.png", "reference", "unreadable"}};
   out.rows_by_status["skipped"] = 2;
 
   // Events over the changed frames, built as the events stage would write them.
@@ -91,7 +86,8 @@ SyntheticReport MakeSyntheticReport(const fs::path& out_dir, int frames, int num
       out.crops += 2;
     }
   }
-  in.events = events::EventsToJson(list, observations, names);
+  in.events = list;
+  in.observations = observations;
   out.events = num_events;
 
   if (poses) {

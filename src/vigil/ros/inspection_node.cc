@@ -355,12 +355,35 @@ struct Collector::Impl {
   CollectorOptions options;
   std::vector<::ros::Subscriber> subs;
   mutable std::mutex mutex;
-  std::map<std::string, json> docs;  // "<robot>__<stem>.png" -> document
+  std::map<std::string, report::FrameRecord> records;  // "<robot>__<stem>.png" -> its record
   ::ros::WallTime last_write;
   bool dirty = false;
 
   static std::string Key(const std::string& robot, const std::string& query) {
     return robot + "__" + query;
+  }
+
+  // A node's message (an object whose "query" is a string) as a report row. A frame the node failed on, or a message that is not a
+  // frame result, is shown as not inspectable with the reason: never as an unchanged frame.
+  static report::FrameRecord RecordOf(const std::string& robot, const json& doc) {
+    if (!doc.contains("error")) {
+      try {
+        return report::FrameRecordFromJson(doc);
+      } catch (const Error& e) {
+        ROS_ERROR("vigil_collector: %s sent an unreadable frame result: %s", robot.c_str(), e.what());
+        report::FrameRecord r;
+        r.query = doc["query"].get<std::string>();
+        r.localization_error = true;
+        r.note = std::string("unreadable result: ") + e.what();
+        return r;
+      }
+    }
+    report::FrameRecord r;
+    r.query = doc["query"].get<std::string>();
+    r.localization_error = true;
+    const json& error = doc["error"];
+    r.note = "failed: " + (error.is_string() ? error.get<std::string>() : error.dump());
+    return r;
   }
 
   void OnResult(const std::string& robot, const std_msgs::StringConstPtr& msg) {
@@ -371,7 +394,12 @@ struct Collector::Impl {
       ROS_ERROR("vigil_collector: %s sent a message that is not JSON: %s", robot.c_str(), e.what());
       return;
     }
-    const std::string query = doc.value("query", std::string("unknown.png"));
+    if (!doc.is_object()) {
+      ROS_ERROR("vigil_collector: %s sent a message that is not a JSON object", robot.c_str());
+      return;
+    }
+    const std::string query =
+        doc.contains("query") && doc["query"].is_string() ? doc["query"].get<std::string>() : "unknown.png";
     doc["robot"] = robot;
     doc["query"] = Key(robot, query);
     {
@@ -383,7 +411,7 @@ struct Collector::Impl {
       } catch (const std::exception& e) {
         ROS_ERROR("vigil_collector: %s", e.what());
       }
-      docs[Key(robot, query)] = std::move(doc);
+      records[Key(robot, query)] = RecordOf(robot, doc);
       dirty = true;
     }
     if ((::ros::WallTime::now() - last_write).toSec() >= options.write_period_s) WriteReport();
@@ -410,7 +438,7 @@ struct Collector::Impl {
     json robots = json::array();
     for (const std::string& r : options.robots) robots.push_back(r);
     input.config = {{"robots", robots}, {"node", options.node_name}};
-    for (const auto& [key, doc] : docs) input.queries.push_back(doc);
+    for (const auto& [key, record] : records) input.queries.push_back(record);
     try {
       report::WriteInspectionReport(options.out_dir, input);
     } catch (const std::exception& e) {
@@ -451,7 +479,7 @@ void Collector::WriteReport() { impl_->WriteReport(); }
 
 size_t Collector::num_results() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->docs.size();
+  return impl_->records.size();
 }
 
 }  // namespace vigil::ros
