@@ -8,6 +8,7 @@
 #include <opencv2/core.hpp>
 
 #include "vigil/util/check.h"
+#include "vigil/util/options_fields.h"
 
 namespace vigil::cli {
 namespace {
@@ -62,10 +63,21 @@ void AddExtractorOptions(CLI::App& app, ExtractorFlags& flags) {
       ->capture_default_str();
 }
 
+namespace {
+
+// A field's default for --help: floats as people write them (0.95, not 0.949999988079071).
+std::string DefaultText(const nlohmann::json& defaults, const std::string& path) {
+  const nlohmann::json& v = defaults.at(FieldPointer(path));
+  return v.is_number_float() ? fmt::format("{:g}", v.get<double>()) : v.dump();
+}
+
+}  // namespace
+
 MatcherOptions MatcherFlags::Resolve() const {
   MatcherOptions resolved = options;
   resolved.superglue.weights = weights;
   resolved.lightglue.weights = weights;
+  for (const auto& [flag, assignment] : assignments) SetOptionField(&resolved, assignment, flag);
   if (threshold) resolved.set_threshold(*threshold);
   return resolved;
 }
@@ -78,20 +90,17 @@ void AddMatcherOptions(CLI::App& app, MatcherFlags& flags) {
                  "SuperGlue/LightGlue weights file (default: weights search path)");
   app.add_option("--threshold", flags.threshold,
                  "match confidence threshold in [0, 1) (nn default 0, SuperGlue 0.2, LightGlue 0.1)");
-  app.add_option("--ratio", flags.options.nn.ratio, "Lowe ratio test for nn (1 = off)")
-      ->capture_default_str();
-  app.add_option("--sinkhorn-iterations", flags.options.superglue.sinkhorn_iterations,
-                 "SuperGlue Sinkhorn iterations")
-      ->capture_default_str();
-  app.add_option("--superglue-weights", flags.options.superglue.weights_name,
-                 "which official SuperGlue file to look for: indoor|outdoor")
-      ->capture_default_str();
-  app.add_option("--depth-confidence", flags.options.lightglue.depth_confidence,
-                 "LightGlue early-exit confidence (negative = off)")
-      ->capture_default_str();
-  app.add_option("--width-confidence", flags.options.lightglue.width_confidence,
-                 "LightGlue point-pruning confidence (negative = off)")
-      ->capture_default_str();
+  // Each matcher's shorthands, as its options header declares them; the default shown is the
+  // field's default, read from the same field list that --set writes.
+  const nlohmann::json defaults = OptionsToJson(MatcherOptions());
+  for (const PluginFlag& f : MatcherPluginFlags()) {
+    app.add_option_function<std::string>(
+           "--" + f.name,
+           [&flags, f](const std::string& value) {
+             flags.assignments.push_back({"--" + f.name, f.path + "=" + value});
+           },
+           fmt::format("{} (the field matcher.{}; default {})", f.help, f.path, DefaultText(defaults, f.path)));
+  }
 }
 
 int RunCommand(CLI::App& app, int argc, char** argv, const std::function<void()>& body) {

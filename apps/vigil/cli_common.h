@@ -4,8 +4,9 @@
 
 #include <functional>
 #include <optional>
-#include <utility>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -33,9 +34,12 @@ struct MatcherFlags {
   MatcherOptions options;
   std::string weights;
   std::optional<float> threshold;
+  // From the matchers' own shorthands, in command-line order: {"--ratio", "nn.ratio=0.8"}.
+  std::vector<std::pair<std::string, std::string>> assignments;
   MatcherOptions Resolve() const;
 };
-// --matcher, --matcher-weights, --threshold, --ratio, --sinkhorn-iterations, ...
+// --matcher, --matcher-weights, --threshold, and each matcher's declared shorthands
+// (MatcherPluginFlags: --ratio, --sinkhorn-iterations, ...).
 void AddMatcherOptions(CLI::App& app, MatcherFlags& flags);
 
 // Parses "WxH" (e.g. "640x480"); empty gives {0, 0} (= keep size). Throws naming `option`.

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <signal.h>
 #include <spawn.h>
 #include <sstream>
@@ -456,6 +457,37 @@ TEST_F(CliMatch, NonsenseParametersNameTheOption) {
               "match", {"verify"});
   ExpectError({"match", a, b, "--extractor", "sift", "--max-keypoints", "-2", "--out", out}, 1,
               "match", {"--max-keypoints"});
+  // A matcher's own shorthand (declared in its options header) is checked like any option.
+  ExpectError({"match", a, b, "--extractor", "sift", "--ratio", "fast", "--out", out}, 1, "match",
+              {"--ratio", "nn.ratio"});
+  ExpectError({"match", a, b, "--extractor", "sift", "--ratio", "0", "--out", out}, 1, "match",
+              {"ratio"});
+}
+
+// The nn matcher's shorthand --ratio reaches its ratio test: a strict ratio keeps fewer matches,
+// and only ones the default run also has (the ratio test only removes).
+TEST_F(CliMatch, RatioShorthandReachesTheNearestNeighbourMatcher) {
+  VIGIL_REQUIRE_FILE(images_ / "freiburg0s.png");
+  auto matches = [&](const std::vector<std::string>& extra, const std::string& name) {
+    std::vector<std::string> args = {"match", (images_ / "freiburg0.png").string(),
+                                     (images_ / "freiburg0s.png").string(), "--extractor", "sift",
+                                     "--out", (dir_ / name).string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CliResult r = Run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::set<std::pair<int, int>> pairs;
+    const json doc = json::parse(ReadFile(dir_ / name / "matches.json"));
+    for (const json& m : doc.at("matches")) {
+      pairs.insert({m.at("i").get<int>(), m.at("j").get<int>()});
+    }
+    return pairs;
+  };
+  const auto all = matches({}, "default");
+  const auto strict = matches({"--ratio", "0.6"}, "strict");
+  EXPECT_GT(all.size(), 200u);
+  EXPECT_LT(strict.size(), all.size());
+  EXPECT_GT(strict.size(), 0u);
+  for (const auto& p : strict) EXPECT_TRUE(all.count(p)) << p.first << " -> " << p.second;
 }
 
 TEST_F(CliMatch, MatcherWeightsOfAnotherNetworkAreRefused) {

@@ -1,9 +1,12 @@
 // LightGlue's own options (the matcher itself: lightglue.h). A header of its own, with no vigil
-// includes, so that MatcherOptions (matcher.h) can hold it by value while lightglue.h includes
+// includes but util/, so that MatcherOptions (matcher.h) can hold it by value while lightglue.h includes
 // matcher.h; Check() is defined in lightglue.cc.
 #pragma once
 
+#include <array>
 #include <string>
+
+#include "vigil/util/options_fields.h"
 
 namespace vigil {
 
@@ -23,6 +26,11 @@ struct LightGlueOptions {
   // The confidence threshold MatcherOptions::threshold() and set_threshold() reach.
   static constexpr float LightGlueOptions::*kConfidenceThreshold =
       &LightGlueOptions::filter_threshold;
+  // Command-line shorthands (util/options_fields.h OptionFlag).
+  static constexpr std::array<OptionFlag, 2> kFlags = {{
+      {"depth-confidence", "depth_confidence", "LightGlue early-exit confidence (negative = off)"},
+      {"width-confidence", "width_confidence", "LightGlue point-pruning confidence (negative = off)"},
+  }};
 };
 
 }  // namespace vigil

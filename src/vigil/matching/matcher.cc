@@ -25,6 +25,7 @@ struct Plugin {
   void (*check)(const MatcherOptions&);
   float (*threshold)(const MatcherOptions&);
   void (*set_threshold)(MatcherOptions&, float);
+  std::vector<OptionFlag> flags;  // its options' declared shorthands (kFlags), maybe none
 };
 
 // The entry of the matcher whose options are MatcherOptions::*Member: its Check() and the field
@@ -36,10 +37,12 @@ Plugin Entry(Creator create) {
           [](const MatcherOptions& o) { return (o.*Member).*Options::kConfidenceThreshold; },
           [](MatcherOptions& o, float value) {
             (o.*Member).*Options::kConfidenceThreshold = value;
-          }};
+          },
+          DeclaredFlags<Options>::Get()};
 }
 
-// The factory table: one line per matcher.
+// The factory table: one line per matcher. The name is also its member's name in
+// MatcherOptions::Fields, which MatcherPluginFlags() relies on (tested).
 const std::map<std::string, Plugin>& Registry() {
   static const std::map<std::string, Plugin> registry = {
       {"nn", Entry<&MatcherOptions::nn>(CreateNearestNeighborMatcher)},
@@ -71,6 +74,14 @@ void MatcherOptions::Check() const {
                                  fmt::join(MatcherNames(), ", ")));
   VIGIL_CHECK_OPTION(num_threads >= 1, "num_threads", "must be >= 1");
   Registry().at(type).check(*this);
+}
+
+std::vector<PluginFlag> MatcherPluginFlags() {
+  std::vector<PluginFlag> out;
+  for (const auto& [name, plugin] : Registry()) {
+    for (const OptionFlag& f : plugin.flags) out.push_back({f.name, name + "." + f.field, f.help});
+  }
+  return out;
 }
 
 std::vector<std::string> MatcherNames() {

@@ -60,6 +60,10 @@ class Matcher {
 
 std::vector<std::string> MatcherNames();
 
+// Every matcher's command-line shorthands (their options' kFlags), with the field path in
+// MatcherOptions ("nn.ratio"), so the front ends bind them without a line per matcher.
+std::vector<PluginFlag> MatcherPluginFlags();
+
 // Drops the matches whose confidence is <= threshold (keeps both directions consistent).
 Matches FilterMatchesByConfidence(const Matches& matches, float threshold);
 

@@ -39,6 +39,35 @@ TEST(MatcherOptions, ThresholdIsTheChosenMatchersOwnField) {
   }
 }
 
+// Each matcher's declared shorthands reach the one field they name in its own options: the
+// path the front ends bind (registry name + field) exists, and setting it changes that field
+// and no other. The names are unique, since they share one command line.
+TEST(MatcherOptions, DeclaredShorthandsReachTheirOwnField) {
+  const std::map<std::string, std::string> expected = {
+      {"ratio", "nn.ratio"},
+      {"sinkhorn-iterations", "superglue.sinkhorn_iterations"},
+      {"superglue-weights", "superglue.weights_name"},
+      {"depth-confidence", "lightglue.depth_confidence"},
+      {"width-confidence", "lightglue.width_confidence"},
+  };
+  std::map<std::string, std::string> declared;
+  for (const PluginFlag& f : MatcherPluginFlags()) {
+    EXPECT_TRUE(declared.emplace(f.name, f.path).second) << "--" << f.name << " declared twice";
+    EXPECT_FALSE(f.help.empty()) << f.name;
+  }
+  EXPECT_EQ(declared, expected);
+  for (const auto& [name, path] : declared) {
+    MatcherOptions options;
+    const auto before = Leaves(options);
+    const std::string value = before.at(path).is_string() ? "outdoor" : "0.25";
+    SetOptionField(&options, path + "=" + value, "--" + name);
+    auto after = Leaves(options);
+    EXPECT_NE(after.at(path), before.at(path)) << name;
+    after[path] = before.at(path);
+    EXPECT_EQ(after, before) << "--" << name << " changed another field";
+  }
+}
+
 TEST(MatcherOptions, UnknownMatcherHasNoThresholdToSet) {
   MatcherOptions options;
   options.type = "flann";

@@ -1,7 +1,11 @@
 // The nearest-neighbour matcher's own options (the matcher itself: nearest_neighbor.h). A header
-// of its own, with no vigil includes, so that MatcherOptions (matcher.h) can hold it by value
+// of its own, with no vigil includes but util/, so that MatcherOptions (matcher.h) can hold it by value
 // while nearest_neighbor.h includes matcher.h; Check() is defined in nearest_neighbor.cc.
 #pragma once
+
+#include <array>
+
+#include "vigil/util/options_fields.h"
 
 namespace vigil {
 
@@ -22,6 +26,8 @@ struct NearestNeighborOptions {
   // The confidence threshold MatcherOptions::threshold() and set_threshold() reach.
   static constexpr float NearestNeighborOptions::*kConfidenceThreshold =
       &NearestNeighborOptions::threshold;
+  // Command-line shorthands (util/options_fields.h OptionFlag).
+  static constexpr std::array<OptionFlag, 1> kFlags = {{{"ratio", "ratio", "Lowe ratio test for nn (1 = off)"}}};
 };
 
 }  // namespace vigil

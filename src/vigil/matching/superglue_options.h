@@ -1,9 +1,12 @@
 // SuperGlue's own options (the matcher itself: superglue.h). A header of its own, with no vigil
-// includes, so that MatcherOptions (matcher.h) can hold it by value while superglue.h includes
+// includes but util/, so that MatcherOptions (matcher.h) can hold it by value while superglue.h includes
 // matcher.h; Check() is defined in superglue.cc.
 #pragma once
 
+#include <array>
 #include <string>
+
+#include "vigil/util/options_fields.h"
 
 namespace vigil {
 
@@ -23,6 +26,11 @@ struct SuperGlueOptions {
   // The confidence threshold MatcherOptions::threshold() and set_threshold() reach.
   static constexpr float SuperGlueOptions::*kConfidenceThreshold =
       &SuperGlueOptions::match_threshold;
+  // Command-line shorthands (util/options_fields.h OptionFlag).
+  static constexpr std::array<OptionFlag, 2> kFlags = {{
+      {"sinkhorn-iterations", "sinkhorn_iterations", "SuperGlue Sinkhorn iterations"},
+      {"superglue-weights", "weights_name", "which official SuperGlue file to look for: indoor|outdoor"},
+  }};
 };
 
 }  // namespace vigil

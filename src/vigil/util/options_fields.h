@@ -178,6 +178,36 @@ inline std::string ConfigHash(const nlohmann::json& config) {
   return fmt::format("{:016x}", h);
 }
 
+// A command-line shorthand for one field of a plugin's options, declared by the plugin in its
+// own options header:
+//
+//   static constexpr std::array<OptionFlag, 1> kFlags = {{{"ratio", "ratio", "Lowe ratio test"}}};
+//
+// A front end binds `--<name>` to `<plugin>.<field>` through SetOptionField, so it writes no
+// flag for any plugin by hand, and a shorthand reaches exactly what `--set` reaches. Names are
+// global on a command line: a plugin chooses ones no other plugin uses.
+struct OptionFlag {
+  const char* name;   // without the leading "--"
+  const char* field;  // field path inside the plugin's options
+  const char* help;
+};
+
+// A shorthand as a front end binds it: `--<name>` sets `path` of the family's options
+// ("nn.ratio" in MatcherOptions).
+struct PluginFlag {
+  std::string name, path, help;
+};
+
+// T::kFlags, or none when T declares no shorthand.
+template <class T, class = void>
+struct DeclaredFlags {
+  static std::vector<OptionFlag> Get() { return {}; }
+};
+template <class T>
+struct DeclaredFlags<T, std::void_t<decltype(T::kFlags)>> {
+  static std::vector<OptionFlag> Get() { return {T::kFlags.begin(), T::kFlags.end()}; }
+};
+
 // The JSON pointer of a field path as ForEachLeafField and SetOptionField write it:
 // "detector.overlap.method" -> "/detector/overlap/method".
 inline nlohmann::json::json_pointer FieldPointer(std::string path) {
