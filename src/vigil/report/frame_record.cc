@@ -145,4 +145,23 @@ FrameRecord FrameRecordFromJson(const json& doc) {
   return r;
 }
 
+FrameRecord FrameRecordOrFailure(const json& doc, const std::string& query) {
+  FrameRecord failed;
+  failed.query = query;
+  failed.localization_error = true;
+  if (doc.is_object() && doc.contains("error")) {
+    const json& error = doc["error"];
+    failed.note = "failed: " + (error.is_string() ? error.get<std::string>() : error.dump());
+    return failed;
+  }
+  try {
+    FrameRecord r = FrameRecordFromJson(doc);
+    r.query = query;
+    return r;
+  } catch (const Error& e) {
+    failed.note = std::string("unreadable result: ") + e.what();
+    return failed;
+  }
+}
+
 }  // namespace vigil::report

@@ -50,6 +50,13 @@ struct FrameRecord {
 // (a resumed output with such a file is recomputed, never trusted).
 FrameRecord FrameRecordFromJson(const nlohmann::json& doc);
 
+// The record of a document that may instead report a failure, as the ROS node publishes
+// {"query", "error"} for a frame it failed on: a readable frame result as above; a failure, or a
+// document that does not read as a frame result, as a not-inspectable record whose note gives
+// the reason, never as an unchanged frame. `query` names the frame (the document's own name may
+// be missing or damaged).
+FrameRecord FrameRecordOrFailure(const nlohmann::json& doc, const std::string& query);
+
 // A frame a run could not use, with the reason (its read error).
 struct SkippedFrame {
   std::string image;   // path as given

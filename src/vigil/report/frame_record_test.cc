@@ -99,5 +99,27 @@ TEST(FrameRecord, ADamagedDocumentNamesTheKey) {
   EXPECT_NE(message(json::array()).find("not a JSON object"), std::string::npos);
 }
 
+// What the ROS collector receives: a node's result, its report of a failure, or junk. Only a
+// readable result can be "changed" or "unchanged"; the rest are not inspectable with the reason.
+TEST(FrameRecord, AFailureOrJunkIsNotInspectableNeverUnchanged) {
+  const FrameRecord ok = FrameRecordOrFailure(Document(), "robot1__q.png");
+  EXPECT_EQ(ok.query, "robot1__q.png");
+  EXPECT_EQ(ok.Status(), "changed");
+  EXPECT_EQ(ok.anomalies.size(), 2u);
+
+  const FrameRecord failed = FrameRecordOrFailure({{"query", "q.png"}, {"error", "cannot decode"}}, "r__q.png");
+  EXPECT_EQ(failed.Status(), "not-inspectable");
+  EXPECT_EQ(failed.note, "failed: cannot decode");
+  EXPECT_TRUE(failed.anomalies.empty());
+
+  json damaged = Document();
+  damaged["anomalies"][0]["bbox"] = "somewhere";
+  const FrameRecord unreadable = FrameRecordOrFailure(damaged, "r__q.png");
+  EXPECT_EQ(unreadable.Status(), "not-inspectable");
+  EXPECT_NE(unreadable.note.find("anomalies[0].bbox"), std::string::npos) << unreadable.note;
+  EXPECT_EQ(FrameRecordOrFailure(json::array({1, 2}), "x.png").Status(), "not-inspectable");
+  EXPECT_EQ(FrameRecordOrFailure(json::object(), "x.png").Status(), "not-inspectable");
+}
+
 }  // namespace
 }  // namespace vigil::report

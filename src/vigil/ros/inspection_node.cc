@@ -363,29 +363,6 @@ struct Collector::Impl {
     return robot + "__" + query;
   }
 
-  // A node's message (an object whose "query" is a string) as a report row. A frame the node failed on, or a message that is not a
-  // frame result, is shown as not inspectable with the reason: never as an unchanged frame.
-  static report::FrameRecord RecordOf(const std::string& robot, const json& doc) {
-    if (!doc.contains("error")) {
-      try {
-        return report::FrameRecordFromJson(doc);
-      } catch (const Error& e) {
-        ROS_ERROR("vigil_collector: %s sent an unreadable frame result: %s", robot.c_str(), e.what());
-        report::FrameRecord r;
-        r.query = doc["query"].get<std::string>();
-        r.localization_error = true;
-        r.note = std::string("unreadable result: ") + e.what();
-        return r;
-      }
-    }
-    report::FrameRecord r;
-    r.query = doc["query"].get<std::string>();
-    r.localization_error = true;
-    const json& error = doc["error"];
-    r.note = "failed: " + (error.is_string() ? error.get<std::string>() : error.dump());
-    return r;
-  }
-
   void OnResult(const std::string& robot, const std_msgs::StringConstPtr& msg) {
     json doc;
     try {
@@ -411,7 +388,13 @@ struct Collector::Impl {
       } catch (const std::exception& e) {
         ROS_ERROR("vigil_collector: %s", e.what());
       }
-      records[Key(robot, query)] = RecordOf(robot, doc);
+      // A frame the node failed on, or a message that is not a frame result, is a row that
+      // says so (not inspectable, with the reason), never an unchanged frame.
+      report::FrameRecord record = report::FrameRecordOrFailure(doc, Key(robot, query));
+      if (record.localization_error && record.note.rfind("unreadable result: ", 0) == 0) {
+        ROS_ERROR("vigil_collector: %s sent an %s", robot.c_str(), record.note.c_str());
+      }
+      records[Key(robot, query)] = std::move(record);
       dirty = true;
     }
     if ((::ros::WallTime::now() - last_write).toSec() >= options.write_period_s) WriteReport();
