@@ -125,9 +125,13 @@ int RunInspect(int argc, char** argv) {
   app.add_option("--max-pixels", options.max_pixels,
                  "pixel budget per image (about 0.55 GB per megapixel in SuperPoint); a larger "
                  "frame is skipped with its size named")->capture_default_str();
+  app.add_option("--jobs", options.jobs,
+                 "queries inspected at once, each worker with --threads / --jobs threads (results do not "
+                 "depend on it)")
+      ->capture_default_str();
   app.add_option("--max-cached-references", options.max_cached_references,
-                 "reference frames kept in memory between queries, most recently used first "
-                 "(about 6 MB each at 640x480); results do not depend on it")
+                 "reference frames each worker keeps in memory between queries, most recently used "
+                 "first (about 6 MB each at 640x480); results do not depend on it")
       ->capture_default_str();
   app.add_option("--evidence", options.evidence,
                  "change evidence: auto (dense with --pairs or one --reference image, keypoints for "

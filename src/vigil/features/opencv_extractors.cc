@@ -8,6 +8,7 @@
 
 #include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
+#include "vigil/util/threads.h"
 
 namespace vigil {
 namespace {
@@ -114,12 +115,12 @@ void OrbOptions::ApplyShared(const SharedExtractorSettings& settings) {
 }
 
 std::unique_ptr<FeatureExtractor> CreateSiftExtractor(const FeatureExtractorOptions& options) {
-  cv::setNumThreads(options.num_threads);
+  SetCvThreads(options.num_threads);
   return std::make_unique<SiftExtractor>(options.sift);
 }
 
 std::unique_ptr<FeatureExtractor> CreateOrbExtractor(const FeatureExtractorOptions& options) {
-  cv::setNumThreads(options.num_threads);
+  SetCvThreads(options.num_threads);
   return std::make_unique<OrbExtractor>(options.orb);
 }
 

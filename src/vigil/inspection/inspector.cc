@@ -1,11 +1,14 @@
 #include "vigil/inspection/inspector.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <exception>
 #include <functional>
-#include <future>
-#include <sstream>
+#include <mutex>
 #include <optional>
+#include <sstream>
+#include <thread>
 
 #include <opencv2/imgproc.hpp>
 
@@ -22,6 +25,7 @@
 #include "vigil/util/file_util.h"
 #include "vigil/util/model_identity.h"
 #include "vigil/util/options_fields.h"
+#include "vigil/util/threads.h"
 
 namespace vigil {
 namespace fs = std::filesystem;
@@ -783,6 +787,24 @@ namespace {
 // A map serves the reference side only when it was built with the settings this inspection
 // would extract with; otherwise its features are another extractor's, and it is refused with
 // the settings that differ.
+// Removes every "num_threads" field, at any depth.
+void EraseThreadCounts(json& j) {
+  if (!j.is_object()) return;
+  j.erase("num_threads");
+  for (auto& [key, value] : j.items()) EraseThreadCounts(value);
+}
+
+// The options as the configuration identity holds them: every field but the thread counts. How
+// many threads compute a result does not change it (changes-freiburg with 1 and 2 threads:
+// identical JSON for all 24 queries; a test checks it on small runs; the map's identity leaves
+// them out too), and RunInspection divides the threads among its workers (jobs), so a resumed
+// run must not recompute because the division changed.
+json IdentityOptions(const InspectorOptions& options) {
+  json j = OptionsToJson(options);
+  EraseThreadCounts(j);
+  return j;
+}
+
 void CheckMapIdentity(const map::MapStore& map, const InspectorOptions& options,
                       const FeatureExtractor& extractor) {
   map::MapBuildOptions build;
@@ -877,7 +899,7 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options, 
               {"matcher", s.matcher->name()},
               {"threshold", s.threshold},
               {"segmenter", s.segmenter_name},
-              {"options", OptionsToJson(s.options)},
+              {"options", IdentityOptions(s.options)},
               {"models", models},
               {"reference", fs::absolute(s.reference.dir).lexically_normal().string()},
               {"reference_frames", reference_frames},
@@ -979,6 +1001,7 @@ void InspectorOptions::Check() const {
                      "segment_when",
                      fmt::format("must be evidence, confirmed or always, got '{}'", segment_when));
   VIGIL_CHECK_OPTION(max_pixels >= 1, "max_pixels", fmt::format("must be >= 1, got {}", max_pixels));
+  VIGIL_CHECK_OPTION(jobs >= 1, "jobs", fmt::format("must be >= 1, got {}", jobs));
   VIGIL_CHECK_OPTION(max_cached_references >= 1, "max_cached_references",
                      fmt::format("must be >= 1, got {}", max_cached_references));
   VIGIL_CHECK_OPTION(!(single_reference && !pairs.empty()), "pairs",
@@ -987,7 +1010,7 @@ void InspectorOptions::Check() const {
 
 void InspectorOptions::SetNumThreads(int threads) {
   VIGIL_CHECK_OPTION(threads >= 1, "threads", fmt::format("must be >= 1, got {}", threads));
-  extractor.num_threads = matcher.num_threads = segmenter.num_threads = threads;
+  extractor.num_threads = matcher.num_threads = segmenter.num_threads = selection.place.num_threads = threads;
 }
 
 cv::Mat ReadFrameImage(const fs::path& path, int64_t max_pixels) {
@@ -1127,72 +1150,133 @@ retrieval::Run LoadQueries(const fs::path& query_dir, const InspectorOptions& ru
 
 // The run loop shared by folder and map references: every query, resumed or inspected, then
 // events.json, skipped.json and the report.
-void InspectQueries(Inspector& inspector, const retrieval::Run& query, const fs::path& out_dir,
+// One worker of a run: its Inspector and, with a map, its own read-only connection to it (the
+// map's prepared statements are not shared across threads). The map is declared first so that
+// it outlives the Inspector, which reads from it.
+struct Worker {
+  std::optional<map::MapStore> map;
+  std::unique_ptr<Inspector> inspector;
+};
+using WorkerFactory = std::function<std::unique_ptr<Worker>(const InspectorOptions&)>;
+
+// What one query of a run leaves: its outcome, or the reason it was skipped, and its timings.
+struct QuerySlot {
+  std::optional<QueryOutcome> outcome;
+  std::optional<SkippedFrame> skipped;
+  std::map<std::string, double> timings_ms;  // of a computed query
+};
+
+// Inspects query `q` (or resumes it) and writes its files, the JSON last: its presence means
+// every output of the query is complete, so an interrupted run leaves only complete outputs.
+void InspectOne(Inspector& inspector, const retrieval::RunFrame& frame, int q, const fs::path& out_dir,
+                const InspectorOptions& options, QuerySlot& slot) {
+  const std::string stem = frame.image.stem().string();
+  const fs::path json_path = out_dir / (stem + ".json");
+  if (options.resume) {
+    if (std::optional<QueryOutcome> outcome = Resumable(json_path, frame.image.filename().string(), inspector.config_hash())) {
+      if (fs::exists(out_dir / "masks" / (stem + ".png")) &&
+          (!options.write_panels || fs::exists(out_dir / "panels" / (stem + ".png")))) {
+        slot.outcome = std::move(outcome);
+        return;
+      }
+    }
+  }
+  cv::Mat image;
+  try {
+    image = ReadFrameImage(frame.image, options.max_pixels);
+  } catch (const Error& e) {
+    if (options.strict) throw;
+    // No JSON and no mask are written for it, so it can never pass for "no change".
+    slot.skipped = SkippedFrame{frame.image.string(), "query", e.what()};
+    return;
+  }
+  const FrameResult result = inspector.InspectFrame(frame, q, image);
+  const auto write_start = Clock::now();
+  WriteFrameImages(out_dir, stem, result, image, options.write_panels);
+  json doc = ToJson(result);
+  doc["timings_ms"]["write"] = MsSince(write_start);
+  doc["config_hash"] = inspector.config_hash();
+  for (const auto& [stage, ms] : doc["timings_ms"].items()) slot.timings_ms[stage] = ms.get<double>();
+  WriteTextFileAtomically(json_path, doc.dump(1));
+  slot.outcome = QueryOutcome{result.query, false, report::FrameRecordFromJson(doc), std::move(doc)};
+}
+
+// Runs `work(worker)` on `jobs` threads (worker 0 on the calling one) and rethrows the first
+// exception any of them threw, after all have stopped; `stop` tells the others to finish the
+// query at hand and return.
+void RunWorkers(int jobs, std::atomic<bool>& stop, const std::function<void(int)>& work) {
+  std::mutex mutex;
+  std::exception_ptr error;
+  auto guarded = [&](int w) {
+    try {
+      work(w);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!error) error = std::current_exception();
+      stop = true;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int w = 1; w < jobs; ++w) threads.emplace_back(guarded, w);
+  guarded(0);
+  for (std::thread& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+void InspectQueries(const WorkerFactory& make_worker, const retrieval::Run& query, const fs::path& out_dir,
                     const InspectorOptions& run_options, const CancelToken* cancel,
                     const std::string& title, InspectionSummary& summary) {
-  const InspectorOptions& options = run_options;
-  summary.threshold = inspector.threshold();
-  summary.threshold_source = inspector.threshold_source();
-  summary.segmenter = inspector.segmenter();
-  summary.config = inspector.config();
+  const int n = static_cast<int>(query.frames.size());
+  const int jobs = std::max(1, std::min(run_options.jobs, n));
+  InspectorOptions worker_options = run_options;
+  const int threads = std::max(1, run_options.extractor.num_threads / jobs);
+  worker_options.SetNumThreads(threads);
+  if (jobs > 1) {
+    // Set once, before any worker runs: every model of every worker then asks for the count
+    // already set, and the globals are never re-created under a running worker (util/threads.h).
+    SetCvThreads(threads);
+    SetBlasThreads(threads);
+  }
+  std::vector<std::unique_ptr<Worker>> workers(jobs);
+  // The first worker is made here, so that bad options or models fail before any thread starts.
+  workers[0] = make_worker(worker_options);
+  const Inspector& first = *workers[0]->inspector;
+  summary.threshold = first.threshold();
+  summary.threshold_source = first.threshold_source();
+  summary.segmenter = first.segmenter();
+  summary.config = first.config();
   EnsureDirectory(out_dir);
 
-  ProgressBar progress("inspect", query.frames.size(), options.show_progress);
-  // Writing (panel rendering, PNG encoding) overlaps the next frame's inspection. The slots
-  // are reserved so that the writer fills its frame's entry while the loop appends others;
-  // the future's destructor waits for the last write, also when the loop throws (Ctrl-C), so an
-  // interrupted run leaves only complete outputs.
-  summary.queries.reserve(summary.queries.size() + query.frames.size());
-  std::future<void> pending;
-  for (int q = 0; q < static_cast<int>(query.frames.size()); ++q) {
-    if (cancel) cancel->ThrowIfCancelled();
-    const retrieval::RunFrame& frame = query.frames[q];
-    const std::string stem = frame.image.stem().string();
-    const fs::path json_path = out_dir / (stem + ".json");
-    if (run_options.resume) {
-      if (std::optional<QueryOutcome> outcome = Resumable(json_path, frame.image.filename().string(), inspector.config_hash())) {
-        if (fs::exists(out_dir / "masks" / (stem + ".png")) &&
-            (!run_options.write_panels || fs::exists(out_dir / "panels" / (stem + ".png")))) {
-          summary.queries.push_back(std::move(*outcome));
-          progress.Advance();
-          continue;
-        }
+  // Each worker takes the next `chunk` consecutive queries: neighbouring queries share their
+  // references, which then stay in one worker's cache instead of being extracted by both. At
+  // most 4, so that the last chunks still spread over the workers; short runs take one at a time.
+  const int chunk = std::clamp(n / (2 * jobs), 1, 4);
+  ProgressBar progress("inspect", query.frames.size(), run_options.show_progress);
+  std::mutex progress_mutex;
+  std::vector<QuerySlot> slots(n);
+  std::atomic<int> next{0};
+  std::atomic<bool> stop{false};
+  RunWorkers(jobs, stop, [&](int w) {
+    if (!workers[w]) workers[w] = make_worker(worker_options);
+    Inspector& inspector = *workers[w]->inspector;
+    for (int begin = next.fetch_add(chunk); begin < n && !stop; begin = next.fetch_add(chunk)) {
+      for (int q = begin; q < std::min(n, begin + chunk) && !stop; ++q) {
+        if (cancel) cancel->ThrowIfCancelled();
+        InspectOne(inspector, query.frames[q], q, out_dir, run_options, slots[q]);
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        progress.Advance();
       }
     }
-    cv::Mat image;
-    try {
-      image = ReadFrameImage(frame.image, run_options.max_pixels);
-    } catch (const Error& e) {
-      if (run_options.strict) throw;
-      // No JSON and no mask are written for it, so it can never pass for "no change".
-      summary.skipped.push_back({frame.image.string(), "query", e.what()});
-      progress.Advance();
-      continue;
-    }
-    FrameResult result = inspector.InspectFrame(frame, q, image);
-    const size_t slot = summary.queries.size();
-    summary.queries.push_back({result.query, false, {}, json()});
-    // The previous frame's files are written while this one was inspected; one in flight.
-    if (pending.valid()) pending.get();
-    pending = std::async(std::launch::async, [&, slot, json_path, stem, image,
-                                              result = std::move(result)] {
-      const auto write_start = Clock::now();
-      WriteFrameImages(out_dir, stem, result, image, run_options.write_panels);
-      json doc = ToJson(result);
-      doc["timings_ms"]["write"] = MsSince(write_start);
-      doc["config_hash"] = inspector.config_hash();
-      for (const auto& [stage, ms] : doc["timings_ms"].items()) {
-        summary.total_timings_ms[stage] += ms.get<double>();
-      }
-      // The JSON is written last: its presence means every output of this query is complete.
-      WriteTextFileAtomically(json_path, doc.dump(1));
-      summary.queries[slot].record = report::FrameRecordFromJson(doc);
-      summary.queries[slot].result = std::move(doc);
-    });
-    progress.Advance();
-  }
-  if (pending.valid()) pending.get();
+  });
   progress.Finish();
+  // In query order, whichever worker computed them.
+  summary.queries.reserve(summary.queries.size() + n);
+  for (QuerySlot& slot : slots) {
+    if (slot.outcome) summary.queries.push_back(std::move(*slot.outcome));
+    if (slot.skipped) summary.skipped.push_back(std::move(*slot.skipped));
+    for (const auto& [stage, ms] : slot.timings_ms) summary.total_timings_ms[stage] += ms;
+  }
+  Inspector& inspector = *workers[0]->inspector;
 
   // Change events: the same change over consecutive frames is one event (events/events.h).
   std::map<std::string, int> reference_index;
@@ -1261,8 +1345,12 @@ InspectionSummary RunInspection(const fs::path& reference_dir, const fs::path& q
   VIGIL_CHECK(!reference.frames.empty(), "{}: no reference image could be read ({} skipped: {})",
               reference_dir.string(), summary.skipped.size(),
               summary.skipped.empty() ? "" : summary.skipped.front().reason);
-  Inspector inspector(std::move(reference), run_options);
-  InspectQueries(inspector, query, out_dir, run_options, cancel,
+  const WorkerFactory make_worker = [&reference](const InspectorOptions& o) {
+    auto worker = std::make_unique<Worker>();
+    worker->inspector = std::make_unique<Inspector>(reference, o);
+    return worker;
+  };
+  InspectQueries(make_worker, query, out_dir, run_options, cancel,
                  fmt::format("vigil inspect: {} vs {}", query_dir.string(), reference_dir.string()),
                  summary);
   return summary;
@@ -1274,11 +1362,15 @@ InspectionSummary RunInspectionWithMap(const fs::path& map_path, const fs::path&
   options.Check();
   VIGIL_CHECK(!options.single_reference, "{}: a map holds a run; single_reference does not apply",
               map_path.string());
-  const map::MapStore map = map::MapStore::OpenReadOnly(map_path);
   const retrieval::Run query = LoadQueries(query_dir, options);
   InspectionSummary summary;
-  Inspector inspector(map.ReferenceRun(), options, &map);
-  InspectQueries(inspector, query, out_dir, options, cancel,
+  const WorkerFactory make_worker = [&map_path](const InspectorOptions& o) {
+    auto worker = std::make_unique<Worker>();
+    worker->map.emplace(map::MapStore::OpenReadOnly(map_path));
+    worker->inspector = std::make_unique<Inspector>(worker->map->ReferenceRun(), o, &*worker->map);
+    return worker;
+  };
+  InspectQueries(make_worker, query, out_dir, options, cancel,
                  fmt::format("vigil inspect: {} vs map {}", query_dir.string(), map_path.string()),
                  summary);
   return summary;

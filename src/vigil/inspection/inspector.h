@@ -139,13 +139,21 @@ struct InspectorOptions {
   // without a bound it would keep them all. Evicting changes no result: a reference used again
   // is read and extracted again, identically. >= 1; not part of the configuration identity.
   int max_cached_references = 64;
+  // Queries that RunInspection inspects at once. Each of the `jobs` workers holds an Inspector of
+  // its own (models, reference caches) with max(1, threads / jobs) compute threads, threads being
+  // extractor.num_threads (--threads), and takes the next few consecutive queries of the run, so
+  // that two workers seldom need the same reference. Why: the stages' own threading keeps a 2-core
+  // machine about one core busy on average (bench/README.md "Workers"); two queries at once keep
+  // both busy. Results do not depend on it (tested), nor on the thread count, which the
+  // configuration identity leaves out. >= 1; not part of the identity.
+  int jobs = 2;
   // A frame that cannot be decoded (missing, corrupt, truncated PNG or JPEG) or is larger than
   // max_pixels is skipped and listed with its reason (InspectionSummary::skipped); with strict
   // the run stops at the first such frame instead.
   bool strict = false;
   // Pixel budget per image. SuperPoint needs about 0.55 GB per megapixel at full resolution
-  // (bench/README.md), so 16 MP stays under 9 GB, well inside a 24 GB machine with the models
-  // and the other image loaded. A larger frame is refused with a message naming its size and
+  // (bench/README.md), so 16 MP stays under 9 GB per worker (jobs): the default two workers
+  // stay under 18 GB, inside a 24 GB machine with the models loaded (--jobs 1 halves it). A larger frame is refused with a message naming its size and
   // this option, never left to std::bad_alloc or the OOM killer.
   int64_t max_pixels = 16'000'000;
   // Fixed pairing instead of retrieval (template inspection, a fixed camera, a known pairing):
@@ -153,8 +161,8 @@ struct InspectorOptions {
   // and single_reference, every query is compared with that image.
   std::map<std::string, std::string> pairs;
   bool single_reference = false;  // the reference run is one image, compared with every query
-  // Sets the CPU threads of every model (extractor, matcher, segmenter) at once, so that no
-  // front end (CLI, ROS node) can forget one.
+  // Sets the CPU threads of every model (extractor, matcher, segmenter, place descriptor) at
+  // once, so that no front end (CLI, ROS node) can forget one.
   void SetNumThreads(int threads);
   // The evidence actually used: "auto" resolved by the pairing (see `evidence`).
   std::string ResolvedEvidence() const {

@@ -607,6 +607,7 @@ TEST(Inspector, ABoundedReferenceCacheGivesTheSameResults) {
   const SmallRuns runs = MakeSmallRuns("inspector_bounded_cache");
   InspectorOptions options = DenseConfirmationOptions();
   options.confirmation = "keypoints+dense";
+  options.jobs = 1;  // one cache sees every query, so that the bound of 1 must evict
   const InspectionSummary all = RunInspection(runs.reference, runs.query, runs.out / "all", options);
   options.max_cached_references = 1;
   const InspectionSummary one = RunInspection(runs.reference, runs.query, runs.out / "one", options);
@@ -624,6 +625,39 @@ TEST(Inspector, ABoundedReferenceCacheGivesTheSameResults) {
   EXPECT_GT(extracted_again, 0);  // the bound did evict
   options.max_cached_references = 0;
   EXPECT_NE(testing::ErrorOf([&] { options.Check(); }).find("max_cached_references"), std::string::npos);
+}
+
+// Workers and threads change how a run is computed, not what: one worker of two threads, two
+// workers of one thread and three workers give the same documents and events, under one
+// configuration identity (so a resumed run does not recompute when only they change).
+TEST(Inspector, WorkersAndThreadsChangeNeitherResultsNorIdentity) {
+  VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
+  const SmallRuns runs = MakeSmallRuns("inspector_workers");
+  InspectorOptions options = DenseConfirmationOptions();
+  options.confirmation = "keypoints+dense";
+  options.jobs = 1;
+  options.SetNumThreads(2);
+  const InspectionSummary one = RunInspection(runs.reference, runs.query, runs.out / "one", options);
+  for (int jobs : {2, 3}) {
+    options.jobs = jobs;
+    options.SetNumThreads(jobs == 2 ? 2 : 1);
+    const InspectionSummary many =
+        RunInspection(runs.reference, runs.query, runs.out / std::to_string(jobs), options);
+    ASSERT_EQ(many.queries.size(), one.queries.size());
+    for (size_t q = 0; q < one.queries.size(); ++q) {
+      nlohmann::json a = one.queries[q].result, b = many.queries[q].result;
+      for (nlohmann::json* doc : {&a, &b}) doc->erase("timings_ms");
+      EXPECT_EQ(a, b) << jobs << " workers: " << one.queries[q].query;  // config_hash included
+    }
+    EXPECT_EQ(many.events, one.events) << jobs;
+    EXPECT_EQ(many.config, one.config) << jobs;
+  }
+  // A later run with other workers resumes every query.
+  options.jobs = 1;
+  const InspectionSummary again = RunInspection(runs.reference, runs.query, runs.out / "3", options);
+  for (const QueryOutcome& q : again.queries) EXPECT_TRUE(q.resumed) << q.query;
+  options.jobs = 0;
+  EXPECT_NE(testing::ErrorOf([&] { options.Check(); }).find("jobs"), std::string::npos);
 }
 
 // The "run" null: change-free maps of the reference run, each frame against its neighbours. A

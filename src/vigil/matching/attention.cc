@@ -12,6 +12,7 @@
 #include <unsupported/Eigen/SpecialFunctions>
 
 #include "vigil/util/check.h"
+#include "vigil/util/threads.h"
 
 namespace vigil::glue {
 namespace {
@@ -50,11 +51,9 @@ void ParallelFor(int num_threads, int64_t n, int64_t min_chunk,
   for (auto& t : threads) t.join();
 }
 
-ScopedSingleThreadedBlas::ScopedSingleThreadedBlas() : previous_(openblas_get_num_threads()) {
-  openblas_set_num_threads(1);
-}
+ScopedSingleThreadedBlas::ScopedSingleThreadedBlas() : previous_(BlasThreads()) { SetBlasThreads(1); }
 
-ScopedSingleThreadedBlas::~ScopedSingleThreadedBlas() { openblas_set_num_threads(previous_); }
+ScopedSingleThreadedBlas::~ScopedSingleThreadedBlas() { SetBlasThreads(previous_); }
 
 void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {

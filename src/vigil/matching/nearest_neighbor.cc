@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "vigil/util/check.h"
+#include "vigil/util/threads.h"
 
 namespace vigil {
 namespace {
@@ -97,7 +98,7 @@ class NearestNeighborMatcher : public Matcher {
  public:
   explicit NearestNeighborMatcher(const MatcherOptions& options) : options_(options) {}
   Matches Match(const Features& f0, const Features& f1) override {
-    openblas_set_num_threads(options_.num_threads);
+    SetBlasThreads(options_.num_threads);
     return MatchNearestNeighbors(f0, f1, options_.nn);
   }
   std::string name() const override { return "nn"; }

@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include "vigil/util/check.h"
+#include "vigil/util/threads.h"
 
 namespace vigil::nn {
 
@@ -34,8 +35,7 @@ void MatMul(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const f
 }
 
 void SetNumThreads(int num_threads) {
-  VIGIL_CHECK(num_threads >= 1, "num_threads must be >= 1, got {}", num_threads);
-  if (openblas_get_num_threads() != num_threads) openblas_set_num_threads(num_threads);
+  SetBlasThreads(num_threads);
 }
 
 int NumThreads() { return openblas_get_num_threads(); }

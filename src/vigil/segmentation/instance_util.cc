@@ -8,6 +8,7 @@
 
 #include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
+#include "vigil/util/threads.h"
 
 namespace vigil::segmentation_internal {
 namespace fs = std::filesystem;
@@ -56,10 +57,10 @@ cv::dnn::Net LoadNet(const fs::path& model, const fs::path& config,
 }
 
 ScopedCvThreads::ScopedCvThreads(int num_threads) : previous_(cv::getNumThreads()) {
-  cv::setNumThreads(num_threads);
+  SetCvThreads(num_threads);
 }
 
-ScopedCvThreads::~ScopedCvThreads() { cv::setNumThreads(previous_); }
+ScopedCvThreads::~ScopedCvThreads() { SetCvThreads(previous_); }
 
 cv::Mat ToBgr(const cv::Mat& image, const std::string& segmenter) {
   return io::ToBgr(image, segmenter);

@@ -11,6 +11,7 @@
 
 #include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
+#include "vigil/util/threads.h"
 
 namespace vigil::spade {
 namespace fs = std::filesystem;
@@ -140,7 +141,7 @@ Backbone::Backbone(const BackboneOptions& options) : options_(options) {
   VIGIL_CHECK(!net_.empty(), "{}: cannot load as ONNX (empty network)", model);
   net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
   net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-  cv::setNumThreads(options_.num_threads);
+  SetCvThreads(options_.num_threads);
 
   // Dry run: every tap must exist and have the rank SPADE expects.
   cv::Mat blank(options_.input_height, options_.input_width, CV_8UC3, cv::Scalar::all(128));

@@ -9,6 +9,7 @@
 
 #include "vigil/spade/knn.h"
 #include "vigil/util/check.h"
+#include "vigil/util/threads.h"
 
 namespace vigil::spade {
 
@@ -42,7 +43,7 @@ std::vector<int64_t> GreedyCoreset(const float* features, int64_t n, int dim, in
     norms[i] = static_cast<float>(s);
   }
   std::vector<float> dots(static_cast<size_t>(n));
-  openblas_set_num_threads(options.num_threads);
+  SetBlasThreads(options.num_threads);
   std::vector<int64_t> selected;
   selected.reserve(static_cast<size_t>(count));
   int64_t next = static_cast<int64_t>(rng() % static_cast<uint64_t>(n));

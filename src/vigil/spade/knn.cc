@@ -8,6 +8,7 @@
 #include <cblas.h>
 
 #include "vigil/util/check.h"
+#include "vigil/util/threads.h"
 
 namespace vigil::spade {
 namespace {
@@ -111,7 +112,7 @@ KnnResult ExactKnn(const float* query, int64_t nq, const float* gallery, int64_t
   // instead of OpenBLAS's synchronisation inside every small GEMM, which measured 2x slower on
   // a loaded 2-core machine.
   const int workers = static_cast<int>(std::min<int64_t>(options.num_threads, num_blocks));
-  openblas_set_num_threads(1);
+  SetBlasThreads(1);
   auto work = [&](int worker) {
     std::vector<float> dots(static_cast<size_t>(qb * gb));
     for (int64_t block = worker; block < num_blocks; block += workers) {
