@@ -126,8 +126,8 @@ int RunInspect(int argc, char** argv) {
                  "pixel budget per image (about 0.55 GB per megapixel in SuperPoint); a larger "
                  "frame is skipped with its size named")->capture_default_str();
   app.add_option("--jobs", options.jobs,
-                 "queries inspected at once, each worker with --threads / --jobs threads (results do not "
-                 "depend on it)")
+                 "queries inspected at once (at most --threads), each worker with --threads / --jobs "
+                 "threads; results do not depend on it")
       ->capture_default_str();
   app.add_option("--max-cached-references", options.max_cached_references,
                  "reference frames each worker keeps in memory between queries, most recently used "

@@ -1227,7 +1227,8 @@ void InspectQueries(const WorkerFactory& make_worker, const retrieval::Run& quer
                     const InspectorOptions& run_options, const CancelToken* cancel,
                     const std::string& title, InspectionSummary& summary) {
   const int n = static_cast<int>(query.frames.size());
-  const int jobs = std::max(1, std::min(run_options.jobs, n));
+  // --threads is the run's CPU budget: never more workers than threads (nor than queries).
+  const int jobs = std::max(1, std::min({run_options.jobs, n, run_options.extractor.num_threads}));
   InspectorOptions worker_options = run_options;
   const int threads = std::max(1, run_options.extractor.num_threads / jobs);
   worker_options.SetNumThreads(threads);

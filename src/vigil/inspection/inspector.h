@@ -139,13 +139,14 @@ struct InspectorOptions {
   // without a bound it would keep them all. Evicting changes no result: a reference used again
   // is read and extracted again, identically. >= 1; not part of the configuration identity.
   int max_cached_references = 64;
-  // Queries that RunInspection inspects at once. Each of the `jobs` workers holds an Inspector of
-  // its own (models, reference caches) with max(1, threads / jobs) compute threads, threads being
-  // extractor.num_threads (--threads), and takes the next few consecutive queries of the run, so
-  // that two workers seldom need the same reference. Why: the stages' own threading keeps a 2-core
-  // machine about one core busy on average (bench/README.md "Workers"); two queries at once keep
-  // both busy. Results do not depend on it (tested), nor on the thread count, which the
-  // configuration identity leaves out. >= 1; not part of the identity.
+  // Queries that RunInspection inspects at once, at most the threads (extractor.num_threads,
+  // --threads: the run's CPU budget). Each worker holds an Inspector of its own (models,
+  // reference caches) with threads / jobs compute threads, and takes the next few consecutive
+  // queries of the run, so that two workers seldom need the same reference. Why: the stages' own
+  // threading keeps a 2-core machine about 1.5 cores busy on average, two single-threaded
+  // queries at once about 1.8 (bench/README.md "Workers"). Results do not depend on it (tested),
+  // nor on the thread count, which the configuration identity leaves out. >= 1; not part of the
+  // identity.
   int jobs = 2;
   // A frame that cannot be decoded (missing, corrupt, truncated PNG or JPEG) or is larger than
   // max_pixels is skipped and listed with its reason (InspectionSummary::skipped); with strict

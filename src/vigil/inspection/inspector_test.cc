@@ -628,7 +628,7 @@ TEST(Inspector, ABoundedReferenceCacheGivesTheSameResults) {
 }
 
 // Workers and threads change how a run is computed, not what: one worker of two threads, two
-// workers of one thread and three workers give the same documents and events, under one
+// and three workers of one thread give the same documents and events, under one
 // configuration identity (so a resumed run does not recompute when only they change).
 TEST(Inspector, WorkersAndThreadsChangeNeitherResultsNorIdentity) {
   VIGIL_REQUIRE_FILE(testing::DataDir() / "changes-freiburg" / "pairs.csv");
@@ -640,7 +640,7 @@ TEST(Inspector, WorkersAndThreadsChangeNeitherResultsNorIdentity) {
   const InspectionSummary one = RunInspection(runs.reference, runs.query, runs.out / "one", options);
   for (int jobs : {2, 3}) {
     options.jobs = jobs;
-    options.SetNumThreads(jobs == 2 ? 2 : 1);
+    options.SetNumThreads(jobs);  // one thread per worker (the workers never exceed the threads)
     const InspectionSummary many =
         RunInspection(runs.reference, runs.query, runs.out / std::to_string(jobs), options);
     ASSERT_EQ(many.queries.size(), one.queries.size());
