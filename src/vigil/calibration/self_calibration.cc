@@ -13,6 +13,7 @@
 #include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
+#include "vigil/util/json_reader.h"
 
 namespace vigil {
 namespace {
@@ -399,65 +400,16 @@ json Curve(const std::vector<double>& values) {
   return out;
 }
 
-// Field access with errors that name the file and the field.
-class JsonReader {
- public:
-  explicit JsonReader(std::string file) : file_(std::move(file)) {}
-
-  const json& Field(const json& object, const std::string& key, const std::string& where) const {
-    VIGIL_CHECK(object.is_object(), "{}: {} is not an object", file_, where);
-    const auto it = object.find(key);
-    VIGIL_CHECK(it != object.end(), "{}: missing field '{}{}'", file_, Prefix(where), key);
-    return *it;
-  }
-  double Double(const json& object, const std::string& key, const std::string& where = "") const {
-    const json& v = Field(object, key, where);
-    VIGIL_CHECK(v.is_number(), "{}: field '{}{}' must be a number", file_, Prefix(where), key);
-    return v.get<double>();
-  }
-  // A number or null (NaN).
-  double NullableDouble(const json& v, const std::string& name) const {
-    if (v.is_null()) return kNaN;
-    VIGIL_CHECK(v.is_number(), "{}: field '{}' must be a number or null", file_, name);
-    return v.get<double>();
-  }
-  int Int(const json& object, const std::string& key, const std::string& where = "") const {
-    const json& v = Field(object, key, where);
-    // Range-checked: get<int>() of 1e12 would silently wrap.
-    VIGIL_CHECK(v.is_number_integer() && v.get<double>() >= std::numeric_limits<int>::min() &&
-                    v.get<double>() <= std::numeric_limits<int>::max(),
-                "{}: field '{}{}' must be an integer in int range", file_, Prefix(where), key);
-    return static_cast<int>(v.get<int64_t>());
-  }
-  bool Bool(const json& object, const std::string& key, const std::string& where = "") const {
-    const json& v = Field(object, key, where);
-    VIGIL_CHECK(v.is_boolean(), "{}: field '{}{}' must be true or false", file_, Prefix(where),
-                key);
-    return v.get<bool>();
-  }
-  std::string String(const json& object, const std::string& key,
-                     const std::string& where = "") const {
-    const json& v = Field(object, key, where);
-    VIGIL_CHECK(v.is_string(), "{}: field '{}{}' must be a string", file_, Prefix(where), key);
-    return v.get<std::string>();
-  }
-  std::vector<double> Curve(const json& object, const std::string& key, size_t size) const {
-    const json& v = Field(object, key, "");
-    VIGIL_CHECK(v.is_array(), "{}: field '{}' must be an array", file_, key);
-    VIGIL_CHECK(v.size() == size, "{}: field '{}' has {} values, expected {} (one per threshold)",
-                file_, key, v.size(), size);
-    std::vector<double> out;
-    for (size_t i = 0; i < v.size(); ++i) {
-      out.push_back(NullableDouble(v[i], fmt::format("{}[{}]", key, i)));
-    }
-    return out;
-  }
-  const std::string& file() const { return file_; }
-
- private:
-  static std::string Prefix(const std::string& where) { return where.empty() ? "" : where + "."; }
-  std::string file_;
-};
+// One curve of calibration.json: an array of `size` numbers or nulls (NaN).
+std::vector<double> Curve(const JsonReader& r, const json& object, const std::string& key, size_t size) {
+  const json& v = r.Field(object, key);
+  VIGIL_CHECK(v.is_array(), "{}: field '{}' must be an array", r.source(), key);
+  VIGIL_CHECK(v.size() == size, "{}: field '{}' has {} values, expected {} (one per threshold)",
+              r.source(), key, v.size(), size);
+  std::vector<double> out;
+  for (size_t i = 0; i < v.size(); ++i) out.push_back(r.NullableDouble(v[i], fmt::format("{}[{}]", key, i)));
+  return out;
+}
 
 }  // namespace
 
@@ -585,9 +537,9 @@ CalibrationResult ReadCalibrationJson(const std::filesystem::path& path) {
     result.thresholds.push_back(thresholds[i].get<double>());
   }
   const size_t n = result.thresholds.size();
-  result.mean_curve = r.Curve(root, "mean_curve", n);
-  result.min_curve = r.Curve(root, "min_curve", n);
-  result.max_curve = r.Curve(root, "max_curve", n);
+  result.mean_curve = Curve(r, root, "mean_curve", n);
+  result.min_curve = Curve(r, root, "min_curve", n);
+  result.max_curve = Curve(r, root, "max_curve", n);
   const json& valid = r.Field(root, "valid_pairs", "");
   VIGIL_CHECK(valid.is_array() && valid.size() == n,
               "{}: field 'valid_pairs' must be an array of {} integers", path.string(), n);

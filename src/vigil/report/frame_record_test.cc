@@ -95,7 +95,7 @@ TEST(FrameRecord, ADamagedDocumentNamesTheKey) {
   EXPECT_NE(message(damaged("/second_reference", 7)).find("second_reference"), std::string::npos);
   json no_query = Document();
   no_query.erase("query");
-  EXPECT_NE(message(no_query).find("has no 'query'"), std::string::npos);
+  EXPECT_NE(message(no_query).find("missing field 'query'"), std::string::npos);
   EXPECT_NE(message(json::array()).find("not a JSON object"), std::string::npos);
 }
 
