@@ -184,6 +184,18 @@ std::vector<ChangeEvent> GroupIntoEvents(const std::vector<Observation>& observa
   return events;
 }
 
+std::vector<int> FramesOf(const ChangeEvent& event, const std::vector<Observation>& observations) {
+  std::vector<int> frames;
+  for (int i : event.observations) {
+    VIGIL_CHECK(i >= 0 && i < static_cast<int>(observations.size()),
+                "events: observation index {} out of range ({} observations)", i, observations.size());
+    frames.push_back(observations[i].frame);
+  }
+  std::sort(frames.begin(), frames.end());
+  frames.erase(std::unique(frames.begin(), frames.end()), frames.end());
+  return frames;
+}
+
 json EventsToJson(const std::vector<ChangeEvent>& events,
                   const std::vector<Observation>& observations,
                   const std::vector<std::string>& query_names) {
@@ -207,14 +219,9 @@ json EventsToJson(const std::vector<ChangeEvent>& events,
   };
   json out = json::array();
   for (const ChangeEvent& e : events) {
-    std::vector<int> frames;
     json list = json::array();
-    for (int i : e.observations) {
-      list.push_back(observation(i));
-      frames.push_back(observations[i].frame);
-    }
-    std::sort(frames.begin(), frames.end());
-    frames.erase(std::unique(frames.begin(), frames.end()), frames.end());
+    for (int i : e.observations) list.push_back(observation(i));
+    const std::vector<int> frames = FramesOf(e, observations);
     out.push_back({{"id", e.id},
                    {"kind", e.kind},
                    {"label", e.label},

@@ -108,6 +108,10 @@ double OverlapOfSmaller(const cv::Rect2d& a, const cv::Rect2d& b);
 // to infinity or behind the camera, w <= 0).
 cv::Rect2d WarpBox(const cv::Rect2d& box, const cv::Mat& homography);
 
+// The query frames an event was seen in, ascending, each once (a gap may lie between them).
+// Throws vigil::Error on an observation index outside `observations`.
+std::vector<int> FramesOf(const ChangeEvent& event, const std::vector<Observation>& observations);
+
 // The events as a JSON array, one object each:
 //   {"id", "kind", "label", "first_frame", "last_frame", "num_frames", "num_observations",
 //    "first_query", "last_query", "max_score", "position": [x, y, z] | null,

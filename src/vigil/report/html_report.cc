@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
 #include <sstream>
 
 #include <Eigen/Eigenvalues>
@@ -183,11 +182,7 @@ std::string EventRows(const InspectionReportInput& input) {
     rows << "<tr class=\"event\" id=\"event-" << id << "\" data-kind=\"" << HtmlEscape(kind)
          << "\"><td>" << id << "</td><td>" << FrameLink(input, e.first_frame);
     if (e.last_frame != e.first_frame) rows << " &ndash; " << FrameLink(input, e.last_frame);
-    std::set<int> seen;  // the frames it was seen in (a gap may lie between them)
-    for (int o : e.observations) {
-      if (o >= 0 && o < static_cast<int>(input.observations.size())) seen.insert(input.observations[o].frame);
-    }
-    const int frames = static_cast<int>(seen.size());
+    const int frames = static_cast<int>(events::FramesOf(e, input.observations).size());
     rows << "<br><small>" << frames << (frames == 1 ? " frame" : " frames") << "</small></td><td>"
          << HtmlEscape(kind) << "</td><td>" << (label.empty() ? "&ndash;" : HtmlEscape(label))
          << "</td><td>"
