@@ -784,9 +784,6 @@ retrieval::ReferenceChoice Inspector::Impl::FixedChoice(const retrieval::RunFram
 
 namespace {
 
-// A map serves the reference side only when it was built with the settings this inspection
-// would extract with; otherwise its features are another extractor's, and it is refused with
-// the settings that differ.
 // Removes every "num_threads" field, at any depth.
 void EraseThreadCounts(json& j) {
   if (!j.is_object()) return;
@@ -805,6 +802,9 @@ json IdentityOptions(const InspectorOptions& options) {
   return j;
 }
 
+// A map serves the reference side only when it was built with the settings this inspection
+// would extract with; otherwise its features are another extractor's, and it is refused with
+// the settings that differ.
 void CheckMapIdentity(const map::MapStore& map, const InspectorOptions& options,
                       const FeatureExtractor& extractor) {
   map::MapBuildOptions build;
@@ -1148,8 +1148,6 @@ retrieval::Run LoadQueries(const fs::path& query_dir, const InspectorOptions& ru
   return query;
 }
 
-// The run loop shared by folder and map references: every query, resumed or inspected, then
-// events.json, skipped.json and the report.
 // One worker of a run: its Inspector and, with a map, its own read-only connection to it (the
 // map's prepared statements are not shared across threads). The map is declared first so that
 // it outlives the Inspector, which reads from it.
@@ -1159,11 +1157,10 @@ struct Worker {
 };
 using WorkerFactory = std::function<std::unique_ptr<Worker>(const InspectorOptions&)>;
 
-// What one query of a run leaves: its outcome, or the reason it was skipped, and its timings.
+// What one query of a run leaves: its outcome, or the reason it was skipped.
 struct QuerySlot {
   std::optional<QueryOutcome> outcome;
   std::optional<SkippedFrame> skipped;
-  std::map<std::string, double> timings_ms;  // of a computed query
 };
 
 // Inspects query `q` (or resumes it) and writes its files, the JSON last: its presence means
@@ -1196,7 +1193,6 @@ void InspectOne(Inspector& inspector, const retrieval::RunFrame& frame, int q, c
   json doc = ToJson(result);
   doc["timings_ms"]["write"] = MsSince(write_start);
   doc["config_hash"] = inspector.config_hash();
-  for (const auto& [stage, ms] : doc["timings_ms"].items()) slot.timings_ms[stage] = ms.get<double>();
   WriteTextFileAtomically(json_path, doc.dump(1));
   slot.outcome = QueryOutcome{result.query, false, report::FrameRecordFromJson(doc), std::move(doc)};
 }
@@ -1223,6 +1219,8 @@ void RunWorkers(int jobs, std::atomic<bool>& stop, const std::function<void(int)
   if (error) std::rethrow_exception(error);
 }
 
+// The run loop shared by folder and map references: every query, resumed or inspected, by the
+// workers, then events.json, skipped.json and the report.
 void InspectQueries(const WorkerFactory& make_worker, const retrieval::Run& query, const fs::path& out_dir,
                     const InspectorOptions& run_options, const CancelToken* cancel,
                     const std::string& title, InspectionSummary& summary) {
@@ -1273,9 +1271,13 @@ void InspectQueries(const WorkerFactory& make_worker, const retrieval::Run& quer
   // In query order, whichever worker computed them.
   summary.queries.reserve(summary.queries.size() + n);
   for (QuerySlot& slot : slots) {
-    if (slot.outcome) summary.queries.push_back(std::move(*slot.outcome));
     if (slot.skipped) summary.skipped.push_back(std::move(*slot.skipped));
-    for (const auto& [stage, ms] : slot.timings_ms) summary.total_timings_ms[stage] += ms;
+    if (!slot.outcome) continue;
+    // The stage totals are the computed queries' (a resumed one cost nothing this time).
+    if (!slot.outcome->resumed) {
+      for (const auto& [stage, ms] : slot.outcome->record.timings_ms) summary.total_timings_ms[stage] += ms;
+    }
+    summary.queries.push_back(std::move(*slot.outcome));
   }
   Inspector& inspector = *workers[0]->inspector;
 
