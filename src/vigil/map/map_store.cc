@@ -3,6 +3,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sqlite3.h>
 #include <system_error>
@@ -210,6 +211,28 @@ void ReadBlob(const Statement& s, int column, int64_t count, T* out, const std::
   VIGIL_CHECK(s.BlobSize(column) == bytes, "{}: {} bytes, expected {}", what, s.BlobSize(column),
               bytes);
   if (bytes) std::memcpy(out, s.Blob(column), bytes);
+}
+
+// Checks a stored array's shape fields against its blob before anything is allocated: a damaged
+// or hostile map can hold any size fields, and allocating by them first threw std::bad_alloc
+// (found by fuzz_map_store: a keypoint count of ~2^62) instead of naming the file.
+void CheckStoredShape(const Statement& s, int column, int64_t rows, int64_t cols, size_t element,
+                      const std::string& what) {
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  VIGIL_CHECK(rows >= 0 && cols >= 0 && rows <= kMax && cols <= kMax, "{}: stored shape {}x{}", what, rows,
+              cols);
+  const size_t bytes = s.BlobSize(column);
+  // rows * cols < 2^62: no overflow; compared in elements, not bytes.
+  VIGIL_CHECK(bytes % element == 0 && static_cast<uint64_t>(rows * cols) == bytes / element,
+              "{}: {} bytes, expected {}x{} values of {} bytes", what, bytes, rows, cols, element);
+}
+
+// A matrix column: its shape fields checked against the blob, then resized and read.
+template <class M>
+void ReadMatrix(const Statement& s, int column, int64_t rows, int64_t cols, M* out, const std::string& what) {
+  CheckStoredShape(s, column, rows, cols, sizeof(typename M::Scalar), what);
+  out->resize(rows, cols);
+  ReadBlob(s, column, out->size(), out->data(), what);
 }
 
 void Flatten(const json& j, const std::string& path, std::map<std::string, json>* out) {
@@ -541,15 +564,10 @@ Features MapStore::LoadFeatures(int index, const std::string& extractor) const {
   out.extractor = s.Text(0);
   out.image_width = static_cast<int>(s.Int(1));
   out.image_height = static_cast<int>(s.Int(2));
-  out.keypoints.resize(s.Int(3), 2);
-  out.scores.resize(s.Int(4));
-  out.descriptors.resize(s.Int(5), s.Int(6));
-  out.binary_descriptors.resize(s.Int(7), s.Int(8));
-  ReadBlob(s, 9, out.keypoints.size(), out.keypoints.data(), what + " keypoints");
-  ReadBlob(s, 10, out.scores.size(), out.scores.data(), what + " scores");
-  ReadBlob(s, 11, out.descriptors.size(), out.descriptors.data(), what + " descriptors");
-  ReadBlob(s, 12, out.binary_descriptors.size(), out.binary_descriptors.data(),
-           what + " binary descriptors");
+  ReadMatrix(s, 9, s.Int(3), 2, &out.keypoints, what + " keypoints");
+  ReadMatrix(s, 10, s.Int(4), 1, &out.scores, what + " scores");
+  ReadMatrix(s, 11, s.Int(5), s.Int(6), &out.descriptors, what + " descriptors");
+  ReadMatrix(s, 12, s.Int(7), s.Int(8), &out.binary_descriptors, what + " binary descriptors");
   if (extractor.empty()) {
     const std::string first = out.extractor;
     VIGIL_CHECK(!s.Step(), "{}: features by several extractors ({}, {}, ...): name one", what,
@@ -563,6 +581,7 @@ std::vector<float> MapStore::LoadGlobalDescriptor(int index) const {
   Statement s = db_.Prepare("SELECT dim, data FROM global_descriptors WHERE frame_index = ?");
   s.Bind(1, index);
   VIGIL_CHECK(s.Step(), "{}: not in the map", what);
+  CheckStoredShape(s, 1, s.Int(0), 1, sizeof(float), what);
   std::vector<float> out(static_cast<size_t>(s.Int(0)));
   ReadBlob(s, 1, static_cast<int64_t>(out.size()), out.data(), what);
   return out;
@@ -573,9 +592,9 @@ cv::Mat MapStore::LoadGray(int index) const {
   Statement s = db_.Prepare("SELECT width, height, data FROM gray_images WHERE frame_index = ?");
   s.Bind(1, index);
   VIGIL_CHECK(s.Step(), "{}: not in the map", what);
-  const int width = static_cast<int>(s.Int(0)), height = static_cast<int>(s.Int(1));
-  VIGIL_CHECK(width > 0 && height > 0, "{}: size {}x{}", what, width, height);
-  cv::Mat gray(height, width, CV_8UC1);
+  VIGIL_CHECK(s.Int(0) > 0 && s.Int(1) > 0, "{}: size {}x{}", what, s.Int(0), s.Int(1));
+  CheckStoredShape(s, 2, s.Int(1), s.Int(0), 1, what);
+  cv::Mat gray(static_cast<int>(s.Int(1)), static_cast<int>(s.Int(0)), CV_8UC1);
   ReadBlob(s, 2, static_cast<int64_t>(gray.total()), gray.data, what);
   return gray;
 }

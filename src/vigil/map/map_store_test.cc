@@ -221,6 +221,49 @@ TEST(MapStore, TruncatedFileIsRefusedNamingTheFile) {
   EXPECT_NE(error.find("corrupt or truncated"), std::string::npos) << error;
 }
 
+// A map whose size fields disagree with its data (damaged, or written by hand) is refused naming
+// the file and the array, before anything is allocated by those sizes: a keypoint count of 2^62
+// made LoadFeatures throw std::bad_alloc (found by fuzz_map_store).
+TEST(MapStore, SizeFieldsThatDisagreeWithTheDataAreRefused) {
+  const fs::path path = testing::MakeTempDir("map_sizes") / "site.vmap";
+  std::mt19937 rng(3);
+  {
+    MapStore store = MapStore::Create(path, Identity(500));
+    store.AddRun("/some/run", "poses.csv");
+    store.AddFrame(Record("a.png", 16, 8), RandomFeatures(rng, 20, 8, 0), std::vector<float>(4, 0.5f),
+                   RandomGray(rng, 16, 8));
+  }
+  struct Damage {
+    const char* sql;
+    const char* named;  // in the message
+  };
+  const Damage damages[] = {
+      {"UPDATE features SET keypoint_rows = 4611686018427387904", "keypoints"},
+      {"UPDATE features SET keypoint_rows = -1", "keypoints"},
+      {"UPDATE features SET score_rows = 21", "scores"},
+      {"UPDATE features SET descriptor_rows = 1099511627776, descriptor_cols = 1099511627776", "descriptors"},
+      {"UPDATE global_descriptors SET dim = 4611686018427387904", "global descriptor"},
+      {"UPDATE gray_images SET width = 2147483647, height = 2147483647", "gray image"},
+  };
+  for (const Damage& d : damages) {
+    SCOPED_TRACE(d.sql);
+    const fs::path copy = path.parent_path() / "damaged.vmap";
+    fs::copy_file(path, copy, fs::copy_options::overwrite_existing);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(copy.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, d.sql, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+    const MapStore store = MapStore::OpenReadOnly(copy);
+    const std::string error = testing::ErrorOf([&] {
+      store.LoadFeatures(0);
+      store.LoadGlobalDescriptor(0);
+      store.LoadGray(0);
+    });
+    EXPECT_NE(error.find(copy.string()), std::string::npos) << error;
+    EXPECT_NE(error.find(d.named), std::string::npos) << error;
+  }
+}
+
 TEST(MapStore, OtherSchemaVersionIsRefused) {
   const fs::path path = testing::MakeTempDir("map_schema") / "site.vmap";
   { MapStore::Create(path, Identity(500)); }
