@@ -1,5 +1,6 @@
 #include "cli_common.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <sstream>
@@ -73,11 +74,66 @@ std::string DefaultText(const nlohmann::json& defaults, const std::string& path)
 
 }  // namespace
 
+bool PluginFlagValues::Declares(const std::string& flag, const std::string& plugin) const {
+  for (const Given& g : given) {
+    if (g.flag == flag && g.plugin == plugin) return true;
+  }
+  return false;
+}
+
+std::string PluginFlagValues::PluginsOf(const std::string& flag) const {
+  std::vector<std::string> plugins;
+  for (const Given& g : given) {
+    if (g.flag == flag && std::find(plugins.begin(), plugins.end(), g.plugin) == plugins.end()) {
+      plugins.push_back(g.plugin);
+    }
+  }
+  return fmt::format("{}", fmt::join(plugins, "|"));
+}
+
+void AddPluginFlags(CLI::App& app, const std::vector<PluginFlag>& flags,
+                    const nlohmann::json& defaults, const std::string& prefix,
+                    PluginFlagValues& values) {
+  // Group by name, keeping the declaration order: one command-line option per name.
+  std::vector<std::vector<PluginFlag>> groups;
+  for (const PluginFlag& f : flags) {
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const auto& g) { return g.front().name == f.name; });
+    if (it == groups.end()) {
+      groups.push_back({f});
+    } else {
+      it->push_back(f);
+    }
+  }
+  for (const std::vector<PluginFlag>& group : groups) {
+    const PluginFlag& first = group.front();
+    const std::string flag = "--" + first.name;
+    const std::string names = first.letter ? fmt::format("-{},{}", first.letter, flag) : flag;
+    std::vector<std::string> fields;
+    for (const PluginFlag& f : group) fields.push_back(prefix + f.path);
+    const nlohmann::json& kind = defaults.at(FieldPointer(first.path));
+    const std::string help = fmt::format("{} (the field {}; default {})", first.help,
+                                         fmt::join(fields, ", "), DefaultText(defaults, first.path));
+    auto push = [&values, group, flag](const std::string& value) {
+      for (const PluginFlag& f : group) values.given.push_back({flag, f.plugin, f.path + "=" + value});
+    };
+    if (kind.is_boolean()) {
+      app.add_flag_callback(names, [push] { push("true"); }, help);
+    } else if (kind.is_array()) {
+      app.add_option_function<std::string>(
+          names, [push](const std::string& value) { push("[" + value + "]"); },
+          help + "; comma-separated");
+    } else {
+      app.add_option_function<std::string>(names, push, help);
+    }
+  }
+}
+
 MatcherOptions MatcherFlags::Resolve() const {
   MatcherOptions resolved = options;
   resolved.superglue.weights = weights;
   resolved.lightglue.weights = weights;
-  for (const auto& [flag, assignment] : assignments) SetOptionField(&resolved, assignment, flag);
+  shorthands.ApplyTo(&resolved, resolved.type, "matcher");
   if (threshold) resolved.set_threshold(*threshold);
   return resolved;
 }
@@ -90,17 +146,9 @@ void AddMatcherOptions(CLI::App& app, MatcherFlags& flags) {
                  "SuperGlue/LightGlue weights file (default: weights search path)");
   app.add_option("--threshold", flags.threshold,
                  "match confidence threshold in [0, 1) (nn default 0, SuperGlue 0.2, LightGlue 0.1)");
-  // Each matcher's shorthands, as its options header declares them; the default shown is the
-  // field's default, read from the same field list that --set writes.
-  const nlohmann::json defaults = OptionsToJson(MatcherOptions());
-  for (const PluginFlag& f : MatcherPluginFlags()) {
-    app.add_option_function<std::string>(
-           "--" + f.name,
-           [&flags, f](const std::string& value) {
-             flags.assignments.push_back({"--" + f.name, f.path + "=" + value});
-           },
-           fmt::format("{} (the field matcher.{}; default {})", f.help, f.path, DefaultText(defaults, f.path)));
-  }
+  // Each matcher's shorthands, as its options header declares them.
+  AddPluginFlags(app, MatcherPluginFlags(), OptionsToJson(MatcherOptions()), "matcher.",
+                 flags.shorthands);
 }
 
 int RunCommand(CLI::App& app, int argc, char** argv, const std::function<void()>& body) {

@@ -462,6 +462,10 @@ TEST_F(CliMatch, NonsenseParametersNameTheOption) {
               {"--ratio", "nn.ratio"});
   ExpectError({"match", a, b, "--extractor", "sift", "--ratio", "0", "--out", out}, 1, "match",
               {"ratio"});
+  // A shorthand of a matcher that does not run would be silently unused: it is refused.
+  ExpectError({"match", a, b, "--extractor", "sift", "--matcher", "superglue", "--ratio", "0.8",
+               "--out", out},
+              1, "match", {"--ratio", "nn", "superglue"});
 }
 
 // The nn matcher's shorthand --ratio reaches its ratio test: a strict ratio keeps fewer matches,
@@ -905,6 +909,19 @@ TEST_F(CliSpade, SetReachesAnyDetectorOption) {
   const std::string bytes = ReadFile(bank);
   EXPECT_NE(bytes.find("\"coreset_ratio\":0.25"), std::string::npos);
   EXPECT_NE(bytes.find("\"reweight_neighbours\":4"), std::string::npos);
+
+  // The methods' declared shorthands reach the same fields: --sigma is both methods' and sets
+  // the running one's, an array field takes comma-separated values.
+  const fs::path bank2 = dir_ / "bank2.bin";
+  const CliResult shorthands =
+      Run({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(), "--method",
+           "patchcore", "--coreset-ratio", "0.5", "--sigma", "2.5", "--patchcore-layers", "1,2",
+           "--out", bank2.string()});
+  ASSERT_EQ(shorthands.exit_code, 0) << shorthands.err;
+  const std::string bytes2 = ReadFile(bank2);
+  EXPECT_NE(bytes2.find("\"coreset_ratio\":0.5"), std::string::npos);
+  EXPECT_NE(bytes2.find("\"sigma\":2.5"), std::string::npos);
+  EXPECT_NE(bytes2.find("\"layers\":[1,2]"), std::string::npos);
 }
 
 TEST_F(CliSpade, BadInputsAreNamed) {
@@ -944,6 +961,23 @@ TEST_F(CliSpade, BadInputsAreNamed) {
   ExpectError({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(), "--set",
                "patchcore.sead=1", "--out", bank},
               1, "spade", {"sead", "seed"});
+  // A shorthand of the method that does not run, and on scoring a field the bank fixed, would be
+  // silently unused: both are refused, naming the option.
+  ExpectError({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(),
+               "--coreset-ratio", "0.5", "--out", bank},
+              1, "spade", {"--coreset-ratio", "patchcore", "spade"});
+  ExpectError({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(),
+               "--method", "patchcore", "-k", "3", "--out", bank},
+              1, "spade", {"--top-k", "spade", "patchcore"});
+  ExpectError({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(),
+               "--method", "padim", "--out", bank},
+              1, "spade", {"--method", "padim"});
+  ExpectError({"spade", "score", (images_ / "freiburg0.png").string(), "--bank", bank, "--set",
+               "patchcore.seed=3"},
+              1, "spade", {"patchcore.seed", "fitted"});
+  const CliResult seed = Run({"spade", "score", (images_ / "freiburg0.png").string(), "--bank",
+                              bank, "--seed", "3"});
+  EXPECT_EQ(seed.exit_code, 2) << "a fit-time flag is no option of `spade score`";
   for (const char* size : {"abc", "0", "10x", "224x576x3"}) {
     ExpectError({"spade", "fit", "--train", train.string(), "--backbone", backbone.string(),
                  "--input-size", size, "--out", bank},

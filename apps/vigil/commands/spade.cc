@@ -1,5 +1,6 @@
 // vigil spade fit|score|eval: sub-image anomaly detection with a saved memory bank
 // (SPADE, or PatchCore with --method patchcore). See src/vigil/spade/detector.h.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -158,47 +159,50 @@ void AddBackboneOptions(CLI::App& app, BackboneFlags& flags) {
       ->capture_default_str();
 }
 
-// The detector's flags, then `--set PATH=VALUE` for any field of AnomalyDetectorOptions (its
-// Fields(): spade.*, patchcore.*, knn.*), as `vigil inspect --set` does for its options.
+// The detector's flags: --method (fitting only: scoring takes the bank's), each method's
+// declared shorthands (spade::AnomalyDetectorPluginFlags: --top-k, --seed, ...), then
+// `--set PATH=VALUE` for any field of AnomalyDetectorOptions (its Fields(): spade.*,
+// patchcore.*, knn.*), as `vigil inspect --set` does for its options.
 struct DetectorFlags {
   AnomalyDetectorOptions options;
+  PluginFlagValues shorthands;
   std::vector<std::string> sets;
-  CLI::Option* sigma = nullptr;
-  // threads, --sigma to both methods (one flag for the score map's smoothing), then every
-  // --set in order; the result is checked by AnomalyDetector::Create.
-  const AnomalyDetectorOptions& Resolve(int threads) {
+  bool scoring = false;  // a saved bank: fields fixed at fit time cannot change
+  // threads, the shorthands of `method` (a shorthand of the other method is an error), then
+  // every --set in order; the result is checked by AnomalyDetector::Create.
+  const AnomalyDetectorOptions& Resolve(int threads, const std::string& method) {
+    const std::vector<std::string> names = spade::AnomalyDetectorNames();
+    VIGIL_CHECK_OPTION(std::find(names.begin(), names.end(), method) != names.end(), "--method",
+                       fmt::format("must be one of {}, got '{}'", fmt::join(names, "|"), method));
+    options.method = method;
     options.knn.num_threads = threads;
-    if (sigma->count() > 0) options.patchcore.sigma = options.spade.sigma;
+    shorthands.ApplyTo(&options, method, "method");
+    CheckSets();
     for (const std::string& assignment : sets) SetOptionField(&options, assignment);
     return options;
+  }
+  // Scoring: a --set of a field fixed when the bank was fitted is refused (before the bank is
+  // read, so the message is about the option).
+  void CheckSets() const {
+    for (const std::string& assignment : sets) {
+      const std::string path = assignment.substr(0, assignment.find('='));
+      VIGIL_CHECK_OPTION(!scoring || !spade::IsFitTimeField(path), "--set",
+                         fmt::format("'{}': {} is fixed when the bank is fitted; fit a new bank "
+                                     "to change it",
+                                     assignment, path));
+    }
   }
 };
 
 void AddDetectorOptions(CLI::App& app, DetectorFlags& flags, bool fit_options) {
-  AnomalyDetectorOptions& o = flags.options;
+  flags.scoring = !fit_options;
   if (fit_options) {
-    app.add_option("--method", o.method, "spade|patchcore")->capture_default_str();
-    app.add_option("--coreset-ratio", o.patchcore.coreset_ratio,
-                   "PatchCore: fraction of train patches kept")
+    app.add_option("--method", flags.options.method,
+                   fmt::format("{}", fmt::join(spade::AnomalyDetectorNames(), "|")))
         ->capture_default_str();
-    app.add_option("--projection-dim", o.patchcore.projection_dim,
-                   "PatchCore: random projection size for the coreset (0 = exact)")
-        ->capture_default_str();
-    app.add_option("--seed", o.patchcore.seed, "PatchCore: coreset seed")->capture_default_str();
-    app.add_option("--patchcore-layers", o.patchcore.layers,
-                   "PatchCore: pyramid tap indices (-1 = all but the first)")
-        ->delimiter(',');
   }
-  app.add_option("-k,--top-k", o.spade.k, "SPADE: nearest train images")->capture_default_str();
-  app.add_option("--kappa", o.spade.kappa, "SPADE: nearest pixel features per pixel")
-      ->capture_default_str();
-  app.add_flag("--concatenate-layers", o.spade.concatenate_layers,
-               "SPADE: the paper's variant, one concatenated feature per pixel");
-  flags.sigma = app.add_option("--sigma", o.spade.sigma, "Gaussian smoothing of the score map (pixels)")
-                    ->capture_default_str();
-  app.add_option("--reweight-neighbours", o.patchcore.reweight_neighbours,
-                 "PatchCore: b in the image-score reweighting")
-      ->capture_default_str();
+  AddPluginFlags(app, spade::AnomalyDetectorPluginFlags(fit_options),
+                 OptionsToJson(AnomalyDetectorOptions()), "", flags.shorthands);
   app.add_option("--set", flags.sets,
                  "PATH=VALUE: any detector option by its path, e.g. patchcore.seed=3 or knn.query_block=128 "
                  "(repeatable; after the flags above)");
@@ -273,7 +277,8 @@ int RunSpade(int argc, char** argv) {
       const fs::path train_dir =
           fit_data.empty() ? fs::path(fit_train) : fs::path(fit_data) / "train" / "good";
       const auto train = spade::ListTrainImages(train_dir);
-      const AnomalyDetectorOptions& fit_options = fit_flags.Resolve(fit_backbone.threads);
+      const AnomalyDetectorOptions& fit_options =
+          fit_flags.Resolve(fit_backbone.threads, fit_flags.options.method);
       const auto backbone = fit_backbone.Create(train);
       const spade::MemoryBank bank =
           spade::FitMemoryBank(*backbone, fit_options, train, true, &cancel);
@@ -285,6 +290,7 @@ int RunSpade(int argc, char** argv) {
       return;
     }
     if (score->parsed()) {
+      score_flags.CheckSets();
       const spade::MemoryBank bank = spade::LoadMemoryBank(bank_path);
       BackboneOptions options = bank.preprocessing;
       options.model = score_model.empty() ? bank.backbone_path : score_model;
@@ -294,8 +300,8 @@ int RunSpade(int argc, char** argv) {
       spade::CheckBankMatchesModel(bank, spade::IdentifyModelFile(options.model), bank_path);
       spade::Backbone backbone(options);
       spade::CheckBankMatchesBackbone(bank, backbone, bank_path);
-      const AnomalyDetectorOptions& score_options = score_flags.Resolve(score_threads);
-      const auto detector = spade::AnomalyDetector::Create(OptionsForBank(score_options, bank));
+      const AnomalyDetectorOptions& score_options = score_flags.Resolve(score_threads, bank.method);
+      const auto detector = spade::AnomalyDetector::Create(score_options);
       const auto images = ExpandInputs(score_inputs);
       nlohmann::json scores = nlohmann::json::object();
       std::vector<cv::Mat> maps;
@@ -326,7 +332,8 @@ int RunSpade(int argc, char** argv) {
       return;
     }
     // eval
-    const AnomalyDetectorOptions& eval_options = eval_flags.Resolve(eval_backbone.threads);
+    const AnomalyDetectorOptions& eval_options =
+        eval_flags.Resolve(eval_backbone.threads, eval_flags.options.method);
     const BackboneOptions backbone_options = eval_backbone.Resolve();
     spade::EvalOptions options;
     options.out_dir = eval_out;

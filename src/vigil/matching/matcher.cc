@@ -79,7 +79,9 @@ void MatcherOptions::Check() const {
 std::vector<PluginFlag> MatcherPluginFlags() {
   std::vector<PluginFlag> out;
   for (const auto& [name, plugin] : Registry()) {
-    for (const OptionFlag& f : plugin.flags) out.push_back({f.name, name + "." + f.field, f.help});
+    for (const OptionFlag& f : plugin.flags) {
+      out.push_back({f.name, name + "." + f.field, f.help, name, f.letter});
+    }
   }
   return out;
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -14,21 +16,37 @@
 namespace vigil::spade {
 namespace {
 
-// One entry per method: how to make it and how to check its own options.
+// One entry per method: how to make it, how to check its own options, its declared shorthands
+// and the fields it fixes at fit time.
 struct DetectorEntry {
   const char* name;
   std::unique_ptr<AnomalyDetector> (*make)(const AnomalyDetectorOptions&);
   void (*check)(const AnomalyDetectorOptions&);
+  std::vector<OptionFlag> flags;
+  std::vector<std::string> fit_time_fields;
+};
+
+// Options::kFitTimeFields, or none.
+template <class T, class = void>
+struct FitTimeFields {
+  static std::vector<std::string> Get() { return {}; }
+};
+template <class T>
+struct FitTimeFields<T, std::void_t<decltype(T::kFitTimeFields)>> {
+  static std::vector<std::string> Get() { return {T::kFitTimeFields.begin(), T::kFitTimeFields.end()}; }
 };
 
 // The entry of the method whose options are AnomalyDetectorOptions::*Member.
 template <auto Member>
 DetectorEntry Entry(const char* name,
                     std::unique_ptr<AnomalyDetector> (*make)(const AnomalyDetectorOptions&)) {
-  return {name, make, [](const AnomalyDetectorOptions& o) { (o.*Member).Check(); }};
+  using Options = std::decay_t<decltype(std::declval<AnomalyDetectorOptions>().*Member)>;
+  return {name, make, [](const AnomalyDetectorOptions& o) { (o.*Member).Check(); },
+          DeclaredFlags<Options>::Get(), FitTimeFields<Options>::Get()};
 }
 
-// The factory table: one line per method.
+// The factory table: one line per method. Its names are AnomalyDetectorOptions's field names
+// (AnomalyDetectorPluginFlags builds "patchcore.seed" from them).
 const std::vector<DetectorEntry>& DetectorTable() {
   static const std::vector<DetectorEntry> table = {
       Entry<&AnomalyDetectorOptions::spade>("spade", MakeSpadeDetector),
@@ -43,9 +61,11 @@ void AnomalyDetectorOptions::Check() const {
   const auto names = AnomalyDetectorNames();
   VIGIL_CHECK_OPTION(std::find(names.begin(), names.end(), method) != names.end(), "method",
                      fmt::format("must be one of {}, got '{}'", fmt::join(names, "|"), method));
-  // Every method's options, not only `method`'s (unlike the other plugin families): a bad
-  // PatchCore flag is an error on a SPADE run too, as it always was.
-  for (const auto& entry : DetectorTable()) entry.check(*this);
+  // The method's own options only, as for the other plugin families: the front ends refuse a
+  // shorthand of a method that does not run, so nothing set for the other one goes unnoticed.
+  for (const auto& entry : DetectorTable()) {
+    if (entry.name == method) entry.check(*this);
+  }
   knn.Check();
 }
 
@@ -53,6 +73,29 @@ std::vector<std::string> AnomalyDetectorNames() {
   std::vector<std::string> names;
   for (const auto& entry : DetectorTable()) names.push_back(entry.name);
   return names;
+}
+
+std::vector<PluginFlag> AnomalyDetectorPluginFlags(bool with_fit_time_fields) {
+  std::vector<PluginFlag> out;
+  for (const auto& entry : DetectorTable()) {
+    for (const OptionFlag& f : entry.flags) {
+      const std::string path = std::string(entry.name) + "." + f.field;
+      if (!with_fit_time_fields && IsFitTimeField(path)) continue;
+      out.push_back({f.name, path, f.help, entry.name, f.letter});
+    }
+  }
+  return out;
+}
+
+bool IsFitTimeField(const std::string& path) {
+  for (const auto& entry : DetectorTable()) {
+    const std::string prefix = std::string(entry.name) + ".";
+    if (path.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string field = path.substr(prefix.size());
+    const auto& fixed = entry.fit_time_fields;
+    return std::find(fixed.begin(), fixed.end(), field) != fixed.end();
+  }
+  return false;
 }
 
 std::unique_ptr<AnomalyDetector> AnomalyDetector::Create(const AnomalyDetectorOptions& options) {

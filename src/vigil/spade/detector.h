@@ -19,7 +19,8 @@
 //               reweighting 1 - softmax over the distances to the b nearest bank neighbours of
 //               that patch's nearest bank entry (eq. 7), map upsampled + Gaussian (sigma 4).
 //
-// Each method keeps its options struct in its own <name>_options.h, defines its Check() and its
+// Each method keeps its options struct, its command-line shorthands (kFlags) and the fields it
+// fixes at fit time (kFitTimeFields) in its own <name>_options.h, defines its Check() and its
 // Make function in its own .cc (spade_detector.cc, patchcore.cc); adding one is that file set plus
 // one member in AnomalyDetectorOptions and one line in detector.cc's table (docs/architecture.md).
 #pragma once
@@ -58,6 +59,14 @@ struct AnomalyDetectorOptions {
 };
 
 std::vector<std::string> AnomalyDetectorNames();
+
+// Every method's declared shorthands (its options' kFlags) as paths in AnomalyDetectorOptions
+// ("patchcore.seed"), for a front end to bind. Without fit-time fields: only those that scoring
+// with a saved bank can use.
+std::vector<PluginFlag> AnomalyDetectorPluginFlags(bool with_fit_time_fields);
+// Whether `path` ("patchcore.seed") names a field fixed when the bank is fitted (its method's
+// kFitTimeFields).
+bool IsFitTimeField(const std::string& path);
 
 struct AnomalyResult {
   float image_score = 0;

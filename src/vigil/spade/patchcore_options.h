@@ -1,10 +1,14 @@
 // PatchCore's own options (the method itself: patchcore.h; the algorithm: detector.h). A header
 // of its own, with no vigil includes, so that AnomalyDetectorOptions (detector.h) can hold it by
-// value while patchcore.h includes detector.h; Check() is defined in patchcore.cc.
+// value while patchcore.h includes detector.h (options_fields.h is the only vigil include);
+// Check() is defined in patchcore.cc.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
+
+#include "vigil/util/options_fields.h"
 
 namespace vigil::spade {
 
@@ -19,6 +23,21 @@ struct PatchCoreOptions {
   double sigma = 4;             // Gaussian smoothing of the score map, pixels (0 = off)
   bool show_progress = false;   // progress bar for the coreset selection (stderr)
   void Check() const;
+  // Command-line shorthands (util/options_fields.h OptionFlag); --sigma is SPADE's too.
+  static constexpr std::array<OptionFlag, 6> kFlags = {{
+      {"coreset-ratio", "coreset_ratio", "PatchCore: fraction of train patches kept"},
+      {"projection-dim", "projection_dim",
+       "PatchCore: random projection size for the coreset (0 = exact)"},
+      {"seed", "seed", "PatchCore: coreset seed"},
+      {"patchcore-layers", "layers", "PatchCore: pyramid tap indices (-1 = all but the first)"},
+      {"reweight-neighbours", "reweight_neighbours", "PatchCore: b in the image-score reweighting"},
+      {"sigma", "sigma", "Gaussian smoothing of the score map (pixels, 0 = off)"},
+  }};
+  // The fields that shape the bank itself, fixed when it is fitted (the bank records them):
+  // scoring cannot change them, so `vigil spade score` offers no flag for them and refuses a
+  // --set of one.
+  static constexpr std::array<const char*, 4> kFitTimeFields = {
+      {"layers", "coreset_ratio", "projection_dim", "seed"}};
   template <class Self, class V>  // util/options_fields.h; show_progress changes no result
   static void Fields(Self& s, V&& v) {
     v("layers", s.layers);

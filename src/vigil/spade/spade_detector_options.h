@@ -1,7 +1,12 @@
 // SPADE's own options (the method itself: spade_detector.h; the algorithm: detector.h). A header
 // of its own, with no vigil includes, so that AnomalyDetectorOptions (detector.h) can hold it by
-// value while spade_detector.h includes detector.h; Check() is defined in spade_detector.cc.
+// value while spade_detector.h includes detector.h (options_fields.h is the only vigil include);
+// Check() is defined in spade_detector.cc.
 #pragma once
+
+#include <array>
+
+#include "vigil/util/options_fields.h"
 
 namespace vigil::spade {
 
@@ -11,6 +16,15 @@ struct SpadeOptions {
   bool concatenate_layers = false;  // paper's variant: one concatenated feature per pixel
   double sigma = 4;                 // Gaussian smoothing of the score map, pixels (0 = off)
   void Check() const;
+  // Command-line shorthands (util/options_fields.h OptionFlag). --sigma is PatchCore's too: one
+  // flag for the score map's smoothing, whichever method runs. All are read when scoring.
+  static constexpr std::array<OptionFlag, 4> kFlags = {{
+      {"top-k", "k", "SPADE: nearest train images", 'k'},
+      {"kappa", "kappa", "SPADE: nearest pixel features per pixel"},
+      {"concatenate-layers", "concatenate_layers",
+       "SPADE: the paper's variant, one concatenated feature per pixel"},
+      {"sigma", "sigma", "Gaussian smoothing of the score map (pixels, 0 = off)"},
+  }};
   template <class Self, class V>  // util/options_fields.h: identity, --set, the bank's record
   static void Fields(Self& s, V&& v) {
     v("k", s.k);

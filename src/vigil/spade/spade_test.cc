@@ -4,8 +4,10 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <random>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -107,6 +109,69 @@ TEST(AnomalyDetectorOptions, EveryFieldChangesTheIdentity) {
   SetOptionField(&set, "spade.k=3");
   EXPECT_EQ(set.patchcore.seed, 7u);
   EXPECT_EQ(set.spade.k, 3);
+}
+
+// Each method's declared shorthands reach the field they name and no other; a name two methods
+// share (--sigma) names the same field in each; fields fixed at fit time are left out for
+// scoring, and are exactly PatchCore's bank-shaping ones.
+TEST(AnomalyDetectorOptions, DeclaredShorthandsReachTheirOwnField) {
+  std::multimap<std::string, std::string> declared;
+  for (const PluginFlag& f : AnomalyDetectorPluginFlags(true)) {
+    declared.emplace(f.name, f.path);
+    EXPECT_EQ(f.path.substr(0, f.plugin.size() + 1), f.plugin + ".") << f.name;
+    EXPECT_FALSE(f.help.empty()) << f.name;
+  }
+  const std::multimap<std::string, std::string> expected = {
+      {"top-k", "spade.k"},
+      {"kappa", "spade.kappa"},
+      {"concatenate-layers", "spade.concatenate_layers"},
+      {"sigma", "spade.sigma"},
+      {"sigma", "patchcore.sigma"},
+      {"coreset-ratio", "patchcore.coreset_ratio"},
+      {"projection-dim", "patchcore.projection_dim"},
+      {"seed", "patchcore.seed"},
+      {"patchcore-layers", "patchcore.layers"},
+      {"reweight-neighbours", "patchcore.reweight_neighbours"},
+  };
+  EXPECT_EQ(declared, expected);
+  auto leaves = [](const AnomalyDetectorOptions& o) {
+    std::map<std::string, nlohmann::json> out;
+    ForEachLeafField(o, [&](const std::string& path, const nlohmann::json& v) { out[path] = v; });
+    return out;
+  };
+  for (const auto& [name, path] : declared) {
+    AnomalyDetectorOptions options;
+    const auto before = leaves(options);
+    const nlohmann::json& old = before.at(path);
+    const std::string value = old.is_boolean() ? "true" : old.is_array() ? "[2]" : "3";
+    SetOptionField(&options, path + "=" + value, "--" + name);
+    auto after = leaves(options);
+    EXPECT_NE(after.at(path), old) << name;
+    after[path] = old;
+    EXPECT_EQ(after, before) << "--" << name << " changed another field";
+  }
+  std::set<std::string> scoring;
+  for (const PluginFlag& f : AnomalyDetectorPluginFlags(false)) scoring.insert(f.path);
+  for (const auto& [name, path] : declared) {
+    EXPECT_EQ(scoring.count(path) == 0, IsFitTimeField(path)) << path;
+  }
+  EXPECT_TRUE(IsFitTimeField("patchcore.seed"));
+  EXPECT_TRUE(IsFitTimeField("patchcore.layers"));
+  EXPECT_FALSE(IsFitTimeField("patchcore.sigma"));
+  EXPECT_FALSE(IsFitTimeField("spade.k"));
+  EXPECT_FALSE(IsFitTimeField("knn.num_threads"));
+}
+
+// Only the running method's options are checked, as in the other plugin families (a front end
+// refuses the other method's shorthands instead).
+TEST(AnomalyDetectorOptions, ChecksOnlyTheRunningMethod) {
+  AnomalyDetectorOptions options;
+  options.patchcore.coreset_ratio = 5;
+  EXPECT_NO_THROW(options.Check());
+  options.method = "patchcore";
+  EXPECT_NE(ErrorOf([&] { options.Check(); }).find("coreset_ratio"), std::string::npos);
+  options.method = "padim";
+  EXPECT_NE(ErrorOf([&] { options.Check(); }).find("padim"), std::string::npos);
 }
 
 // PyTorch F.interpolate(bilinear, align_corners=False) of [[1,2],[3,4]] to 4x4, row 0 and 1.

@@ -185,17 +185,23 @@ inline std::string ConfigHash(const nlohmann::json& config) {
 //
 // A front end binds `--<name>` to `<plugin>.<field>` through SetOptionField, so it writes no
 // flag for any plugin by hand, and a shorthand reaches exactly what `--set` reaches. Names are
-// global on a command line: a plugin chooses ones no other plugin uses.
+// global on a command line. Two plugins of one family may declare the same name only for the
+// same meaning (SPADE's and PatchCore's `--sigma`, the score map's smoothing): the flag then
+// sets the field of whichever plugin runs. A shorthand of a plugin that does not run is an
+// error, never silently unused. A boolean field's shorthand is a flag without a value; an
+// array field's takes comma-separated values.
 struct OptionFlag {
   const char* name;   // without the leading "--"
   const char* field;  // field path inside the plugin's options
   const char* help;
+  char letter = 0;    // a one-letter alias (`-k`), or none
 };
 
 // A shorthand as a front end binds it: `--<name>` sets `path` of the family's options
-// ("nn.ratio" in MatcherOptions).
+// ("nn.ratio" in MatcherOptions), and applies when `plugin` is the one that runs.
 struct PluginFlag {
-  std::string name, path, help;
+  std::string name, path, help, plugin;
+  char letter = 0;
 };
 
 // T::kFlags, or none when T declares no shorthand.
