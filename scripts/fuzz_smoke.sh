@@ -11,7 +11,8 @@ build="${BUILD_DIR:-build-fuzz}"
 jobs="${JOBS:-2}"
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(fuzz_torch_checkpoint fuzz_npy fuzz_features_json
-  fuzz_run_poses fuzz_calibration_json fuzz_memory_bank fuzz_map_store fuzz_frame_record)
+  fuzz_run_poses fuzz_calibration_json fuzz_memory_bank fuzz_map_store fuzz_frame_record
+  fuzz_matches_json)
 
 if ! command -v clang++ >/dev/null || ! command -v clang >/dev/null; then
   echo "fuzz_smoke: clang not found, skipped"; exit 0

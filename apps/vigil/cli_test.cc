@@ -494,6 +494,45 @@ TEST_F(CliMatch, RatioShorthandReachesTheNearestNeighbourMatcher) {
   for (const auto& p : strict) EXPECT_TRUE(all.count(p)) << p.first << " -> " << p.second;
 }
 
+// --matches verifies a written match file again without matching: the same inliers as verifying
+// while matching, and the flags that would compute matches are refused with it.
+TEST_F(CliMatch, MatchFileIsVerifiedAgainAsWhenMatching) {
+  VIGIL_REQUIRE_FILE(images_ / "freiburg0s.png");
+  const std::string a = (images_ / "freiburg0.png").string();
+  const std::string b = (images_ / "freiburg0s.png").string();
+  auto inliers = [&](const std::string& name) {
+    std::vector<int> flags;
+    const json doc = json::parse(ReadFile(dir_ / name / "matches.json"));
+    for (const json& m : doc.at("matches")) flags.push_back(m.at("inlier").get<bool>());
+    return flags;
+  };
+  ASSERT_EQ(Run({"match", a, b, "--extractor", "sift", "--out", (dir_ / "plain").string()}).exit_code, 0);
+  ASSERT_EQ(Run({"match", a, b, "--extractor", "sift", "--verify", "homography", "--out",
+                 (dir_ / "direct").string()})
+                .exit_code,
+            0);
+  const std::string file = (dir_ / "plain" / "matches.json").string();
+  const CliResult again =
+      Run({"match", "--matches", file, "--verify", "homography", "--out", (dir_ / "again").string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("homography inliers"), std::string::npos) << again.out;
+  const std::vector<int> direct = inliers("direct");
+  EXPECT_GT(std::count(direct.begin(), direct.end(), 1), 100);
+  EXPECT_EQ(inliers("again"), direct);
+  EXPECT_TRUE(fs::exists(dir_ / "again" / "matches.png"));
+
+  const std::string out = (dir_ / "refused").string();
+  ExpectError({"match", "--matches", file, "--out", out}, 1, "match", {"--verify"});
+  ExpectError({"match", "--matches", file, "--verify", "homography", "--matcher", "superglue", "--out", out}, 1,
+              "match", {"--matcher", "--matches"});
+  ExpectError({"match", a, b, "--matches", file, "--verify", "homography", "--out", out}, 1, "match",
+              {"images", "--matches"});
+  const fs::path bad = WriteText("bad_matches.json", "{\"image0\": \"a\", \"image1\": \"b\"}");
+  ExpectError({"match", "--matches", bad.string(), "--verify", "homography", "--out", out}, 1, "match",
+              {bad.string(), "keypoints0"});
+  EXPECT_FALSE(fs::exists(dir_ / "refused" / "matches.json"));
+}
+
 TEST_F(CliMatch, MatcherWeightsOfAnotherNetworkAreRefused) {
   const fs::path aliked = Abs(ModelsDir() / "aliked/aliked-n16.pth");
   VIGIL_REQUIRE_FILE(aliked);

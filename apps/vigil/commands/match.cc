@@ -1,4 +1,4 @@
-// vigil match IMG0 IMG1 | --features0 F --features1 F | --pairs FILE  --out DIR
+// vigil match IMG0 IMG1 | --features0 F --features1 F | --pairs FILE | --matches FILE  --out DIR
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -49,6 +49,43 @@ std::vector<PairJob> ReadPairs(const std::string& path) {
   return pairs;
 }
 
+// --matches: a matches.json read back and verified again (no extraction, no matching), written
+// as matches.json (+ matches.png when both of its images can be read). The flags that would
+// compute matches are refused with it rather than silently unused.
+void VerifyMatchFile(const CLI::App& app, const std::string& path, const VerificationOptions& verification,
+                     const std::string& out_dir) {
+  for (const char* name : {"--extractor", "--weights", "--max-keypoints", "--keypoint-threshold",
+                           "--nms-radius", "--matcher", "--matcher-weights", "--threshold",
+                           "--resize", "--features0", "--features1", "--pairs", "images"}) {
+    VIGIL_CHECK(app.get_option(name)->count() == 0,
+                "option {}: not used with --matches (the matches are read, not computed)", name);
+  }
+  VIGIL_CHECK_OPTION(verification.method != "none", "--verify",
+                     "give homography or fundamental: --matches verifies a match file again");
+  io::MatchFile file = io::ReadMatches(path);
+  const auto start = std::chrono::steady_clock::now();
+  VerifyMatches(file.features0, file.features1, verification, &file.matches);
+  file.matches.timings_ms["verify"] =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  EnsureDirectory(out_dir);
+  WriteTextFileAtomically(fs::path(out_dir) / "matches.json",
+                          io::MatchesToJson(file.image0, file.image1, file.features0,
+                                            file.features1, file.matches)
+                              .dump(1));
+  auto is_image = [](const std::string& p) {
+    return io::HasImageExtension(p) && fs::is_regular_file(p);
+  };
+  if (is_image(file.image0) && is_image(file.image1)) {
+    io::WriteImage(fs::path(out_dir) / "matches.png",
+                   report::DrawMatches(io::ReadImage(file.image0), io::ReadImage(file.image1),
+                                       file.features0, file.features1, file.matches));
+  }
+  int inliers = 0;
+  for (uint8_t v : file.matches.inlier0) inliers += v;
+  std::printf("%d of %d matches are %s inliers\n", inliers, file.matches.num_matches(),
+              verification.method.c_str());
+}
+
 }  // namespace
 
 int RunMatch(int argc, char** argv) {
@@ -66,6 +103,10 @@ int RunMatch(int argc, char** argv) {
   app.add_option("--features0", single.features0, "features JSON of image 0 (from vigil features)");
   app.add_option("--features1", single.features1, "features JSON of image 1 (from vigil features)");
   app.add_option("--pairs", pairs_file, "file with one image pair per line (models loaded once)");
+  std::string matches_file;
+  app.add_option("--matches", matches_file,
+                 "a matches.json (from vigil match, or another tool in its format) to verify again "
+                 "with --verify, without extracting or matching");
   AddExtractorOptions(app, extractor_flags);
   AddMatcherOptions(app, matcher_flags);
   app.add_option("--verify", verify, "geometric verification: none|homography|fundamental")
@@ -73,20 +114,21 @@ int RunMatch(int argc, char** argv) {
   app.add_option("--resize", resize, "resize images to WxH before extraction (INTER_LINEAR, as the official SuperPoint/SuperGlue demo)");
   app.add_option("--out", out_dir, "output folder")->required();
   return RunCommand(app, argc, argv, [&] {
+    verification.method = verify;
+    verification.Check();
+    if (!matches_file.empty()) return VerifyMatchFile(app, matches_file, verification, out_dir);
     std::vector<PairJob> jobs;
     if (!pairs_file.empty()) {
       jobs = ReadPairs(pairs_file);
     } else {
       VIGIL_CHECK(images.size() == 2 || (!single.features0.empty() && !single.features1.empty()),
-                  "give IMG0 IMG1, or --features0 and --features1, or --pairs FILE");
+                  "give IMG0 IMG1, or --features0 and --features1, or --pairs FILE, or --matches FILE");
       if (images.size() == 2) {
         single.image0 = images[0];
         single.image1 = images[1];
       }
       jobs.push_back(single);
     }
-    verification.method = verify;
-    verification.Check();
     const auto [width, height] = ParseSize(resize, "--resize");
     std::unique_ptr<FeatureExtractor> extractor;
     auto matcher = Matcher::Create(matcher_flags.Resolve());
