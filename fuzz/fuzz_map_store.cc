@@ -23,6 +23,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       sum = sum + static_cast<size_t>(f.size()) + map.LoadGlobalDescriptor(frame.index).size() +
             map.LoadGray(frame.index).total();
     }
+    for (const std::string& key : map.DeepFeatureKeys()) {
+      for (const auto& frame : map.Frames()) {
+        if (const auto deep = map.LoadDeepFeatures(frame.index, key)) sum = sum + deep->maps.size();
+      }
+    }
     if (map.Calibration()) sum = sum + 1;
   } catch (const vigil::Error&) {
   }

@@ -1053,14 +1053,25 @@ TEST_F(CliInspect, MapBuildInfoAndInspectWithTheMap) {
   map_args.insert(map_args.end(), flags.begin(), flags.end());
   const CliResult with_map = Run(map_args);
   ASSERT_EQ(with_map.exit_code, 0) << with_map.err;
+  // The map stores the dense stage's reference-side deep features (when its model is found, as
+  // it is for the inspection's deep channel): the map run loads what the folder run computes.
+  int computed_in_folder = 0, computed_with_map = 0, loaded_with_map = 0;
   for (const char* query : {kQuery0, kQuery1}) {
     const std::string name = fs::path(query).stem().string() + ".json";
     json a = json::parse(ReadFile(dir_ / "folder" / name)), b = json::parse(ReadFile(dir_ / "map" / name));
+    computed_in_folder += a["timings_ms"].contains("deep_features_reference");
+    computed_with_map += b["timings_ms"].contains("deep_features_reference");
+    loaded_with_map += b["timings_ms"].contains("load_reference_deep");
     for (json* doc : {&a, &b}) {
       doc->erase("timings_ms");
       doc->erase("config_hash");
     }
     EXPECT_EQ(a, b) << name;
+  }
+  if (computed_in_folder > 0) {
+    EXPECT_EQ(computed_with_map, 0);
+    EXPECT_GT(loaded_with_map, 0);
+    EXPECT_NE(info.out.find("\"deep_feature_frames\": 2"), std::string::npos) << info.out;
   }
 
   std::vector<std::string> both = InspectArgs(data, dir_ / "both", flags);

@@ -49,6 +49,9 @@ int Report(const map::MapBuildSummary& s, const std::string& verb) {
       "(%d posed), %.0f keypoints per frame; %.1f s\n",
       s.map_path.string().c_str(), verb.c_str(), s.run_index, s.frames_added, s.frames_resumed,
       s.skipped.size(), stats.num_frames, stats.num_posed, stats.mean_keypoints, s.seconds);
+  std::printf("deep features: %d frames given them now, %d of %d frames have them%s%s\n",
+              s.deep_features_added, stats.num_deep_feature_frames, stats.num_frames,
+              s.deep_features_note.empty() ? "" : "; ", s.deep_features_note.c_str());
   if (s.skipped.empty()) return 0;
   std::fprintf(stderr, "vigil map: completed with %zu skipped frames:\n", s.skipped.size());
   for (const map::MapSkippedFrame& f : s.skipped) {
@@ -83,6 +86,8 @@ json InfoJson(const fs::path& path) {
           {"posed_frames", stats.num_posed},
           {"mean_keypoints", stats.mean_keypoints},
           {"calibration", stats.has_calibration},
+          {"deep_feature_frames", stats.num_deep_feature_frames},
+          {"deep_feature_keys", stats.num_deep_feature_keys},
           // The WAL holds frames not yet checkpointed while a build runs or after a crash.
           {"file_bytes", FileSize(path) + FileSize(path.string() + "-wal")},
           {"integrity", store.IntegrityCheck()}};
@@ -108,6 +113,8 @@ void PrintInfo(const json& info) {
               info["posed_frames"].get<int>());
   std::printf("keypoints:      %.1f per frame (mean)\n", info["mean_keypoints"].get<double>());
   std::printf("calibration:    %s\n", info["calibration"].get<bool>() ? "yes" : "no");
+  std::printf("deep features:  %d frames (%d settings)\n", info["deep_feature_frames"].get<int>(),
+              info["deep_feature_keys"].get<int>());
   std::printf("integrity:      %s\n", info["integrity"].get<std::string>().c_str());
 }
 
@@ -172,6 +179,15 @@ int RunMap(int argc, char** argv) {
   build->add_flag("--strict", build_options.strict,
                   "stop at the first unreadable or oversized frame instead of skipping it "
                   "(skipping exits with code 3)");
+  build
+      ->add_option("--deep-features", build_options.deep_features,
+                   "store each frame's deep features for the dense stage (about 3.8 MB per "
+                   "640x480 frame): auto (when the model is found), yes, no")
+      ->capture_default_str();
+  std::vector<std::string> build_sets;
+  build->add_option("--set", build_sets,
+                    "PATH=VALUE: any map build option by its path, e.g. dense_deep.input_scale=1 "
+                    "(as the inspection will use; repeatable)");
   build->add_flag("--quiet", build_quiet, "no progress bar");
 #ifdef VIGIL_HAVE_ROS
   AddBagInputOptions(*build, bag_flags);
@@ -189,6 +205,10 @@ int RunMap(int argc, char** argv) {
   add->add_option("--threads", add_threads, "CPU threads for inference")->capture_default_str();
   add->add_option("--max-pixels", add_max_pixels, "pixel budget per image")->capture_default_str();
   add->add_flag("--strict", add_strict, "stop at the first unreadable or oversized frame");
+  std::string add_deep_features = "auto";
+  add->add_option("--deep-features", add_deep_features,
+                  "store the added frames' deep features: auto, yes, no")
+      ->capture_default_str();
   add->add_flag("--quiet", add_quiet, "no progress bar");
 #ifdef VIGIL_HAVE_ROS
   AddBagInputOptions(*add, bag_flags);
@@ -210,6 +230,7 @@ int RunMap(int argc, char** argv) {
       std::tie(build_options.selection.thumbnail_width, build_options.selection.thumbnail_height) =
           ParseSize(thumbnail, "--thumbnail-size");
       if (build_no_poses) build_options.reference_run.poses = "none";
+      for (const std::string& assignment : build_sets) SetOptionField(&build_options, assignment);
       LazyProgress progress(!build_quiet);
       build_reference = run_folder(build_reference, build_out, "reference");
       const map::MapBuildSummary summary =
@@ -222,6 +243,7 @@ int RunMap(int argc, char** argv) {
       options.extractor.num_threads = add_threads;
       options.max_pixels = add_max_pixels;
       options.strict = add_strict;
+      options.deep_features = add_deep_features;
       LazyProgress progress(!add_quiet);
       add_reference = run_folder(add_reference, add_map, fs::path(add_reference).stem().string());
       const map::MapBuildSummary summary =

@@ -8,6 +8,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "vigil/util/check.h"
+#include "vigil/util/model_identity.h"
+#include "vigil/util/options_fields.h"
 
 namespace vigil::dense {
 
@@ -303,5 +305,31 @@ ChangeMap ScoreDeep(const DeepFeatures& query, const DeepFeatures& reference,
   map.missing_score.setTo(0, map.valid == 0);
   return map;
 }
+
+DeepFeatureComputer::DeepFeatureComputer(std::string model, DeepChangeOptions options, int num_threads)
+    : model_(std::move(model)), options_(std::move(options)), num_threads_(num_threads) {
+  options_.Check();
+}
+
+DeepFeatures DeepFeatureComputer::operator()(const cv::Mat& color_or_gray) {
+  cv::Mat image = color_or_gray;
+  if (image.channels() == 3) cv::cvtColor(color_or_gray, image, cv::COLOR_BGR2GRAY);
+  std::unique_ptr<spade::Backbone>& backbone = backbones_[{image.cols, image.rows}];
+  if (!backbone) {
+    backbone = std::make_unique<spade::Backbone>(
+        DeepBackboneOptions(model_, image.size(), options_, num_threads_));
+  }
+  return ComputeDeepFeatures(*backbone, image, options_);
+}
+
+nlohmann::json DeepFeatureComputer::Identity() const {
+  return {{"taps", options_.taps},
+          {"input_scale", options_.input_scale},
+          {"blur_sigma", options_.blur_sigma},
+          {"gray", true},
+          {"model", ModelIdentity(model_)}};
+}
+
+std::string DeepFeatureComputer::Key() const { return ConfigHash(Identity()); }
 
 }  // namespace vigil::dense

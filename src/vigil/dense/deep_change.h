@@ -36,9 +36,13 @@
 // (i + 0.5) h / H - 0.5), the convention of cv::resize and of the backbone's resize.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
 #include "vigil/dense/change_map.h"
@@ -111,6 +115,27 @@ struct DeepFeatures {
 // zero. Throws vigil::Error on an empty or non-8-bit image.
 DeepFeatures ComputeDeepFeatures(spade::Backbone& backbone, const cv::Mat& image_8u,
                                  const DeepChangeOptions& options = {});
+
+// Whole-image deep features as an inspection uses them, for the query and the references alike:
+// on the 8-bit gray image (a map stores its references in gray, so a map run and a folder run
+// compute the same features), with one backbone per image size, made on first use.
+class DeepFeatureComputer {
+ public:
+  DeepFeatureComputer(std::string model, DeepChangeOptions options, int num_threads);
+  // An 8-bit gray or BGR image (BGR is converted with cv::COLOR_BGR2GRAY first).
+  DeepFeatures operator()(const cv::Mat& color_or_gray);
+  // What decides the features: the options that shape them (taps, input scale, blur; not the
+  // scoring window) and the model file's identity (util/model_identity.h). Stored features are
+  // reused only under an equal key (a map's, map/map_store.h).
+  nlohmann::json Identity() const;
+  std::string Key() const;  // ConfigHash(Identity())
+
+ private:
+  std::string model_;
+  DeepChangeOptions options_;
+  int num_threads_;
+  std::map<std::pair<int, int>, std::unique_ptr<spade::Backbone>> backbones_;
+};
 
 // The deep ChangeMap at query pixel resolution (see the header comment); scores 0..sqrt(2),
 // 0 outside valid. valid = query pixels whose cell, at every tap, has its whole +-window_cells

@@ -165,9 +165,10 @@ struct Inspector::Impl {
   std::string dense_threshold_source;  // "calibration <file>" | "reference run"
   const map::MapStore* map = nullptr;  // reference features and pixels come from here when set
   std::map<int, cv::Mat> pixel_cache;  // reference pixels read before (or without) extraction
-  // The deep channel's backbones, one per input size (the network runs at each image's own
-  // size), and each reference's features, computed once for every query that uses it.
-  std::map<std::pair<int, int>, std::unique_ptr<spade::Backbone>> deep_backbones;
+  // The deep channel's features (made when the channel resolves to deep), and each reference's,
+  // computed (or loaded from the map) once for every query that uses it.
+  std::optional<dense::DeepFeatureComputer> deep_computer;
+  std::string deep_key;  // deep_computer->Key(): a map's stored features serve when stored under it
   std::map<int, dense::DeepFeatures> reference_deep;
   // The query count at each cached reference's last use (TrimReferenceCaches).
   std::map<int, int64_t> last_used;
@@ -181,24 +182,24 @@ struct Inspector::Impl {
            (options.confirm_with_second_reference && options.confirmation != "keypoints");
   }
 
-  const dense::DeepFeatures& ReferenceDeep(int index) {
+  // Reference frame `index`'s deep features: from the cache, else from the map when it stores
+  // them under this inspection's deep_key, else computed. *source (when given) says which of
+  // the last two happened ("" for the cache), so that the caller times it under its name.
+  const dense::DeepFeatures& ReferenceDeep(int index, std::string* source = nullptr) {
     last_used[index] = queries_seen;
     auto it = reference_deep.find(index);
+    if (source) source->clear();
     if (it != reference_deep.end()) return it->second;
+    if (map) {
+      if (std::optional<dense::DeepFeatures> stored = map->LoadDeepFeatures(index, deep_key)) {
+        if (source) *source = "load_reference_deep";
+        return reference_deep.emplace(index, std::move(*stored)).first->second;
+      }
+    }
+    if (source) *source = "deep_features_reference";
     return reference_deep.emplace(index, DeepFeaturesOf(Pixels(index))).first->second;
   }
-  // On the gray image, as a map stores its references' pixels, so that a map run gives the
-  // folder run's results.
-  dense::DeepFeatures DeepFeaturesOf(const cv::Mat& color_or_gray) {
-    cv::Mat image = color_or_gray;
-    if (image.channels() == 3) cv::cvtColor(color_or_gray, image, cv::COLOR_BGR2GRAY);
-    std::unique_ptr<spade::Backbone>& backbone = deep_backbones[{image.cols, image.rows}];
-    if (!backbone) {
-      backbone = std::make_unique<spade::Backbone>(
-          dense::DeepBackboneOptions(deep_model, image.size(), options.dense_deep, options.extractor.num_threads));
-    }
-    return dense::ComputeDeepFeatures(*backbone, image, options.dense_deep);
-  }
+  dense::DeepFeatures DeepFeaturesOf(const cv::Mat& color_or_gray) { return (*deep_computer)(color_or_gray); }
 
   // The dense threshold. From `vigil calibrate` when it calibrated with these settings; else
   // from the reference run itself (InspectorOptions::dense_calibration): its neighbouring frames
@@ -446,8 +447,9 @@ class Inspector::Impl::QueryContext {
       // Once per reference in a run (a cost of the reference side, as its extraction is), so
       // timed apart from the query's dense stage.
       const auto start = Clock::now();
-      s_.ReferenceDeep(r);
-      timings()["deep_features_reference"] += MsSince(start);
+      std::string source;
+      s_.ReferenceDeep(r, &source);
+      if (!source.empty()) timings()[source] += MsSince(start);
     }
     dense::ChangeMap map = VerifiedPairMap(
         out_.query_features, image_, ref.features, ref.image, MatchWith(r), Check(r), s_.options, &how,
@@ -892,7 +894,11 @@ Inspector::Inspector(retrieval::Run reference, const InspectorOptions& options, 
                  {"segmenter", s.segmenter ? ModelIdentities(s.segmenter->model_files()) : json::array()}};
   if (!options.calibration_file.empty()) models["calibration"] = ModelIdentity(options.calibration_file);
   if (s.DenseNeeded()) s.ResolveDenseChannel();
-  if (!s.deep_model.empty()) models["dense_deep"] = ModelIdentity(s.deep_model);
+  if (!s.deep_model.empty()) {
+    models["dense_deep"] = ModelIdentity(s.deep_model);
+    s.deep_computer.emplace(s.deep_model, s.options.dense_deep, s.options.extractor.num_threads);
+    s.deep_key = s.deep_computer->Key();
+  }
   json reference_frames = json::array();
   for (const auto& f : s.reference.frames) reference_frames.push_back(f.image.filename().string());
   s.config = {{"extractor", s.extractor->name()},

@@ -2,11 +2,13 @@
 
 #include <chrono>
 #include <fstream>
+#include <optional>
 
 #include "vigil/io/image_io.h"
 #include "vigil/map/map_store.h"
 #include "vigil/util/check.h"
 #include "vigil/util/model_identity.h"
+#include "vigil/util/model_path.h"
 #include "vigil/util/options_fields.h"
 
 namespace vigil::map {
@@ -19,6 +21,9 @@ void MapBuildOptions::Check() const {
   selection.Check();
   VIGIL_CHECK_OPTION(max_pixels >= 1, "max_pixels",
                      fmt::format("must be >= 1, got {}", max_pixels));
+  VIGIL_CHECK_OPTION(deep_features == "auto" || deep_features == "yes" || deep_features == "no",
+                     "deep_features", fmt::format("must be auto, yes or no, got '{}'", deep_features));
+  dense_deep.Check();
 }
 
 namespace {
@@ -58,6 +63,9 @@ json ContentOptions(const MapBuildOptions& options) {
   j.erase("max_pixels");
   j.erase("strict");
   j.erase("calibration_file");
+  j.erase("deep_features");  // stored deep features carry their own key (map_store.h)
+  j.erase("dense_deep");
+  j.erase("dense_deep_model");
   return j;
 }
 
@@ -83,6 +91,21 @@ json ReadCalibration(const fs::path& path) {
   }
 }
 
+// The deep feature computer the options ask for, or none (with the reason in *note for "auto"
+// without the model). The thread count does not change the features (as for the extractor).
+std::optional<dense::DeepFeatureComputer> DeepComputer(const MapBuildOptions& options, std::string* note) {
+  if (options.deep_features == "no") return std::nullopt;
+  std::string model;
+  try {
+    model = FindModelFile(options.dense_deep_model, dense::DeepModelSpec()).string();
+  } catch (const Error& e) {
+    if (options.deep_features == "yes") throw;
+    *note = fmt::format("deep features not stored: {}", e.what());
+    return std::nullopt;
+  }
+  return dense::DeepFeatureComputer(model, options.dense_deep, options.extractor.num_threads);
+}
+
 enum class Mode { kBuild, kAdd };
 
 MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path,
@@ -99,6 +122,9 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path,
   // records which descriptor it stores.
   retrieval::AppearanceDescriber describer(options.selection, /*allow_fallback=*/false);
   const json identity = MapBuildIdentity(options, *extractor);
+  MapBuildSummary summary;
+  std::optional<dense::DeepFeatureComputer> deep = DeepComputer(options, &summary.deep_features_note);
+  const std::string deep_key = deep ? deep->Key() : "";
 
   if (mode == Mode::kAdd) {
     std::error_code error;
@@ -112,7 +138,6 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path,
     VIGIL_CHECK(runs.empty(), "{}: the map was built from {}, not {}; vigil map add adds a run",
                 map_path.string(), runs.front().dir.string(), run_dir.string());
   }
-  MapBuildSummary summary;
   summary.map_path = map_path;
   summary.run_index = store.AddRun(run_dir, retrieval::PoseSourceName(run.pose_source));
   summary.frames_in_run = static_cast<int>(run.frames.size());
@@ -128,6 +153,12 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path,
                   "unique in a map",
                   map_path.string(), name, run_dir.string(), stored->run);
       ++summary.frames_resumed;
+      // A frame stored without these deep features (before they existed, or with other deep
+      // settings) gets them now, in a transaction of its own.
+      if (deep && !store.HasDeepFeatures(stored->index, deep_key)) {
+        store.AddDeepFeatures(stored->index, {deep_key, (*deep)(store.LoadGray(stored->index))});
+        ++summary.deep_features_added;
+      }
     } else {
       cv::Mat image;
       try {
@@ -145,8 +176,12 @@ MapBuildSummary Build(const fs::path& run_dir, const fs::path& map_path,
         record.frame.image = name;
         record.width = image.cols;
         record.height = image.rows;
-        store.AddFrame(record, features, global, io::ToGray(image, frame.image.string()));
+        const cv::Mat gray = io::ToGray(image, frame.image.string());
+        std::optional<StoredDeepFeatures> stored_deep;
+        if (deep) stored_deep = StoredDeepFeatures{deep_key, (*deep)(gray)};
+        store.AddFrame(record, features, global, gray, stored_deep ? &*stored_deep : nullptr);
         ++summary.frames_added;
+        summary.deep_features_added += stored_deep.has_value();
       }
     }
     if (progress) progress(i + 1, run.frames.size());

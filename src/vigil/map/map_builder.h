@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vigil/dense/deep_change.h"
 #include "vigil/features/extractor.h"
 #include "vigil/map/map_store.h"
 #include "vigil/retrieval/reference_selector.h"
@@ -46,6 +47,15 @@ struct MapBuildOptions {
   // calibration.json from `vigil calibrate`, stored in the map as it is; empty = none (an
   // existing map keeps the one it has).
   std::filesystem::path calibration_file;
+  // Store each frame's deep features for the dense stage (map_store.h deep_features), computed
+  // as an inspection with these dense_deep options and this model would compute them, so that
+  // an inspection against the map runs no backbone on a reference. "auto": when the model is
+  // found (else the map is built without them, said in the summary), "yes": the model must be
+  // found, "no": never. Not part of the build identity: stored features carry their own key,
+  // and an inspection with other deep settings computes its own.
+  std::string deep_features = "auto";
+  dense::DeepChangeOptions dense_deep;  // as InspectorOptions::dense_deep
+  std::string dense_deep_model;         // as InspectorOptions::dense_deep_model ("" = search)
   template <class Self, class V>  // util/options_fields.h
   static void Fields(Self& s, V&& v) {
     v("extractor", s.extractor);
@@ -54,6 +64,9 @@ struct MapBuildOptions {
     v("max_pixels", s.max_pixels);
     v("strict", s.strict);
     v("calibration_file", s.calibration_file);
+    v("deep_features", s.deep_features);
+    v("dense_deep", s.dense_deep);
+    v("dense_deep_model", s.dense_deep_model);
   }
   void Check() const;
 };
@@ -78,6 +91,8 @@ struct MapBuildSummary {
   std::vector<MapSkippedFrame> skipped;  // unreadable or oversized (strict = false)
   int frames_in_map = 0;                 // after the build, over all runs
   MapStats map_stats;                    // of the whole map after the build
+  int deep_features_added = 0;           // frames given deep features now (new or resumed)
+  std::string deep_features_note;        // why none were stored ("auto" without the model)
   double seconds = 0;                    // wall time of the build
 };
 

@@ -32,6 +32,7 @@ MapBuildOptions OrbOptions(int max_keypoints = 500) {
   MapBuildOptions options;
   options.extractor.type = "orb";
   options.extractor.orb.max_keypoints = max_keypoints;
+  options.deep_features = "no";  // its own test below: a backbone run per frame
   return options;
 }
 
@@ -74,6 +75,16 @@ std::string MapDifference(const fs::path& a_path, const fs::path& b_path) {
       return fmt::format("frame {} global", i);
     if (cv::norm(a.LoadGray(k), b.LoadGray(k), cv::NORM_INF) != 0)
       return fmt::format("frame {} gray", i);
+    if (a.DeepFeatureKeys() != b.DeepFeatureKeys()) return "deep feature keys";
+    for (const std::string& key : a.DeepFeatureKeys()) {
+      const auto da = a.LoadDeepFeatures(k, key), db = b.LoadDeepFeatures(k, key);
+      if (da.has_value() != db.has_value()) return fmt::format("frame {} deep presence", i);
+      if (!da) continue;
+      for (size_t t = 0; t < da->maps.size(); ++t) {
+        if (t >= db->maps.size() || da->maps[t].data != db->maps[t].data || da->taps != db->taps)
+          return fmt::format("frame {} deep tap {}", i, t);
+      }
+    }
   }
   return "";
 }
@@ -154,6 +165,49 @@ TEST(MapBuilder, CancelledBuildResumesToTheSameMap) {
   EXPECT_EQ(summary.frames_resumed, 3);
   EXPECT_EQ(summary.frames_added, summary.frames_in_run - 3);
   EXPECT_EQ(MapDifference(dir / "whole.vmap", dir / "resumed.vmap"), "");
+}
+
+// The dense stage's deep features are stored per frame under the key of what computed them,
+// equal to computing them from the stored gray image as an inspection does; a map built without
+// them gains them on a later build (the same map as one built with them at once), and "yes"
+// without the model is an error while "auto" says why it stored none.
+TEST(MapBuilder, StoresDeepFeaturesAsTheInspectionComputesThem) {
+  const fs::path run_dir = FreiburgDir() / "reference";
+  const fs::path model = testing::ModelsDir() / "mobilenet_v2" / "mobilenet_v2_1.0_224_spade.onnx";
+  VIGIL_REQUIRE_FILE(run_dir);
+  VIGIL_REQUIRE_FILE(model);
+  const fs::path dir = testing::MakeTempDir("map_deep");
+  MapBuildOptions with = OrbOptions();
+  with.deep_features = "yes";
+  with.dense_deep_model = model.string();
+  const MapBuildSummary whole = BuildMap(run_dir, dir / "whole.vmap", with);
+  EXPECT_EQ(whole.deep_features_added, whole.frames_in_run);
+
+  BuildMap(run_dir, dir / "later.vmap", OrbOptions());
+  EXPECT_EQ(MapStore::OpenReadOnly(dir / "later.vmap").Stats().num_deep_feature_frames, 0);
+  const MapBuildSummary later = BuildMap(run_dir, dir / "later.vmap", with);
+  EXPECT_EQ(later.frames_resumed, later.frames_in_run);
+  EXPECT_EQ(later.deep_features_added, later.frames_in_run);
+  EXPECT_EQ(MapDifference(dir / "whole.vmap", dir / "later.vmap"), "");
+
+  dense::DeepFeatureComputer computer(model.string(), with.dense_deep, 1);
+  const MapStore store = MapStore::OpenReadOnly(dir / "whole.vmap");
+  EXPECT_EQ(store.DeepFeatureKeys(), std::vector<std::string>{computer.Key()});
+  const std::optional<dense::DeepFeatures> stored = store.LoadDeepFeatures(4, computer.Key());
+  ASSERT_TRUE(stored.has_value());
+  const dense::DeepFeatures direct = computer(store.LoadGray(4));
+  EXPECT_EQ(stored->taps, direct.taps);
+  ASSERT_EQ(stored->maps.size(), direct.maps.size());
+  for (size_t t = 0; t < direct.maps.size(); ++t) EXPECT_EQ(stored->maps[t].data, direct.maps[t].data);
+
+  MapBuildOptions missing = with;
+  missing.dense_deep_model = (dir / "none.onnx").string();
+  EXPECT_NE(testing::ErrorOf([&] { BuildMap(run_dir, dir / "x.vmap", missing); }).find("none.onnx"),
+            std::string::npos);
+  missing.deep_features = "auto";
+  const MapBuildSummary without = BuildMap(run_dir, dir / "y.vmap", missing);
+  EXPECT_EQ(without.deep_features_added, 0);
+  EXPECT_NE(without.deep_features_note.find("none.onnx"), std::string::npos) << without.deep_features_note;
 }
 
 TEST(MapBuilder, AnotherConfigurationNamesTheDifferingOption) {

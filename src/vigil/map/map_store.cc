@@ -75,6 +75,25 @@ CREATE TABLE gray_images (
   data BLOB NOT NULL);
 )sql";
 
+// The dense stage's reference-side deep features (dense/deep_change.h), one row per frame and
+// tap, under the key of what computed them (DeepFeatureComputer::Key). Created on every opening
+// for writing, so a map from before it gains the table on its next build, add or resume; a map
+// read without the table has no stored deep features.
+constexpr char kDeepFeaturesSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS deep_features (
+  frame_index INTEGER NOT NULL REFERENCES frames(frame_index),
+  key TEXT NOT NULL,
+  tap_order INTEGER NOT NULL,
+  tap TEXT NOT NULL,
+  image_width INTEGER NOT NULL,
+  image_height INTEGER NOT NULL,
+  channels INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  width INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (frame_index, key, tap_order));
+)sql";
+
 std::string NowUtc() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -109,6 +128,14 @@ void ConfigureWriter(const Database& db) {
   db.Exec("PRAGMA journal_mode=WAL");
   db.Exec("PRAGMA synchronous=NORMAL");
   db.Exec("PRAGMA foreign_keys=ON");
+  db.Exec(kDeepFeaturesSchema);
+}
+
+bool HasTable(const Database& db, const std::string& name) {
+  Statement s = db.Prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
+  s.Bind(1, name);
+  s.Step();
+  return s.Int(0) > 0;
 }
 
 void Initialise(const Database& db, const json& build_identity) {
@@ -469,7 +496,8 @@ std::optional<MapFrameRecord> MapStore::FindFrame(const std::string& name) const
 }
 
 int MapStore::AddFrame(const MapFrameRecord& record, const Features& features,
-                       const std::vector<float>& global_descriptor, const cv::Mat& gray) {
+                       const std::vector<float>& global_descriptor, const cv::Mat& gray,
+                       const StoredDeepFeatures* deep) {
   const std::string name = record.frame.image.filename().string();
   const std::string file = path().string();
   VIGIL_CHECK(!name.empty(), "{}: a frame needs a file name", file);
@@ -546,8 +574,90 @@ int MapStore::AddFrame(const MapFrameRecord& record, const Features& features,
   image.Bind(1, index).Bind(2, pixels.cols).Bind(3, pixels.rows);
   BindMatrix(image, 4, pixels.data, static_cast<int64_t>(pixels.total()));
   image.Run();
+  if (deep) InsertDeepFeatures(index, *deep);
   transaction.Commit();
   return index;
+}
+
+void MapStore::InsertDeepFeatures(int index, const StoredDeepFeatures& deep) {
+  const std::string what = fmt::format("{}: frame {} deep features", path().string(), index);
+  const dense::DeepFeatures& f = deep.features;
+  VIGIL_CHECK(!deep.key.empty() && !f.empty() && f.taps.size() == f.maps.size(), "{}: {} taps, {} maps, key '{}'",
+              what, f.taps.size(), f.maps.size(), deep.key);
+  Statement insert = db_.Prepare(
+      "INSERT INTO deep_features (frame_index, key, tap_order, tap, image_width, image_height, "
+      "channels, height, width, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  for (size_t t = 0; t < f.maps.size(); ++t) {
+    const spade::FeatureMap& m = f.maps[t];
+    VIGIL_CHECK(m.data.size() == static_cast<size_t>(m.channels) * m.height * m.width,
+                "{}: tap {} holds {} values for {}x{}x{}", what, f.taps[t], m.data.size(), m.height,
+                m.width, m.channels);
+    insert.Bind(1, index).Bind(2, deep.key).Bind(3, static_cast<int64_t>(t)).Bind(4, f.taps[t]);
+    insert.Bind(5, f.image_size.width).Bind(6, f.image_size.height);
+    insert.Bind(7, m.channels).Bind(8, m.height).Bind(9, m.width);
+    BindMatrix(insert, 10, m.data.data(), static_cast<int64_t>(m.data.size()));
+    insert.Run();
+    insert.Reset();
+  }
+}
+
+void MapStore::AddDeepFeatures(int index, const StoredDeepFeatures& deep) {
+  Transaction transaction(db_);
+  VIGIL_CHECK(index >= 0 && index < NumFrames(), "{}: no frame {} to add deep features to",
+              path().string(), index);
+  VIGIL_CHECK(!HasDeepFeatures(index, deep.key), "{}: frame {} has deep features under key {} already",
+              path().string(), index, deep.key);
+  InsertDeepFeatures(index, deep);
+  transaction.Commit();
+}
+
+bool MapStore::HasDeepFeatures(int index, const std::string& key) const {
+  if (!HasTable(db_, "deep_features")) return false;
+  Statement s = db_.Prepare("SELECT COUNT(*) FROM deep_features WHERE frame_index = ? AND key = ?");
+  s.Bind(1, index).Bind(2, key);
+  s.Step();
+  return s.Int(0) > 0;
+}
+
+std::vector<std::string> MapStore::DeepFeatureKeys() const {
+  std::vector<std::string> keys;
+  if (!HasTable(db_, "deep_features")) return keys;
+  Statement s = db_.Prepare("SELECT DISTINCT key FROM deep_features ORDER BY key");
+  while (s.Step()) keys.push_back(s.Text(0));
+  return keys;
+}
+
+std::optional<dense::DeepFeatures> MapStore::LoadDeepFeatures(int index, const std::string& key) const {
+  if (!HasTable(db_, "deep_features")) return std::nullopt;
+  const std::string what = fmt::format("{}: frame {} deep features", path().string(), index);
+  Statement s = db_.Prepare(
+      "SELECT tap_order, tap, image_width, image_height, channels, height, width, data FROM "
+      "deep_features WHERE frame_index = ? AND key = ? ORDER BY tap_order");
+  s.Bind(1, index).Bind(2, key);
+  dense::DeepFeatures out;
+  while (s.Step()) {
+    VIGIL_CHECK(s.Int(0) == static_cast<int64_t>(out.maps.size()), "{}: tap order {} where {} was due",
+                what, s.Int(0), out.maps.size());
+    const cv::Size image(static_cast<int>(s.Int(2)), static_cast<int>(s.Int(3)));
+    VIGIL_CHECK(image.width > 0 && image.height > 0 && (out.maps.empty() || image == out.image_size),
+                "{}: image size {}x{}", what, image.width, image.height);
+    const int64_t channels = s.Int(4), height = s.Int(5), width = s.Int(6);
+    VIGIL_CHECK(channels > 0 && height > 0 && width > 0 && channels <= std::numeric_limits<int32_t>::max() &&
+                    height * width <= std::numeric_limits<int32_t>::max(),
+                "{}: tap {} of size {}x{}x{}", what, s.Text(1), height, width, channels);
+    CheckStoredShape(s, 7, height * width, channels, sizeof(float), what + " " + s.Text(1));
+    spade::FeatureMap m;
+    m.channels = static_cast<int>(channels);
+    m.height = static_cast<int>(height);
+    m.width = static_cast<int>(width);
+    m.data.resize(static_cast<size_t>(height * width * channels));
+    ReadBlob(s, 7, static_cast<int64_t>(m.data.size()), m.data.data(), what);
+    out.taps.push_back(s.Text(1));
+    out.maps.push_back(std::move(m));
+    out.image_size = image;
+  }
+  if (out.maps.empty()) return std::nullopt;
+  return out;
 }
 
 Features MapStore::LoadFeatures(int index, const std::string& extractor) const {
@@ -635,6 +745,12 @@ MapStats MapStore::Stats() const {
   Statement extractors = db_.Prepare("SELECT DISTINCT extractor FROM features ORDER BY extractor");
   while (extractors.Step()) stats.extractors.push_back(extractors.Text(0));
   stats.has_calibration = Meta("calibration").has_value();
+  if (HasTable(db_, "deep_features")) {
+    Statement deep = db_.Prepare("SELECT COUNT(DISTINCT frame_index), COUNT(DISTINCT key) FROM deep_features");
+    deep.Step();
+    stats.num_deep_feature_frames = static_cast<int>(deep.Int(0));
+    stats.num_deep_feature_keys = static_cast<int>(deep.Int(1));
+  }
   return stats;
 }
 

@@ -29,9 +29,18 @@
 //       before anything else, so its change maps are the same from either. (A gray decode of the
 //       file, cv::IMREAD_GRAYSCALE, is not: libjpeg converts with other rounding.) The keypoint
 //       features are stored separately because extractors such as ALIKED need the colour image.
+//   deep_features(frame_index, key TEXT, tap_order, tap TEXT, image_width, image_height,
+//                 channels, height, width, data BLOB float32, PRIMARY KEY(frame_index, key,
+//                 tap_order))
+//       the dense stage's reference-side deep features (dense/deep_change.h DeepFeatures, one
+//       row per tap, pixel-major H x W x C), stored under the key of what computed them
+//       (DeepFeatureComputer::Key: taps, input scale, blur, model file), so an inspection uses
+//       them only when it would compute the very same ones, and computes them otherwise. About
+//       3.8 MB per 640x480 frame with the defaults. Optional: created by every writer (a map
+//       from before it gains it on its next build, add or resume) and absent = none stored.
 //
 // Crash safety: every frame is written in one transaction (its frame row, features, global
-// descriptor and image), so a build killed at any moment (SIGKILL, power cut) leaves whole
+// descriptor, image and deep features), so a build killed at any moment (SIGKILL, power cut) leaves whole
 // frames only; a resumed build skips the frames present. WAL with synchronous=NORMAL: a crash
 // of the process never loses a committed frame and never corrupts the file; a power cut may
 // drop the last frames, which the resume recomputes.
@@ -49,6 +58,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
+#include "vigil/dense/deep_change.h"
 #include "vigil/features/types.h"
 #include "vigil/map/sqlite.h"
 #include "vigil/retrieval/run.h"
@@ -79,6 +89,14 @@ struct MapStats {
   double mean_keypoints = 0;            // over the feature rows
   std::vector<std::string> extractors;  // distinct extractor names in the features table
   bool has_calibration = false;
+  int num_deep_feature_frames = 0;  // frames with stored deep features (any key)
+  int num_deep_feature_keys = 0;    // distinct keys they are stored under
+};
+
+// A frame's deep features and the key of what computed them (DeepFeatureComputer::Key).
+struct StoredDeepFeatures {
+  std::string key;
+  dense::DeepFeatures features;
 };
 
 class MapStore {
@@ -123,8 +141,18 @@ class MapStore {
   // Stores one frame in one transaction and returns its frame_index (one more than the largest
   // so far; record.index is ignored). `gray`: CV_8UC1 of record.width x record.height. Throws
   // naming the frame when its name is in the map already or the inputs disagree.
+  // `deep`: its deep features too, in the same transaction (optional).
   int AddFrame(const MapFrameRecord& record, const Features& features,
-               const std::vector<float>& global_descriptor, const cv::Mat& gray);
+               const std::vector<float>& global_descriptor, const cv::Mat& gray,
+               const StoredDeepFeatures* deep = nullptr);
+  // Deep features for a frame stored without them (under this key), in one transaction.
+  // Throws naming the frame when it is absent or has features under this key already.
+  void AddDeepFeatures(int index, const StoredDeepFeatures& deep);
+  bool HasDeepFeatures(int index, const std::string& key) const;
+  // Frame `index`'s deep features stored under `key`, bit-identical to what was added; nullopt
+  // when none are (an older map, another key). Throws naming the frame on a damaged row.
+  std::optional<dense::DeepFeatures> LoadDeepFeatures(int index, const std::string& key) const;
+  std::vector<std::string> DeepFeatureKeys() const;  // the distinct keys stored, sorted
 
   // The stored features of frame `index` by `extractor`; "" = the frame's only feature row.
   // Bit-identical to what was added. Throws naming the frame when absent.
@@ -146,6 +174,7 @@ class MapStore {
 
  private:
   explicit MapStore(sqlite::Database db);
+  void InsertDeepFeatures(int index, const StoredDeepFeatures& deep);  // inside a transaction
   std::optional<std::string> Meta(const std::string& key) const;
   void SetMeta(const std::string& key, const std::string& value);
 

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <tuple>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -159,6 +160,68 @@ TEST(MapStore, RoundTripIsBitIdentical) {
   EXPECT_DOUBLE_EQ(stats.mean_keypoints, (300 + 50 + 0) / 3.0);
   EXPECT_TRUE(stats.has_calibration);
   EXPECT_EQ(store.Runs().at(0).pose_source, "poses.csv");
+}
+
+dense::DeepFeatures RandomDeep(std::mt19937& rng, cv::Size image) {
+  std::uniform_real_distribution<float> u(-1, 1);
+  dense::DeepFeatures f;
+  f.image_size = image;
+  for (const auto& [tap, c, h, w] : {std::tuple<const char*, int, int, int>{"s4x", 5, 7, 9}, {"s8x", 3, 4, 5}}) {
+    spade::FeatureMap m;
+    m.channels = c;
+    m.height = h;
+    m.width = w;
+    for (int k = 0; k < c * h * w; ++k) m.data.push_back(u(rng));
+    f.taps.push_back(tap);
+    f.maps.push_back(std::move(m));
+  }
+  return f;
+}
+
+void ExpectSameDeep(const dense::DeepFeatures& a, const dense::DeepFeatures& b) {
+  EXPECT_EQ(a.taps, b.taps);
+  EXPECT_EQ(a.image_size, b.image_size);
+  ASSERT_EQ(a.maps.size(), b.maps.size());
+  for (size_t t = 0; t < a.maps.size(); ++t) {
+    EXPECT_EQ(a.maps[t].channels, b.maps[t].channels);
+    EXPECT_EQ(a.maps[t].height, b.maps[t].height);
+    EXPECT_EQ(a.maps[t].width, b.maps[t].width);
+    EXPECT_EQ(a.maps[t].data, b.maps[t].data);  // bit-identical floats
+  }
+}
+
+// Deep features stored with a frame, or added to it later, come back bit-identical under their
+// key and under no other; a frame without them, or another key, has none (the inspection then
+// computes them).
+TEST(MapStore, DeepFeaturesRoundTripUnderTheirKeyOnly) {
+  const fs::path path = testing::MakeTempDir("map_deep") / "site.vmap";
+  std::mt19937 rng(11);
+  const StoredDeepFeatures a{"key1", RandomDeep(rng, {64, 48})};
+  const StoredDeepFeatures later{"key1", RandomDeep(rng, {33, 17})};
+  const StoredDeepFeatures other{"key2", RandomDeep(rng, {33, 17})};
+  {
+    MapStore store = MapStore::Create(path, Identity(500));
+    store.AddRun("/some/run", "none");
+    store.AddFrame(Record("a.png", 64, 48), RandomFeatures(rng, 10, 8, 0), {1.f}, RandomGray(rng, 64, 48), &a);
+    store.AddFrame(Record("b.png", 33, 17), RandomFeatures(rng, 10, 8, 0), {1.f}, RandomGray(rng, 33, 17));
+    EXPECT_FALSE(store.HasDeepFeatures(1, "key1"));
+    store.AddDeepFeatures(1, later);
+    store.AddDeepFeatures(1, other);
+    EXPECT_NE(testing::ErrorOf([&] { store.AddDeepFeatures(1, later); }).find("already"), std::string::npos);
+    EXPECT_NE(testing::ErrorOf([&] { store.AddDeepFeatures(5, later); }).find("no frame 5"), std::string::npos);
+  }
+  const MapStore store = MapStore::OpenReadOnly(path);
+  ASSERT_TRUE(store.LoadDeepFeatures(0, "key1").has_value());
+  ExpectSameDeep(*store.LoadDeepFeatures(0, "key1"), a.features);
+  ExpectSameDeep(*store.LoadDeepFeatures(1, "key1"), later.features);
+  ExpectSameDeep(*store.LoadDeepFeatures(1, "key2"), other.features);
+  EXPECT_FALSE(store.LoadDeepFeatures(0, "key2").has_value());
+  EXPECT_FALSE(store.LoadDeepFeatures(0, "").has_value());
+  EXPECT_EQ(store.DeepFeatureKeys(), (std::vector<std::string>{"key1", "key2"}));
+  const MapStats stats = store.Stats();
+  EXPECT_EQ(stats.num_deep_feature_frames, 2);
+  EXPECT_EQ(stats.num_deep_feature_keys, 2);
+  EXPECT_EQ(store.IntegrityCheck(), "ok");
 }
 
 TEST(MapStore, DuplicateFrameNameIsRefusedByName) {
