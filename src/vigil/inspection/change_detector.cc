@@ -286,6 +286,8 @@ void ChangeDetectorOptions::Check() const {
   VIGIL_CHECK_OPTION(min_eps_px > 0 && max_eps_px >= min_eps_px, "min_eps_px/max_eps_px",
                      "must satisfy 0 < min <= max");
   VIGIL_CHECK_OPTION(cluster_dilation_px >= 0, "cluster_dilation_px", "must be >= 0");
+  VIGIL_CHECK_OPTION(max_epipolar_error_px > 0, "max_epipolar_error_px",
+                     fmt::format("must be > 0, got {}", max_epipolar_error_px));
   VIGIL_CHECK_OPTION(min_overlap_fraction >= 0 && min_overlap_fraction < 1, "min_overlap_fraction",
                      "must be in [0, 1)");
   VIGIL_CHECK_OPTION(max_anomaly_fraction > 0 && max_anomaly_fraction <= 1, "max_anomaly_fraction",
@@ -377,10 +379,72 @@ cv::Mat ChangeDetectionResult::ChangeMask(cv::Size query_size, const std::string
   return mask;
 }
 
-ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,
+Matches GeometricallyConsistentMatches(const Features& query, const Features& reference,
+                                       const Matches& matches, const cv::Mat& fundamental,
+                                       double max_error_px, int neighbours, double radius_px) {
+  if (fundamental.empty()) return matches;
+  VIGIL_CHECK(fundamental.rows == 3 && fundamental.cols == 3,
+              "GeometricallyConsistentMatches: fundamental matrix must be 3x3, got {}x{}",
+              fundamental.rows, fundamental.cols);
+  cv::Matx33d f;
+  fundamental.convertTo(cv::Mat(3, 3, CV_64F, f.val), CV_64F);
+  auto q = [&](int i) { return cv::Point2d(query.keypoints(i, 0), query.keypoints(i, 1)); };
+  auto r = [&](int j) { return cv::Point2d(reference.keypoints(j, 0), reference.keypoints(j, 1)); };
+  // Symmetric epipolar distance: the larger of the two points' distances to their lines.
+  std::vector<int> consistent, inconsistent;
+  for (int i = 0; i < static_cast<int>(matches.matches0.size()); ++i) {
+    const int j = matches.matches0[i];
+    if (j < 0) continue;
+    const cv::Vec3d x(q(i).x, q(i).y, 1), xr(r(j).x, r(j).y, 1);
+    const cv::Vec3d line_r = f * x, line_q = f.t() * xr;
+    const double e = std::abs(xr.dot(line_r));
+    const double d = std::max(e / std::hypot(line_r[0], line_r[1]), e / std::hypot(line_q[0], line_q[1]));
+    (d <= max_error_px ? consistent : inconsistent).push_back(i);
+  }
+  Matches out = matches;
+  const int k = std::min<int>(neighbours, static_cast<int>(consistent.size()));
+  for (int i : inconsistent) {
+    bool predicted = false;
+    if (k > 0) {
+      // The median displacement of the k nearest consistent matches (in the query).
+      std::vector<std::pair<double, int>> near;
+      near.reserve(consistent.size());
+      for (int n : consistent) near.emplace_back(cv::norm(q(n) - q(i)), n);
+      std::partial_sort(near.begin(), near.begin() + k, near.end());
+      std::vector<double> dx, dy;
+      for (int a = 0; a < k; ++a) {
+        const int n = near[a].second;
+        dx.push_back(r(matches.matches0[n]).x - q(n).x);
+        dy.push_back(r(matches.matches0[n]).y - q(n).y);
+      }
+      std::nth_element(dx.begin(), dx.begin() + k / 2, dx.end());
+      std::nth_element(dy.begin(), dy.begin() + k / 2, dy.end());
+      const cv::Point2d expected = q(i) + cv::Point2d(dx[k / 2], dy[k / 2]);
+      predicted = cv::norm(r(matches.matches0[i]) - expected) <= radius_px;
+    }
+    if (!predicted) {
+      out.matches0[i] = -1;
+      out.confidence0[i] = 0;
+      if (!out.inlier0.empty()) out.inlier0[i] = 0;
+    }
+  }
+  FillReverseMatches(reference.size(), &out);
+  return out;
+}
+
+ChangeDetectionResult DetectChanges(const ChangeDetectionInput& given,
                                     const ChangeDetectorOptions& options) {
   options.Check();
-  VIGIL_CHECK(input.query && input.reference && input.matches, "DetectChanges: missing input");
+  VIGIL_CHECK(given.query && given.reference && given.matches, "DetectChanges: missing input");
+  // Only the matches the verified geometry allows count, when it is known.
+  ChangeDetectionInput input = given;
+  Matches consistent;
+  if (options.geometric_matches && !given.fundamental.empty()) {
+    consistent = GeometricallyConsistentMatches(
+        *given.query, *given.reference, *given.matches, given.fundamental,
+        options.max_epipolar_error_px, options.photometric.neighbours, options.photometric.search_radius);
+    input.matches = &consistent;
+  }
   const Features& query = *input.query;
   const Matches& matches = *input.matches;
   VIGIL_CHECK(static_cast<int>(matches.matches0.size()) == query.size(),

@@ -27,6 +27,15 @@
 //     rules above. NCC is invariant to the gain/offset lighting changes between runs. A
 //     keypoint whose patch would lie partly outside either image is "unseen": neither the
 //     descriptor nor the patch could show it, so it is evidence of nothing and leaves the pool.
+//   - geometric matches: a match counts only when the view's verified geometry allows it: its
+//     epipolar error under the fundamental matrix of the reference's verification is within
+//     max_epipolar_error_px (the verification's own inlier threshold), or it lands where its
+//     nearest epipolar-consistent neighbours predict (the photometric check's neighbours and
+//     search radius, which absorbs lens distortion and other smooth model error). A match
+//     elsewhere is not evidence that the reference explains the keypoint at its place: a
+//     removed object's reference keypoints matched to the inpainting or clutter now, or a
+//     moved object's keypoints matched to its old place, are unmatched and so found. Needs
+//     ChangeDetectionInput::fundamental; without one every match counts (the paper).
 //   - localization check: when the overlap is tiny, or the anomalies cover most of it, the
 //     frame is flagged as a likely localization error (paper Sec. V) and its anomalies are
 //     withheld instead of reported as a wall of changes.
@@ -83,6 +92,8 @@ struct ChangeDetectorOptions {
   double min_overlap_fraction = 0.1;  // smaller overlap (share of the image): localization error
   double max_anomaly_fraction = 0.6;  // anomalies covering more of the overlap: localization error
   int min_matches = 12;               // fewer matches: localization error
+  bool geometric_matches = true;      // see "geometric matches" above (false: the paper)
+  double max_epipolar_error_px = 3;   // = ViewCheckOptions' RANSAC inlier threshold, pixels
   template <class Self, class V>  // util/options_fields.h
   static void Fields(Self& s, V&& v) {
     v("overlap", s.overlap);
@@ -99,6 +110,8 @@ struct ChangeDetectorOptions {
     v("min_overlap_fraction", s.min_overlap_fraction);
     v("max_anomaly_fraction", s.max_anomaly_fraction);
     v("min_matches", s.min_matches);
+    v("geometric_matches", s.geometric_matches);
+    v("max_epipolar_error_px", s.max_epipolar_error_px);
   }
   void Check() const;
 };
@@ -151,7 +164,19 @@ struct ChangeDetectionInput {
   const std::vector<Instance>* instances = nullptr;  // query instances (may be null: no segmenter)
   cv::Mat query_image;      // 8-bit, for the photometric check (empty: check skipped)
   cv::Mat reference_image;  // 8-bit
+  // The verified view's fundamental matrix (reference^T F query = 0, ViewCheck::fundamental),
+  // for geometric_matches; empty: every match counts.
+  cv::Mat fundamental;
 };
+
+// The matches that the geometry allows (see "geometric matches" above): those with epipolar
+// error <= max_error_px under `fundamental` (3x3, reference^T F query = 0), and those within
+// radius_px of where the median displacement of their `neighbours` nearest such matches puts
+// them. The others are removed (matches1 and confidences follow). An empty fundamental returns
+// the matches unchanged.
+Matches GeometricallyConsistentMatches(const Features& query, const Features& reference,
+                                       const Matches& matches, const cv::Mat& fundamental,
+                                       double max_error_px, int neighbours, double radius_px);
 
 ChangeDetectionResult DetectChanges(const ChangeDetectionInput& input,
                                     const ChangeDetectorOptions& options);

@@ -411,3 +411,105 @@ TEST(ChangeDetector, SecondViewWithLocalizationErrorConfirmsNothingAway) {
 
 }  // namespace
 }  // namespace vigil
+
+namespace vigil {
+namespace {
+
+// A camera translating along x: every static point moves along its (horizontal) epipolar line,
+// F = [e]x with the epipole at infinity in x, i.e. reference^T F query = y_r - y_q. On a grid of
+// static points (moving +20 px along x) sit a group moved off its epipolar lines (an object
+// moved 30 px down: inconsistent, removed however many agree with each other), one point 5 px
+// off its line among static neighbours (lens distortion: beyond the 3 px epipolar bound but
+// where its neighbours predict, kept), and one far-off mismatch (removed).
+TEST(GeometricallyConsistentMatches, KeepsWhatTheGeometryOrTheNeighboursExplain) {
+  std::vector<cv::Point2f> q, r;
+  for (int y = 40; y < 440; y += 40) {
+    for (int x = 40; x < 600; x += 40) {
+      q.emplace_back(x, y);
+      r.emplace_back(x + 20, y);
+    }
+  }
+  const int static_points = static_cast<int>(q.size());
+  const int distorted = 17;
+  r[distorted].y += 5;
+  const int mismatch = 60;
+  r[mismatch] = {500, 90};
+  const int moved_begin = static_cast<int>(q.size());
+  for (int k = 0; k < 12; ++k) {  // a textured object, matched to where it was
+    q.emplace_back(300 + 7 * (k % 4), 200 + 7 * (k / 4));
+    r.emplace_back(q.back().x + 20, q.back().y - 30);
+  }
+  Features fq, fr;
+  fq.keypoints.resize(static_cast<int>(q.size()), 2);
+  fr.keypoints.resize(static_cast<int>(r.size()), 2);
+  Matches m;
+  for (int i = 0; i < static_cast<int>(q.size()); ++i) {
+    fq.keypoints(i, 0) = q[i].x;
+    fq.keypoints(i, 1) = q[i].y;
+    fr.keypoints(i, 0) = r[i].x;
+    fr.keypoints(i, 1) = r[i].y;
+    m.matches0.push_back(i);
+    m.confidence0.push_back(1);
+  }
+  FillReverseMatches(static_cast<int>(r.size()), &m);
+  const cv::Mat f = (cv::Mat_<double>(3, 3) << 0, 0, 0, 0, 0, -1, 0, 1, 0);  // y_r - y_q
+  const Matches out = GeometricallyConsistentMatches(fq, fr, m, f, 3.0, 8, 12.0);
+  for (int i = 0; i < static_points; ++i) {
+    if (i == mismatch) continue;
+    EXPECT_EQ(out.matches0[i], i) << "static point " << i;
+  }
+  EXPECT_EQ(out.matches0[distorted], distorted);
+  EXPECT_EQ(out.matches0[mismatch], -1);
+  EXPECT_EQ(out.matches1[mismatch], -1);
+  for (int i = moved_begin; i < static_cast<int>(q.size()); ++i) EXPECT_EQ(out.matches0[i], -1) << i;
+  // Without a fundamental matrix every match counts (the paper's rule).
+  EXPECT_EQ(GeometricallyConsistentMatches(fq, fr, m, cv::Mat(), 3.0, 8, 12.0).matches0, m.matches0);
+}
+
+// The moved object's keypoints at their new place were matched to the old one, so they counted
+// as matched and no change was found there; with the geometry's matches they are unmatched and
+// the object is found.
+TEST(GeometricallyConsistentMatches, AMovedObjectIsFoundWhereItsMatchesAreInconsistent) {
+  std::vector<cv::Point2f> q, r;
+  for (int y = 20; y < 470; y += 15) {
+    for (int x = 20; x < 630; x += 15) {
+      q.emplace_back(x, y);
+      r.emplace_back(x + 20, y);
+    }
+  }
+  for (int k = 0; k < 30; ++k) {
+    q.emplace_back(300 + 6 * (k % 6), 200 + 6 * (k / 6));
+    r.emplace_back(q.back().x + 20, q.back().y - 60);
+  }
+  Features fq, fr;
+  fq.keypoints.resize(static_cast<int>(q.size()), 2);
+  fr.keypoints.resize(static_cast<int>(r.size()), 2);
+  fq.scores = Eigen::VectorXf::Ones(static_cast<int>(q.size()));
+  fr.scores = Eigen::VectorXf::Ones(static_cast<int>(r.size()));
+  Matches m;
+  for (int i = 0; i < static_cast<int>(q.size()); ++i) {
+    fq.keypoints(i, 0) = q[i].x;
+    fq.keypoints(i, 1) = q[i].y;
+    fr.keypoints(i, 0) = r[i].x;
+    fr.keypoints(i, 1) = r[i].y;
+    m.matches0.push_back(i);
+    m.confidence0.push_back(1);
+  }
+  FillReverseMatches(static_cast<int>(r.size()), &m);
+  ChangeDetectionInput input{&fq, &fr, &m, kSize, kSize, nullptr, cv::Mat(), cv::Mat()};
+  ChangeDetectorOptions options;
+  options.eps_px = 15;
+  EXPECT_TRUE(DetectChanges(input, options).anomalies.empty());  // no geometry: all matched
+  input.fundamental = (cv::Mat_<double>(3, 3) << 0, 0, 0, 0, 0, -1, 0, 1, 0);
+  const ChangeDetectionResult result = DetectChanges(input, options);
+  int found = 0;
+  for (const Anomaly& a : result.anomalies) {
+    if (a.kind == "new" && a.bbox.contains({310, 210})) ++found;
+  }
+  EXPECT_EQ(found, 1);
+  options.geometric_matches = false;
+  EXPECT_TRUE(DetectChanges(input, options).anomalies.empty());
+}
+
+}  // namespace
+}  // namespace vigil

@@ -604,7 +604,8 @@ void Inspector::Impl::KeypointEvidence(const retrieval::RunFrame& frame, const c
                                        QueryContext& ctx, FrameResult& out, bool confirm) {
   const ImageFeatures& ref = ctx.Reference(out.choice.reference_index);
   ChangeDetectionInput input{&out.query_features, &ref.features, &out.matches, image.size(),
-                             ref.image.size(), &out.instances, image, ref.image};
+                             ref.image.size(), &out.instances, image, ref.image,
+                             ctx.Check(out.choice.reference_index).fundamental};
   out.detection = DetectChanges(input, options.detector);
   // A later pass (lazy segmentation) starts afresh: no confirmation of an earlier pass stays.
   out.second_view.reset();
@@ -629,7 +630,7 @@ void Inspector::Impl::SecondViewConfirmation(const retrieval::RunFrame& frame, c
   const ImageFeatures& ref2 = ctx.Reference(r2);
   const Matches& matches2 = ctx.MatchWith(r2);
   ChangeDetectionInput input2{&out.query_features, &ref2.features, &matches2, image.size(),
-                              ref2.image.size(), &out.instances, image, ref2.image};
+                              ref2.image.size(), &out.instances, image, ref2.image, ctx.Check(r2).fundamental};
   const ChangeDetectionResult second = DetectChanges(input2, options.detector);
   SecondViewOutcome s;
   s.unconfirmed_anomalies = ConfirmWithSecondView(second, options.second_view, &out.detection);
