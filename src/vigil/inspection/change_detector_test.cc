@@ -415,6 +415,27 @@ TEST(ChangeDetector, SecondViewWithLocalizationErrorConfirmsNothingAway) {
 namespace vigil {
 namespace {
 
+// Keypoints q[i] and r[i] matched one to one (confidence 1), unit scores.
+struct MatchedPair {
+  Features query, reference;
+  Matches matches;
+  MatchedPair(const std::vector<cv::Point2f>& q, const std::vector<cv::Point2f>& r) {
+    query.keypoints.resize(static_cast<int>(q.size()), 2);
+    reference.keypoints.resize(static_cast<int>(r.size()), 2);
+    query.scores = Eigen::VectorXf::Ones(static_cast<int>(q.size()));
+    reference.scores = Eigen::VectorXf::Ones(static_cast<int>(r.size()));
+    for (int i = 0; i < static_cast<int>(q.size()); ++i) {
+      query.keypoints(i, 0) = q[i].x;
+      query.keypoints(i, 1) = q[i].y;
+      reference.keypoints(i, 0) = r[i].x;
+      reference.keypoints(i, 1) = r[i].y;
+      matches.matches0.push_back(i);
+      matches.confidence0.push_back(1);
+    }
+    FillReverseMatches(static_cast<int>(r.size()), &matches);
+  }
+};
+
 // A camera translating along x: every static point moves along its (horizontal) epipolar line,
 // F = [e]x with the epipole at infinity in x, i.e. reference^T F query = y_r - y_q. On a grid of
 // static points (moving +20 px along x) sit a group moved off its epipolar lines (an object
@@ -439,19 +460,9 @@ TEST(GeometricallyConsistentMatches, KeepsWhatTheGeometryOrTheNeighboursExplain)
     q.emplace_back(300 + 7 * (k % 4), 200 + 7 * (k / 4));
     r.emplace_back(q.back().x + 20, q.back().y - 30);
   }
-  Features fq, fr;
-  fq.keypoints.resize(static_cast<int>(q.size()), 2);
-  fr.keypoints.resize(static_cast<int>(r.size()), 2);
-  Matches m;
-  for (int i = 0; i < static_cast<int>(q.size()); ++i) {
-    fq.keypoints(i, 0) = q[i].x;
-    fq.keypoints(i, 1) = q[i].y;
-    fr.keypoints(i, 0) = r[i].x;
-    fr.keypoints(i, 1) = r[i].y;
-    m.matches0.push_back(i);
-    m.confidence0.push_back(1);
-  }
-  FillReverseMatches(static_cast<int>(r.size()), &m);
+  const MatchedPair pair(q, r);
+  const Features &fq = pair.query, &fr = pair.reference;
+  const Matches& m = pair.matches;
   const cv::Mat f = (cv::Mat_<double>(3, 3) << 0, 0, 0, 0, 0, -1, 0, 1, 0);  // y_r - y_q
   const Matches out = GeometricallyConsistentMatches(fq, fr, m, f, 3.0, 8, 12.0);
   for (int i = 0; i < static_points; ++i) {
@@ -481,21 +492,9 @@ TEST(GeometricallyConsistentMatches, AMovedObjectIsFoundWhereItsMatchesAreIncons
     q.emplace_back(300 + 6 * (k % 6), 200 + 6 * (k / 6));
     r.emplace_back(q.back().x + 20, q.back().y - 60);
   }
-  Features fq, fr;
-  fq.keypoints.resize(static_cast<int>(q.size()), 2);
-  fr.keypoints.resize(static_cast<int>(r.size()), 2);
-  fq.scores = Eigen::VectorXf::Ones(static_cast<int>(q.size()));
-  fr.scores = Eigen::VectorXf::Ones(static_cast<int>(r.size()));
-  Matches m;
-  for (int i = 0; i < static_cast<int>(q.size()); ++i) {
-    fq.keypoints(i, 0) = q[i].x;
-    fq.keypoints(i, 1) = q[i].y;
-    fr.keypoints(i, 0) = r[i].x;
-    fr.keypoints(i, 1) = r[i].y;
-    m.matches0.push_back(i);
-    m.confidence0.push_back(1);
-  }
-  FillReverseMatches(static_cast<int>(r.size()), &m);
+  const MatchedPair pair(q, r);
+  const Features &fq = pair.query, &fr = pair.reference;
+  const Matches& m = pair.matches;
   ChangeDetectionInput input{&fq, &fr, &m, kSize, kSize, nullptr, cv::Mat(), cv::Mat()};
   ChangeDetectorOptions options;
   options.eps_px = 15;
