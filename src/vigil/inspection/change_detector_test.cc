@@ -436,6 +436,17 @@ struct MatchedPair {
   }
 };
 
+// Static points on a grid of `step` px with `margin` px borders, and where a camera translating
+// +20 px along x sees them.
+void TranslatedGrid(int step, int margin, std::vector<cv::Point2f>* q, std::vector<cv::Point2f>* r) {
+  for (int y = margin; y < kSize.height - margin; y += step) {
+    for (int x = margin; x < kSize.width - margin; x += step) {
+      q->emplace_back(x, y);
+      r->emplace_back(x + 20, y);
+    }
+  }
+}
+
 // A camera translating along x: every static point moves along its (horizontal) epipolar line,
 // F = [e]x with the epipole at infinity in x, i.e. reference^T F query = y_r - y_q. On a grid of
 // static points (moving +20 px along x) sit a group moved off its epipolar lines (an object
@@ -444,12 +455,7 @@ struct MatchedPair {
 // where its neighbours predict, kept), and one far-off mismatch (removed).
 TEST(GeometricallyConsistentMatches, KeepsWhatTheGeometryOrTheNeighboursExplain) {
   std::vector<cv::Point2f> q, r;
-  for (int y = 40; y < 440; y += 40) {
-    for (int x = 40; x < 600; x += 40) {
-      q.emplace_back(x, y);
-      r.emplace_back(x + 20, y);
-    }
-  }
+  TranslatedGrid(40, 40, &q, &r);
   const int static_points = static_cast<int>(q.size());
   const int distorted = 17;
   r[distorted].y += 5;
@@ -482,12 +488,7 @@ TEST(GeometricallyConsistentMatches, KeepsWhatTheGeometryOrTheNeighboursExplain)
 // the object is found.
 TEST(GeometricallyConsistentMatches, AMovedObjectIsFoundWhereItsMatchesAreInconsistent) {
   std::vector<cv::Point2f> q, r;
-  for (int y = 20; y < 470; y += 15) {
-    for (int x = 20; x < 630; x += 15) {
-      q.emplace_back(x, y);
-      r.emplace_back(x + 20, y);
-    }
-  }
+  TranslatedGrid(15, 20, &q, &r);
   for (int k = 0; k < 30; ++k) {
     q.emplace_back(300 + 6 * (k % 6), 200 + 6 * (k / 6));
     r.emplace_back(q.back().x + 20, q.back().y - 60);
