@@ -16,6 +16,7 @@
 #include "vigil/io/image_io.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
+#include "vigil/util/json_reader.h"
 
 namespace vigil::eval {
 namespace fs = std::filesystem;
@@ -57,12 +58,7 @@ std::map<std::string, std::string> ReadPairs(const fs::path& file) {
 }
 
 std::vector<GroundTruthChange> ReadGroundTruthJson(const fs::path& file) {
-  json j;
-  try {
-    j = json::parse(ReadFileToString(file));
-  } catch (const json::exception& e) {
-    ThrowError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
-  }
+  json j = ReadJsonFile(file);
   VIGIL_CHECK(j.is_object() && j.contains("changes") && j["changes"].is_array(),
               "{}: expected an object with a \"changes\" array", file.string());
   std::vector<GroundTruthChange> changes;
@@ -328,12 +324,7 @@ ChangeEvaluation EvaluateChangeDataset(const fs::path& dataset, const fs::path& 
 
     const fs::path prediction_json = predictions / (stem + ".json");
     if (fs::exists(prediction_json)) {
-      json j;
-      try {
-        j = json::parse(ReadFileToString(prediction_json));
-      } catch (const json::exception& e) {
-        ThrowError(fmt::format("{}: not valid JSON: {}", prediction_json.string(), e.what()));
-      }
+      json j = ReadJsonFile(prediction_json);
       VIGIL_CHECK(j.is_object(), "{}: expected a JSON object", prediction_json.string());
       if (j.contains("reference") && j["reference"].is_object() &&
           j["reference"].contains("image") && j["reference"]["image"].is_string()) {

@@ -7,6 +7,7 @@
 #include "vigil/io/npy.h"
 #include "vigil/util/check.h"
 #include "vigil/util/file_util.h"
+#include "vigil/util/json_reader.h"
 
 namespace vigil::io {
 namespace fs = std::filesystem;
@@ -41,12 +42,7 @@ void WriteFeatures(const fs::path& dir, const std::string& stem, const std::stri
 }
 
 Features ReadFeatures(const fs::path& json_path) {
-  json doc;
-  try {
-    doc = json::parse(ReadFileToString(json_path));
-  } catch (const json::exception& e) {
-    ThrowError(fmt::format("{}: not valid JSON ({})", json_path.string(), e.what()));
-  }
+  const json doc = ReadJsonFile(json_path);
   auto field = [&](const char* name) -> const json& {
     VIGIL_CHECK(doc.is_object() && doc.contains(name), "{}: missing field '{}'",
                 json_path.string(), name);

@@ -7,7 +7,6 @@
 
 #include "vigil/features/features_io.h"
 #include "vigil/util/check.h"
-#include "vigil/util/file_util.h"
 #include "vigil/util/json_reader.h"
 
 namespace vigil::io {
@@ -122,13 +121,7 @@ MatchFile MatchesFromJson(const json& doc, const std::string& source) {
 }
 
 MatchFile ReadMatches(const std::filesystem::path& path) {
-  json doc;
-  try {
-    doc = json::parse(ReadFileToString(path));
-  } catch (const json::exception& e) {
-    ThrowError(fmt::format("{}: not valid JSON ({})", path.string(), e.what()));
-  }
-  return MatchesFromJson(doc, path.string());
+  return MatchesFromJson(ReadJsonFile(path), path.string());
 }
 
 }  // namespace vigil::io

@@ -4,9 +4,19 @@
 #include <limits>
 
 #include "vigil/util/check.h"
+#include "vigil/util/file_util.h"
 
 namespace vigil {
 using nlohmann::json;
+
+json ReadJsonFile(const std::filesystem::path& path) {
+  const std::string text = ReadFileToString(path);
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    ThrowError(fmt::format("{}: not valid JSON ({})", path.string(), e.what()));
+  }
+}
 
 std::string JsonReader::Path(const std::string& where, const std::string& key) {
   return where.empty() ? key : where + "." + key;

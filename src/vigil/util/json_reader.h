@@ -6,11 +6,17 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 namespace vigil {
+
+// A JSON file parsed; throws vigil::Error "<file>: not valid JSON (<why>)" when it is not, or
+// naming the file when it cannot be read. The one place that turns nlohmann's parse errors into
+// a message that names the file.
+nlohmann::json ReadJsonFile(const std::filesystem::path& path);
 
 class JsonReader {
  public:
