@@ -67,6 +67,31 @@ cv::Rect MaskBox(const cv::Mat& mask) {
 // Gray version of an optional image (empty stays empty: no photometric check).
 cv::Mat ToGray(const cv::Mat& image) { return image.empty() ? image : io::ToGray(image); }
 
+// The median displacement (image 1 minus image 0, per axis) of the `neighbours` keypoints of
+// `pool` (matched keypoints of image 0, partners in partner0) nearest to keypoint i of image 0:
+// where its surroundings say keypoint i lies in image 1, relative to itself. Shared by the
+// photometric check and the geometric matches. `pool` must not be empty.
+cv::Point2f NeighbourDisplacement(const Features& f0, const Features& f1, const std::vector<int>& partner0,
+                                  const std::vector<int>& pool, int i, int neighbours) {
+  const float x = f0.keypoints(i, 0), y = f0.keypoints(i, 1);
+  std::vector<std::pair<float, int>> by_distance(pool.size());
+  for (size_t m = 0; m < pool.size(); ++m) {
+    const float ex = f0.keypoints(pool[m], 0) - x, ey = f0.keypoints(pool[m], 1) - y;
+    by_distance[m] = {ex * ex + ey * ey, pool[m]};
+  }
+  const size_t n = std::min<size_t>(neighbours, by_distance.size());
+  std::partial_sort(by_distance.begin(), by_distance.begin() + n, by_distance.end());
+  std::vector<float> dx, dy;
+  for (size_t m = 0; m < n; ++m) {
+    const int j = partner0[by_distance[m].second];
+    dx.push_back(f1.keypoints(j, 0) - f0.keypoints(by_distance[m].second, 0));
+    dy.push_back(f1.keypoints(j, 1) - f0.keypoints(by_distance[m].second, 1));
+  }
+  std::nth_element(dx.begin(), dx.begin() + n / 2, dx.end());
+  std::nth_element(dy.begin(), dy.begin() + n / 2, dy.end());
+  return {dx[n / 2], dy[n / 2]};
+}
+
 // The photometric check of `candidates` (unmatched keypoints of image 0): is the patch around
 // the keypoint found again (NCC >= min_ncc) near the position its matched neighbours predict in
 // image 1? cv::matchTemplate computes the NCC over the search window.
@@ -82,27 +107,11 @@ std::vector<Evidence> PhotometricEvidence(const Features& f0, const Features& f1
   if (!o.enabled || gray0.empty() || gray1.empty() || matched.empty()) return evidence;
   const int r = o.patch_radius, s = o.search_radius;
   const cv::Rect frame0({}, gray0.size()), frame1({}, gray1.size());
-  std::vector<std::pair<float, int>> by_distance(matched.size());
-  std::vector<float> dx, dy;
   for (size_t k = 0; k < candidates.size(); ++k) {
     const int i = candidates[k];
     const float x = f0.keypoints(i, 0), y = f0.keypoints(i, 1);
-    for (size_t m = 0; m < matched.size(); ++m) {
-      const float ex = f0.keypoints(matched[m], 0) - x, ey = f0.keypoints(matched[m], 1) - y;
-      by_distance[m] = {ex * ex + ey * ey, matched[m]};
-    }
-    const size_t n = std::min<size_t>(o.neighbours, by_distance.size());
-    std::partial_sort(by_distance.begin(), by_distance.begin() + n, by_distance.end());
-    dx.clear();
-    dy.clear();
-    for (size_t m = 0; m < n; ++m) {
-      const int j = partner0[by_distance[m].second];
-      dx.push_back(f1.keypoints(j, 0) - f0.keypoints(by_distance[m].second, 0));
-      dy.push_back(f1.keypoints(j, 1) - f0.keypoints(by_distance[m].second, 1));
-    }
-    std::nth_element(dx.begin(), dx.begin() + n / 2, dx.end());
-    std::nth_element(dy.begin(), dy.begin() + n / 2, dy.end());
-    const cv::Point predicted(cvRound(x + dx[n / 2]), cvRound(y + dy[n / 2]));
+    const cv::Point2f shift = NeighbourDisplacement(f0, f1, partner0, matched, i, o.neighbours);
+    const cv::Point predicted(cvRound(x + shift.x), cvRound(y + shift.y));
     const cv::Rect patch_rect(cvRound(x) - r, cvRound(y) - r, 2 * r + 1, 2 * r + 1);
     const cv::Rect search_rect =
         cv::Rect(predicted.x - r - s, predicted.y - r - s, 2 * (r + s) + 1, 2 * (r + s) + 1) & frame1;
@@ -402,25 +411,13 @@ Matches GeometricallyConsistentMatches(const Features& query, const Features& re
     (d <= max_error_px ? consistent : inconsistent).push_back(i);
   }
   Matches out = matches;
-  const int k = std::min<int>(neighbours, static_cast<int>(consistent.size()));
   for (int i : inconsistent) {
+    // Where its nearest consistent matches put it (as the photometric check predicts).
     bool predicted = false;
-    if (k > 0) {
-      // The median displacement of the k nearest consistent matches (in the query).
-      std::vector<std::pair<double, int>> near;
-      near.reserve(consistent.size());
-      for (int n : consistent) near.emplace_back(cv::norm(q(n) - q(i)), n);
-      std::partial_sort(near.begin(), near.begin() + k, near.end());
-      std::vector<double> dx, dy;
-      for (int a = 0; a < k; ++a) {
-        const int n = near[a].second;
-        dx.push_back(r(matches.matches0[n]).x - q(n).x);
-        dy.push_back(r(matches.matches0[n]).y - q(n).y);
-      }
-      std::nth_element(dx.begin(), dx.begin() + k / 2, dx.end());
-      std::nth_element(dy.begin(), dy.begin() + k / 2, dy.end());
-      const cv::Point2d expected = q(i) + cv::Point2d(dx[k / 2], dy[k / 2]);
-      predicted = cv::norm(r(matches.matches0[i]) - expected) <= radius_px;
+    if (!consistent.empty() && neighbours > 0) {
+      const cv::Point2f shift =
+          NeighbourDisplacement(query, reference, matches.matches0, consistent, i, neighbours);
+      predicted = cv::norm(r(matches.matches0[i]) - (q(i) + cv::Point2d(shift.x, shift.y))) <= radius_px;
     }
     if (!predicted) {
       out.matches0[i] = -1;
