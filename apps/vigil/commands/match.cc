@@ -64,7 +64,7 @@ void VerifyMatchFile(const CLI::App& app, const std::string& path, const Verific
                      "give homography or fundamental: --matches verifies a match file again");
   io::MatchFile file = io::ReadMatches(path);
   const auto start = std::chrono::steady_clock::now();
-  VerifyMatches(file.features0, file.features1, verification, &file.matches);
+  const VerificationReport report = VerifyMatches(file.features0, file.features1, verification, &file.matches);
   file.matches.timings_ms["verify"] =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   EnsureDirectory(out_dir);
@@ -80,9 +80,7 @@ void VerifyMatchFile(const CLI::App& app, const std::string& path, const Verific
                    report::DrawMatches(io::ReadImage(file.image0), io::ReadImage(file.image1),
                                        file.features0, file.features1, file.matches));
   }
-  int inliers = 0;
-  for (uint8_t v : file.matches.inlier0) inliers += v;
-  std::printf("%d of %d matches are %s inliers\n", inliers, file.matches.num_matches(),
+  std::printf("%d of %d matches are %s inliers\n", report.num_inliers, file.matches.num_matches(),
               verification.method.c_str());
 }
 

@@ -1,6 +1,5 @@
 // vigil spade fit|score|eval: sub-image anomaly detection with a saved memory bank
 // (SPADE, or PatchCore with --method patchcore). See src/vigil/spade/detector.h.
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -169,15 +168,13 @@ struct DetectorFlags {
   std::vector<std::string> sets;
   bool scoring = false;  // a saved bank: fields fixed at fit time cannot change
   // threads, the shorthands of `method` (a shorthand of the other method is an error), then
-  // every --set in order; the result is checked by AnomalyDetector::Create.
+  // every --set in order (scoring calls CheckSets first); the result is checked by
+  // AnomalyDetector::Create.
   const AnomalyDetectorOptions& Resolve(int threads, const std::string& method) {
-    const std::vector<std::string> names = spade::AnomalyDetectorNames();
-    VIGIL_CHECK_OPTION(std::find(names.begin(), names.end(), method) != names.end(), "--method",
-                       fmt::format("must be one of {}, got '{}'", fmt::join(names, "|"), method));
+    spade::CheckAnomalyMethod(method, "--method");  // before a shorthand is judged by it
     options.method = method;
     options.knn.num_threads = threads;
     shorthands.ApplyTo(&options, method, "method");
-    CheckSets();
     for (const std::string& assignment : sets) SetOptionField(&options, assignment);
     return options;
   }

@@ -57,10 +57,14 @@ const std::vector<DetectorEntry>& DetectorTable() {
 
 }  // namespace
 
-void AnomalyDetectorOptions::Check() const {
+void CheckAnomalyMethod(const std::string& method, const std::string& option) {
   const auto names = AnomalyDetectorNames();
-  VIGIL_CHECK_OPTION(std::find(names.begin(), names.end(), method) != names.end(), "method",
+  VIGIL_CHECK_OPTION(std::find(names.begin(), names.end(), method) != names.end(), option,
                      fmt::format("must be one of {}, got '{}'", fmt::join(names, "|"), method));
+}
+
+void AnomalyDetectorOptions::Check() const {
+  CheckAnomalyMethod(method);
   // The method's own options only, as for the other plugin families: the front ends refuse a
   // shorthand of a method that does not run, so nothing set for the other one goes unnoticed.
   for (const auto& entry : DetectorTable()) {

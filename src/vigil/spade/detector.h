@@ -59,6 +59,8 @@ struct AnomalyDetectorOptions {
 };
 
 std::vector<std::string> AnomalyDetectorNames();
+// Throws "option <option>: must be one of spade|patchcore, got '<method>'" for an unknown method.
+void CheckAnomalyMethod(const std::string& method, const std::string& option = "method");
 
 // Every method's declared shorthands (its options' kFlags) as paths in AnomalyDetectorOptions
 // ("patchcore.seed"), for a front end to bind. Without fit-time fields: only those that scoring
